@@ -1,0 +1,21 @@
+// Bundles the CLI (and the benchmark) into single CommonJS files for fast
+// start-up. Native modules stay external and load from node_modules.
+import { build } from "esbuild";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+
+const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "cjs",
+  sourcemap: "linked",
+  external: ["better-sqlite3", "os-lock", "fsevents"],
+  define: { RMTABSYNC_VERSION: JSON.stringify(pkg.version) },
+  logLevel: "warning",
+};
+await build({ ...common, entryPoints: ["src/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } });
+await build({ ...common, entryPoints: ["bench/bench.ts"], outfile: "dist/bench.js" });
+// dist/ holds CommonJS bundles in a package whose sources are ESM.
+await mkdir("dist", { recursive: true });
+await writeFile("dist/package.json", JSON.stringify({ type: "commonjs" }) + "\n");

@@ -1,0 +1,46 @@
+// The rmtabsync command line. The only place that sets the exit code.
+import { Command, CommanderError } from "@commander-js/extra-typings";
+import { EXIT, ExitError, errorMessage } from "./errors.js";
+import { processRuntime, type Runtime } from "./commands/common.js";
+import { initCommand } from "./commands/init.js";
+import { recordCommand } from "./commands/record.js";
+import { reconcileCommand } from "./commands/reconcile.js";
+import { showCommand } from "./commands/show.js";
+import { logCommand } from "./commands/log.js";
+
+declare const RMTABSYNC_VERSION: string;
+const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
+
+export function buildProgram(rt: Runtime): Command<[], { config?: string; node?: string; json?: true; debug?: true }> {
+  const program = new Command()
+    .name("rmtabsync")
+    .description("keeps rpc.mountd's rmtab right on every node of an active/active NFS cluster")
+    .version(VERSION, "-V, --version")
+    .option("-c, --config <file>", "configuration file (default: $RMTABSYNC_CONFIG or /etc/rmtabsync/config.yaml)")
+    .option("-n, --node <name>", "this node's name (default: $RMTABSYNC_NODE or the short hostname)")
+    .option("--json", "print one JSON document on stdout")
+    .option("--debug", "print stack traces on errors")
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand]) {
+    program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
+  }
+  return program;
+}
+
+export async function main(argv: readonly string[], rt: Runtime = processRuntime): Promise<number> {
+  const program = buildProgram(rt);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
+      return EXIT.usage;
+    }
+    const debug = argv.includes("--debug");
+    rt.err(`rmtabsync: ${errorMessage(err)}\n`);
+    if (debug && err instanceof Error && err.stack) rt.err(`${err.stack}\n`);
+    return err instanceof ExitError ? err.exitCode : EXIT.failure;
+  }
+}

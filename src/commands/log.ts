@@ -1,0 +1,48 @@
+import { Command } from "@commander-js/extra-typings";
+import { ExportIndex } from "../core/exports.js";
+import { UsageError } from "../errors.js";
+import { eventRows, loadAll } from "../inspect.js";
+import { loadConfigFor, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
+
+export function logCommand(rt: Runtime) {
+  return new Command("log")
+    .description("the event history of every journal, oldest first (read-only)")
+    .option("--since <time>", "events at or after this time (ISO 8601, @epoch, or 2h = two hours ago)")
+    .option("--until <time>", "events at or before this time")
+    .option("--origin <node>", "events recorded by this node")
+    .option("--client <addr>", "events of this client address")
+    .option("--export <name>", "events of this export")
+    .option("--control-dir <dir>", "read journals from this copy of the control volume instead of the configured one")
+    .action((opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const base = loadConfigFor(g, rt);
+      const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
+      const index = new ExportIndex(cfg.exports);
+      if (opts.export !== undefined && !index.named(opts.export))
+        throw new UsageError(`--export: expected one of ${cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
+      const now = rt.now();
+      const since = timeOption("--since", opts.since, now);
+      const until = timeOption("--until", opts.until, now);
+      const loaded = loadAll(cfg);
+      const rows = eventRows(loaded.events, index, loaded.journalNode, {
+        since,
+        until,
+        origin: opts.origin,
+        client: opts.client,
+        export: opts.export,
+      });
+      for (const w of loaded.warnings) rt.err(`rmtabsync: warning: ${w}\n`);
+      for (const p of loaded.problems) rt.err(`rmtabsync: warning: ${p.file}: ${p.problem}\n`);
+      if (g.json) {
+        printJson(rt, { cluster: cfg.cluster, events: rows, problems: loaded.problems, warnings: loaded.warnings });
+        return;
+      }
+      rt.out(
+        table(
+          ["TIME", "NODE", "OP", "CLIENT", "PATH", "COUNT", "EXPORT"],
+          rows.map((r) => [r.time, r.node, r.op, r.client, r.path, String(r.count), r.export ?? "-"]),
+        ),
+      );
+      rt.out(`${rows.length} event${rows.length === 1 ? "" : "s"}\n`);
+    });
+}

@@ -1,0 +1,54 @@
+import { Command } from "@commander-js/extra-typings";
+import { ExportIndex } from "../core/exports.js";
+import { reconcile } from "../sync.js";
+import { eventJson, lineJson, recordText } from "./format.js";
+import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
+
+export function reconcileCommand(rt: Runtime) {
+  return new Command("reconcile")
+    .description("record, fold every journal, and rewrite the local rmtab under mountd's lock")
+    .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock, then exit 3", "10")
+    .option("--dry-run", "print the change, write nothing")
+    .action(async (opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
+      const r = await reconcile(ctx, { dryRun: opts.dryRun === true });
+      const index = new ExportIndex(ctx.cfg.exports);
+      const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
+      if (r.addOnly) ctx.warn(`add-only mode: ${r.problems.map((p) => p.file).join(", ")} unreadable; no entry was removed`);
+      if (g.json) {
+        printJson(rt, {
+          node: r.node,
+          dryRun: r.dryRun,
+          rmtab: r.rmtab,
+          written: r.written,
+          addOnly: r.addOnly,
+          hosted: r.hosted,
+          entries: r.entries,
+          recorded: r.recorded.map((e) => eventJson(e, exportOf)),
+          ignored: r.ignored,
+          added: r.added.map(lineJson),
+          removed: r.removed.map(lineJson),
+          changed: r.changed.map(lineJson),
+          heldBack: r.heldBack.map(lineJson),
+          unwritable: r.unwritable,
+          quarantined: r.quarantined.map(({ line, text, problem }) => ({ line, text, problem })),
+          malformed: r.malformed.map(({ line, text, problem }) => ({ line, text, problem })),
+          problems: r.problems,
+        });
+        return;
+      }
+      let text = recordText(r).replace(/^no changes to record.*\n/m, "");
+      const verb = r.dryRun ? "would " : "";
+      for (const c of r.added) text += `${verb}add     ${c.client} ${c.path} count ${c.to} (${c.export})\n`;
+      for (const c of r.changed) text += `${verb}set     ${c.client} ${c.path} count ${c.from} -> ${c.to} (${c.export})\n`;
+      for (const c of r.removed) text += `${verb}remove  ${c.client} ${c.path} (${c.export})\n`;
+      for (const c of r.heldBack) text += `kept    ${c.client} ${c.path} (add-only: would be ${c.to === 0 ? "removed" : `count ${c.to}`})\n`;
+      for (const u of r.unwritable) text += `! cannot write ${u.client} ${u.path}: ${u.problem}\n`;
+      for (const q of r.quarantined) text += `quarantined rmtab line ${q.line} (${q.problem})\n`;
+      text += r.written
+        ? `${r.rmtab} rewritten: ${r.entries} entries\n`
+        : `${r.rmtab} ${r.dryRun ? "not written (dry run)" : "unchanged"}: ${r.entries} entries\n`;
+      rt.out(text);
+    });
+}

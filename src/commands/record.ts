@@ -1,0 +1,31 @@
+import { Command } from "@commander-js/extra-typings";
+import { ExportIndex } from "../core/exports.js";
+import { record } from "../sync.js";
+import { eventJson, recordText } from "./format.js";
+import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
+
+export function recordCommand(rt: Runtime) {
+  return new Command("record")
+    .description("journal what rpc.mountd changed in the local rmtab since the last record/reconcile")
+    .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock", "10")
+    .option("--dry-run", "show what would be recorded, write nothing")
+    .action(async (opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
+      const r = await record(ctx, { dryRun: opts.dryRun === true });
+      const index = new ExportIndex(ctx.cfg.exports);
+      const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
+      if (g.json) {
+        printJson(rt, {
+          node: r.node,
+          dryRun: r.dryRun,
+          first: r.first,
+          hosted: r.hosted,
+          recorded: r.recorded.map((e) => eventJson(e, exportOf)),
+          ignored: r.ignored,
+          malformed: r.malformed.map(({ line, text, problem }) => ({ line, text, problem })),
+          problems: r.problems,
+        });
+      } else rt.out(recordText(r));
+    });
+}

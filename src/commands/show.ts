@@ -1,0 +1,44 @@
+import { Command } from "@commander-js/extra-typings";
+import { ExportIndex } from "../core/exports.js";
+import { UsageError } from "../errors.js";
+import { loadAll, tableRows } from "../inspect.js";
+import { loadConfigFor, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
+
+export function showCommand(rt: Runtime) {
+  return new Command("show")
+    .description("the cluster-wide mount table, from the journals alone (read-only; works on any copy of the control volume)")
+    .option("--export <name>", "only this export")
+    .option("--client <addr>", "only this client address")
+    .option("--at <time>", "the table as it was at this time (ISO 8601, @epoch, or 2h = two hours ago)")
+    .option("--control-dir <dir>", "read journals from this copy of the control volume instead of the configured one")
+    .action((opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const base = loadConfigFor(g, rt);
+      const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
+      const index = new ExportIndex(cfg.exports);
+      if (opts.export !== undefined && !index.named(opts.export))
+        throw new UsageError(`--export: expected one of ${cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
+      const at = timeOption("--at", opts.at, rt.now());
+      const loaded = loadAll(cfg);
+      const rows = tableRows(loaded.events, index, { export: opts.export, client: opts.client, at });
+      for (const w of loaded.warnings) rt.err(`rmtabsync: warning: ${w}\n`);
+      for (const p of loaded.problems) rt.err(`rmtabsync: warning: ${p.file}: ${p.problem}\n`);
+      if (g.json) {
+        printJson(rt, {
+          cluster: cfg.cluster,
+          at: at === undefined ? null : new Date(at).toISOString(),
+          mounts: rows,
+          problems: loaded.problems,
+          warnings: loaded.warnings,
+        });
+        return;
+      }
+      rt.out(
+        table(
+          ["EXPORT", "CLIENT", "PATH", "COUNT", "NODE", "TIME"],
+          rows.map((r) => [r.export ?? "-", r.client, r.path, String(r.count), r.node, r.time]),
+        ),
+      );
+      rt.out(`${rows.length} mount${rows.length === 1 ? "" : "s"}${at === undefined ? "" : ` at ${new Date(at).toISOString()}`}\n`);
+    });
+}

@@ -1,0 +1,150 @@
+// Configuration: one YAML file, identical on every node.
+// validateConfig is pure; loadConfig reads the file.
+import { readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { parseDocument } from "yaml";
+import type { ExportDef } from "./core/exports.js";
+import { ConfigError } from "./errors.js";
+
+export const DEFAULT_CONFIG_PATH = "/etc/rmtabsync/config.yaml";
+
+export interface Config {
+  readonly file: string;
+  readonly cluster: string;
+  readonly controlDir: string;
+  readonly stateDir: string;
+  readonly nodes: readonly string[];
+  readonly exports: readonly ExportDef[];
+}
+
+/** Names usable as file names and in every tool that shows them. */
+export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+const TOP_KEYS = ["cluster", "controlDir", "stateDir", "nodes", "exports"];
+const EXPORT_KEYS = ["name", "path", "nodes"];
+
+function describe(v: unknown): string {
+  if (v === null || v === undefined) return "nothing";
+  if (Array.isArray(v)) return `a list of ${v.length}`;
+  if (typeof v === "object") return "a mapping";
+  if (typeof v === "string") return `"${v.length > 40 ? `${v.slice(0, 40)}...` : v}"`;
+  return `${typeof v} ${String(v)}`;
+}
+
+/** Checks raw YAML data; returns the config or every problem, each naming key, expected and found. */
+export function validateConfig(raw: unknown, file: string): Config | string[] {
+  const problems: string[] = [];
+  const bad = (key: string, expected: string, found: unknown) =>
+    problems.push(`${key}: expected ${expected}, found ${describe(found)}`);
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    bad("(top level)", "a mapping with cluster, controlDir, nodes, exports", raw);
+    return problems;
+  }
+  const obj = raw as Record<string, unknown>;
+  for (const k of Object.keys(obj)) if (!TOP_KEYS.includes(k)) problems.push(`${k}: unknown key (expected one of ${TOP_KEYS.join(", ")})`);
+
+  const name = (key: string, v: unknown): string | undefined => {
+    if (typeof v === "string" && NAME_RE.test(v)) return v;
+    bad(key, "a name of letters, digits, '.', '_' or '-' (at most 63)", v);
+    return undefined;
+  };
+  const absPath = (key: string, v: unknown): string | undefined => {
+    if (typeof v === "string" && isAbsolute(v) && !v.includes("\n") && !v.includes(":")) return v.length > 1 ? v.replace(/\/+$/, "") : v;
+    bad(key, "an absolute path without ':' or newlines", v);
+    return undefined;
+  };
+
+  const cluster = name("cluster", obj.cluster);
+  const controlDir = absPath("controlDir", obj.controlDir);
+  const stateDir = obj.stateDir === undefined ? "/var/lib/nfs" : absPath("stateDir", obj.stateDir);
+
+  let nodes: string[] = [];
+  if (!Array.isArray(obj.nodes) || obj.nodes.length === 0) bad("nodes", "a non-empty list of node names", obj.nodes);
+  else {
+    obj.nodes.forEach((n, i) => {
+      const v = name(`nodes[${i}]`, n);
+      if (v === undefined) return;
+      if (nodes.includes(v)) problems.push(`nodes[${i}]: expected a unique node name, found "${v}" twice`);
+      else nodes.push(v);
+    });
+  }
+
+  const exports: ExportDef[] = [];
+  if (!Array.isArray(obj.exports)) bad("exports", "a list of exports (name, path, optional nodes)", obj.exports);
+  else {
+    obj.exports.forEach((e, i) => {
+      const at = `exports[${i}]`;
+      if (e === null || typeof e !== "object" || Array.isArray(e)) {
+        bad(at, "a mapping with name and path", e);
+        return;
+      }
+      const x = e as Record<string, unknown>;
+      for (const k of Object.keys(x)) if (!EXPORT_KEYS.includes(k)) problems.push(`${at}.${k}: unknown key (expected one of ${EXPORT_KEYS.join(", ")})`);
+      const n = name(`${at}.name`, x.name);
+      const p = absPath(`${at}.path`, x.path);
+      let en: string[] = nodes;
+      if (x.nodes !== undefined) {
+        if (!Array.isArray(x.nodes) || x.nodes.length === 0) {
+          bad(`${at}.nodes`, "a non-empty list of nodes from the top-level nodes list", x.nodes);
+        } else {
+          en = [];
+          x.nodes.forEach((v, j) => {
+            if (typeof v !== "string" || !nodes.includes(v)) bad(`${at}.nodes[${j}]`, `one of the configured nodes (${nodes.join(", ")})`, v);
+            else if (!en.includes(v)) en.push(v);
+          });
+        }
+      }
+      if (n !== undefined && exports.some((o) => o.name === n)) problems.push(`${at}.name: expected a unique export name, found "${n}" twice`);
+      if (p !== undefined && exports.some((o) => o.path === p)) problems.push(`${at}.path: expected a unique path, found "${p}" twice`);
+      if (n !== undefined && p !== undefined) exports.push({ name: n, path: p, nodes: en });
+    });
+  }
+
+  if (problems.length > 0 || cluster === undefined || controlDir === undefined || stateDir === undefined) return problems;
+  return { file, cluster, controlDir, stateDir, nodes, exports };
+}
+
+/** Reads, parses and validates the configuration file. */
+export function loadConfig(file: string): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [`(file): cannot read it (${code ?? String(err)})`]);
+  }
+  const doc = parseDocument(text, { uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => `line ${e.linePos?.[0]?.line ?? "?"}: ${e.message.split("\n")[0]}`),
+    );
+  }
+  const result = validateConfig(doc.toJS(), file);
+  if (Array.isArray(result)) throw new ConfigError(file, result);
+  return result;
+}
+
+export interface Paths {
+  readonly rmtab: string;
+  readonly etab: string;
+  readonly lock: string;
+  readonly quarantine: string;
+  readonly marker: string;
+  readonly journals: string;
+}
+
+export function paths(cfg: Pick<Config, "stateDir" | "controlDir">): Paths {
+  return {
+    rmtab: join(cfg.stateDir, "rmtab"),
+    etab: join(cfg.stateDir, "etab"),
+    lock: join(cfg.stateDir, ".rmtab.lock"),
+    quarantine: join(cfg.stateDir, "rmtab.quarantine"),
+    marker: join(cfg.controlDir, "rmtabsync.cluster"),
+    journals: join(cfg.controlDir, "journals"),
+  };
+}
+
+export function journalFile(journalsDir: string, node: string): string {
+  return join(journalsDir, `${node}.sqlite`);
+}

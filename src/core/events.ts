@@ -1,0 +1,59 @@
+// Journal events and the fold that turns them into the cluster-wide mount
+// table. Pure.
+import { compareHlc, type Hlc } from "./hlc.js";
+import { entryKey, type RmtabEntry } from "./rmtab.js";
+
+export type Op = "mount" | "umount" | "count";
+export const OPS: readonly Op[] = ["mount", "umount", "count"];
+
+/** What a node observed: the new absolute count of client+path (0 for umount). */
+export interface Change {
+  readonly op: Op;
+  readonly client: string;
+  readonly path: string;
+  readonly count: number;
+}
+
+export interface JournalEvent extends Change, Hlc {
+  /** Journal identity (file) the event was read from. */
+  readonly journal: string;
+  readonly seq: number;
+  /** Node that recorded the event (origin). */
+  readonly node: string;
+  readonly hash: string;
+}
+
+/**
+ * Total order of events for last-writer-wins: timestamp, then node name,
+ * then the higher count (so a tie never loses a mount).
+ */
+export function compareEvents(a: JournalEvent, b: JournalEvent): number {
+  return compareHlc(a, b) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) || a.count - b.count;
+}
+
+export interface FoldOptions {
+  /** Ignore events with wall time after this (ms since epoch). */
+  readonly until?: number;
+}
+
+/** The winning event for every client+path seen, umounts included. */
+export type Fold = Map<string, JournalEvent>;
+
+export function foldEvents(events: Iterable<JournalEvent>, opts: FoldOptions = {}, into: Fold = new Map()): Fold {
+  for (const e of events) {
+    if (opts.until !== undefined && e.wall > opts.until) continue;
+    const key = entryKey(e.client, e.path);
+    const cur = into.get(key);
+    if (cur === undefined || compareEvents(e, cur) > 0) into.set(key, e);
+  }
+  return into;
+}
+
+/** Mounted entries of a fold (count > 0). */
+export function* mounted(fold: Fold): Iterable<JournalEvent> {
+  for (const e of fold.values()) if (e.count > 0) yield e;
+}
+
+export function toEntry(e: Change): RmtabEntry {
+  return { client: e.client, path: e.path, count: e.count };
+}

@@ -1,0 +1,161 @@
+// The two planners at the heart of rmtabsync. Pure: they take what was read
+// (rmtab, baseline, etab, the folded journals) and return what to do.
+import type { Change, Fold } from "./events.js";
+import type { ExportIndex } from "./exports.js";
+import { entryKey, entryProblem, type RmtabEntry } from "./rmtab.js";
+
+export type CountMap = ReadonlyMap<string, RmtabEntry>;
+
+export function toCountMap(entries: Iterable<RmtabEntry>): Map<string, RmtabEntry> {
+  const m = new Map<string, RmtabEntry>();
+  for (const e of entries) m.set(entryKey(e.client, e.path), e);
+  return m;
+}
+
+export interface RecordInput {
+  /** rmtab as read now (malformed lines already set aside). */
+  readonly current: readonly RmtabEntry[];
+  /**
+   * What rmtab held after the last record/reconcile. Empty for a node's
+   * first record. Two candidates after a reconcile that may have crashed
+   * between committing its baseline and renaming rmtab: then a change is
+   * only what differs from both.
+   */
+  readonly baselines: readonly CountMap[];
+  /** Exports this node exports now (per etab). */
+  readonly hosted: ReadonlySet<string>;
+  readonly index: ExportIndex;
+}
+
+export interface Ignored {
+  readonly client: string;
+  readonly path: string;
+  readonly export: string;
+  readonly reason: string;
+}
+
+export interface RecordPlan {
+  readonly changes: Change[];
+  /** Changes mountd made to exports this node does not host: not journaled, reconcile restores them. */
+  readonly ignored: Ignored[];
+}
+
+/** What mountd changed in rmtab since the baseline, as journal changes. */
+export function planRecord(input: RecordInput): RecordPlan {
+  const current = toCountMap(input.current);
+  const baselines = input.baselines.length > 0 ? input.baselines : [new Map<string, RmtabEntry>()];
+  const keys = new Set<string>(current.keys());
+  for (const b of baselines) for (const k of b.keys()) keys.add(k);
+  const changes: Change[] = [];
+  const ignored: Ignored[] = [];
+  for (const key of keys) {
+    const cur = current.get(key);
+    const curCount = cur?.count ?? 0;
+    const before = baselines.map((b) => b.get(key)?.count ?? 0);
+    if (before.includes(curCount)) continue;
+    const sample = cur ?? baselines.map((b) => b.get(key)).find((e) => e !== undefined)!;
+    const exp = input.index.exportOf(sample.path);
+    if (!exp) continue; // unmanaged: kept in rmtab as it is, never journaled
+    if (!input.hosted.has(exp.name)) {
+      ignored.push({
+        client: sample.client,
+        path: sample.path,
+        export: exp.name,
+        reason: `export ${exp.name} is not exported by this node (etab)`,
+      });
+      continue;
+    }
+    let op: Change["op"];
+    if (curCount === 0) op = "umount";
+    else if (before.every((c) => c === 0)) op = "mount";
+    else op = "count";
+    changes.push({ op, client: sample.client, path: sample.path, count: curCount });
+  }
+  changes.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
+  return { changes, ignored };
+}
+
+export interface ReconcileInput {
+  readonly current: readonly RmtabEntry[];
+  /** Fold of every readable journal, this run's own changes included. */
+  readonly fold: Fold;
+  /** Exports this node hosts now or may take over. */
+  readonly managed: ReadonlySet<string>;
+  readonly index: ExportIndex;
+  /** A journal could not be read: add entries, remove none, lower no count. */
+  readonly addOnly: boolean;
+}
+
+export interface LineChange {
+  readonly client: string;
+  readonly path: string;
+  readonly export: string | null;
+  readonly from: number;
+  readonly to: number;
+}
+
+export interface ReconcilePlan {
+  readonly entries: RmtabEntry[];
+  readonly added: LineChange[];
+  readonly removed: LineChange[];
+  readonly changed: LineChange[];
+  /** Removals add-only mode held back. */
+  readonly heldBack: LineChange[];
+  /** Journal entries that cannot be written as rmtab lines. */
+  readonly unwritable: { client: string; path: string; problem: string }[];
+}
+
+/** The rmtab this node should have. Existing lines keep their order; new ones follow, sorted. */
+export function planReconcile(input: ReconcileInput): ReconcilePlan {
+  const { index, managed, addOnly } = input;
+  const out: RmtabEntry[] = [];
+  const added: LineChange[] = [];
+  const removed: LineChange[] = [];
+  const changed: LineChange[] = [];
+  const heldBack: LineChange[] = [];
+  const unwritable: ReconcilePlan["unwritable"] = [];
+  const seen = new Set<string>();
+
+  for (const e of input.current) {
+    const key = entryKey(e.client, e.path);
+    seen.add(key);
+    const exp = index.exportOf(e.path);
+    if (!exp) {
+      out.push(e); // unmanaged: untouched
+      continue;
+    }
+    const want = managed.has(exp.name) ? (input.fold.get(key)?.count ?? 0) : 0;
+    const change = { client: e.client, path: e.path, export: exp.name, from: e.count };
+    if (want === e.count) out.push(e);
+    else if (addOnly && want < e.count) {
+      out.push(e);
+      heldBack.push({ ...change, to: want });
+    } else if (want === 0) removed.push({ ...change, to: 0 });
+    else {
+      out.push({ ...e, count: want });
+      changed.push({ ...change, to: want });
+    }
+  }
+
+  const fresh: RmtabEntry[] = [];
+  for (const [key, ev] of input.fold) {
+    if (ev.count <= 0 || seen.has(key)) continue;
+    const exp = index.exportOf(ev.path);
+    if (!exp || !managed.has(exp.name)) continue;
+    const entry = { client: ev.client, path: ev.path, count: ev.count };
+    const problem = entryProblem(entry);
+    if (problem) {
+      unwritable.push({ client: ev.client, path: ev.path, problem });
+      continue;
+    }
+    fresh.push(entry);
+    added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
+  }
+  fresh.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
+  added.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
+  return { entries: [...out, ...fresh], added, removed, changed, heldBack, unwritable };
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

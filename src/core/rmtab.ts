@@ -1,0 +1,171 @@
+// rmtab: parse and serialize exactly as rpc.mountd reads and writes it
+// (nfs-utils support/nfs/rmtab.c). Pure: no file system here.
+//
+//   line   = host ":" path [ ":" count ] "\n"
+//   host   = numeric address; every ":" of an IPv6 address stored as ";"
+//   count  = strtol(s, NULL, 0): hex, decimal or octal; missing means 1
+//
+// mountd stops parsing the whole file at the first line without ":", so a
+// line we cannot represent exactly is never written back: it is reported
+// as malformed and quarantined by the caller.
+
+/** One rmtab entry; `client` is the address with its real ":" characters. */
+export interface RmtabEntry {
+  readonly client: string;
+  readonly path: string;
+  readonly count: number;
+}
+
+export interface MalformedLine {
+  /** 1-based line number in the file. */
+  readonly line: number;
+  /** The line as found, without its newline (Latin-1 view if not UTF-8). */
+  readonly text: string;
+  /** The exact bytes of the line, without its newline. */
+  readonly bytes: Uint8Array;
+  readonly problem: string;
+}
+
+export interface ParsedRmtab {
+  /** Entries in file order, duplicates of client+path merged (counts summed). */
+  readonly entries: RmtabEntry[];
+  readonly malformed: MalformedLine[];
+  /** Lines that repeat an earlier client+path (merged into it). */
+  readonly duplicates: number[];
+  /** True when serialize(entries) reproduces the input byte for byte. */
+  readonly canonical: boolean;
+}
+
+/** mountd reads a line with fgets(buf, 2047): 2046 bytes including "\n". */
+export const MAX_LINE_BYTES = 2046;
+/** mountd copies host and path into 1024-byte fields (strncpy, size - 1). */
+export const MAX_FIELD_BYTES = 1024;
+/** mountd keeps the count in an int and prints it with %.8x. */
+export const MAX_COUNT = 0x7fffffff;
+
+const COUNT_RE = /^(?:0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/;
+
+export function entryKey(client: string, path: string): string {
+  return `${client}\n${path}`;
+}
+
+/** Parses a count the way strtol(s, NULL, 0) does, but only when the whole field is a number. */
+export function parseCount(field: string): number | undefined {
+  if (!COUNT_RE.test(field)) return undefined;
+  let n: number;
+  if (/^0[xX]/.test(field)) n = parseInt(field.slice(2), 16);
+  else if (field.length > 1 && field.startsWith("0")) n = parseInt(field.slice(1), 8);
+  else n = parseInt(field, 10);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+function byteLength(s: string): number {
+  return Buffer.byteLength(s, "utf8");
+}
+
+/** Why an entry cannot be written as an rmtab line mountd reads back unchanged, or undefined. */
+export function entryProblem(e: RmtabEntry): string | undefined {
+  if (e.client === "") return "empty client address";
+  if (e.path === "") return "empty path";
+  if (/[\n\0]/.test(e.client) || e.client.includes(";")) return "client address contains a newline, NUL or ';'";
+  if (/[\n\0]/.test(e.path)) return "path contains a newline or NUL";
+  if (e.path.includes(":")) return "path contains ':' (mountd would split it there)";
+  if (byteLength(e.client) > MAX_FIELD_BYTES) return `client address longer than ${MAX_FIELD_BYTES} bytes`;
+  if (byteLength(e.path) > MAX_FIELD_BYTES) return `path longer than ${MAX_FIELD_BYTES} bytes`;
+  if (!Number.isInteger(e.count) || e.count < 1 || e.count > MAX_COUNT)
+    return `count ${e.count} outside 1..${MAX_COUNT}`;
+  if (byteLength(formatLine(e)) > MAX_LINE_BYTES) return `line longer than ${MAX_LINE_BYTES} bytes`;
+  return undefined;
+}
+
+/** The canonical line mountd itself writes: host:path:0x%08x\n. */
+export function formatLine(e: RmtabEntry): string {
+  return `${e.client.replaceAll(":", ";")}:${e.path}:0x${e.count.toString(16).padStart(8, "0")}\n`;
+}
+
+function parseLine(text: string): RmtabEntry | string {
+  if (text === "") return "empty line (mountd stops reading the file here)";
+  const hostEnd = text.indexOf(":");
+  if (hostEnd < 0) return "no ':' (mountd stops reading the file here)";
+  const host = text.slice(0, hostEnd);
+  const rest = text.slice(hostEnd + 1);
+  const pathEnd = rest.indexOf(":");
+  const path = pathEnd < 0 ? rest : rest.slice(0, pathEnd);
+  let count = 1;
+  if (pathEnd >= 0) {
+    const field = rest.slice(pathEnd + 1);
+    const n = parseCount(field);
+    if (n === undefined) return `count ${JSON.stringify(truncate(field))} is not a number (or the path contains ':')`;
+    count = n;
+  }
+  if (host.includes("\r") || path.includes("\r")) return "carriage return in line";
+  const entry = { client: host.replaceAll(";", ":"), path, count };
+  return entryProblem(entry) ?? entry;
+}
+
+function truncate(s: string, max = 60): string {
+  return s.length > max ? `${s.slice(0, max)}...` : s;
+}
+
+/**
+ * Parses rmtab content. Never throws: every line mountd would misread or
+ * that we could not write back exactly is reported in `malformed`.
+ */
+export function parseRmtab(content: Buffer | string): ParsedRmtab {
+  const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
+  const entries: RmtabEntry[] = [];
+  const index = new Map<string, number>();
+  const malformed: MalformedLine[] = [];
+  const duplicates: number[] = [];
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  let pos = 0;
+  let lineNo = 0;
+  while (pos < buf.length) {
+    lineNo++;
+    let end = buf.indexOf(0x0a, pos);
+    const hasNewline = end >= 0;
+    if (!hasNewline) end = buf.length;
+    const raw = buf.subarray(pos, end);
+    pos = end + 1;
+    let text: string;
+    try {
+      text = decoder.decode(raw);
+    } catch {
+      malformed.push({ line: lineNo, text: raw.toString("latin1"), bytes: raw, problem: "not valid UTF-8" });
+      continue;
+    }
+    if (raw.length + (hasNewline ? 1 : 0) > MAX_LINE_BYTES) {
+      malformed.push({ line: lineNo, text, bytes: raw, problem: `line longer than ${MAX_LINE_BYTES} bytes (mountd would split it)` });
+      continue;
+    }
+    if (text.includes("\0")) {
+      malformed.push({ line: lineNo, text, bytes: raw, problem: "NUL byte in line" });
+      continue;
+    }
+    const parsed = parseLine(text);
+    if (typeof parsed === "string") {
+      malformed.push({ line: lineNo, text, bytes: raw, problem: parsed });
+      continue;
+    }
+    const key = entryKey(parsed.client, parsed.path);
+    const at = index.get(key);
+    if (at === undefined) {
+      index.set(key, entries.length);
+      entries.push(parsed);
+    } else {
+      const prev = entries[at]!;
+      entries[at] = { ...prev, count: Math.min(MAX_COUNT, prev.count + parsed.count) };
+      duplicates.push(lineNo);
+    }
+  }
+  const canonical =
+    malformed.length === 0 && duplicates.length === 0 && serializeRmtab(entries) === buf.toString("utf8");
+  return { entries, malformed, duplicates, canonical };
+}
+
+/** Canonical rmtab content for entries (caller guarantees each passes entryProblem). */
+export function serializeRmtab(entries: readonly RmtabEntry[]): string {
+  let out = "";
+  for (const e of entries) out += formatLine(e);
+  return out;
+}

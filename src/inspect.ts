@@ -1,0 +1,105 @@
+// Offline views of the journals: the cluster-wide table and the history.
+// Reads journals read-only; needs no rmtab and changes nothing.
+import type { Config } from "./config.js";
+import { compareEvents, foldEvents, mounted, type JournalEvent } from "./core/events.js";
+import { ExportIndex } from "./core/exports.js";
+import { formatHlc } from "./core/hlc.js";
+import { readJournals, readMarker, type JournalProblem } from "./io/control.js";
+import { paths } from "./config.js";
+import { nodeOfFile } from "./io/journal.js";
+
+export interface MountRow {
+  readonly client: string;
+  readonly path: string;
+  readonly count: number;
+  readonly export: string | null;
+  /** Node that recorded the winning event. */
+  readonly node: string;
+  readonly time: string;
+}
+
+export interface EventRow {
+  readonly time: string;
+  readonly node: string;
+  readonly op: string;
+  readonly client: string;
+  readonly path: string;
+  readonly count: number;
+  readonly export: string | null;
+  readonly journal: string;
+  readonly seq: number;
+}
+
+export interface Filters {
+  readonly export?: string;
+  readonly client?: string;
+  readonly origin?: string;
+  readonly since?: number;
+  readonly until?: number;
+}
+
+export interface Loaded {
+  readonly events: JournalEvent[];
+  readonly problems: JournalProblem[];
+  readonly warnings: string[];
+  /** Journal id -> file's node name. */
+  readonly journalNode: Map<string, string>;
+}
+
+export function loadAll(cfg: Config): Loaded {
+  const warnings: string[] = [];
+  const markerFile = paths(cfg).marker;
+  try {
+    const m = readMarker(markerFile);
+    if (!m) warnings.push(`no control volume marker at ${markerFile}: is this a copy of the control volume?`);
+    else if (m.cluster !== cfg.cluster) warnings.push(`control volume marker says cluster "${m.cluster}", config says "${cfg.cluster}"`);
+  } catch (err) {
+    warnings.push(err instanceof Error ? err.message : String(err));
+  }
+  const set = readJournals(cfg);
+  const events: JournalEvent[] = [];
+  const journalNode = new Map<string, string>();
+  for (const j of set.journals) {
+    journalNode.set(j.meta.journalId, nodeOfFile(j.file));
+    events.push(...j.events);
+  }
+  return { events, problems: set.problems, warnings, journalNode };
+}
+
+export function tableRows(events: readonly JournalEvent[], index: ExportIndex, f: Filters & { at?: number }): MountRow[] {
+  const fold = foldEvents(events, { until: f.at });
+  const rows: MountRow[] = [];
+  for (const e of mounted(fold)) {
+    const exp = index.exportOf(e.path)?.name ?? null;
+    if (f.export !== undefined && exp !== f.export) continue;
+    if (f.client !== undefined && e.client !== f.client) continue;
+    rows.push({ client: e.client, path: e.path, count: e.count, export: exp, node: e.node, time: formatHlc(e) });
+  }
+  rows.sort((a, b) => (a.export ?? "").localeCompare(b.export ?? "") || a.path.localeCompare(b.path) || a.client.localeCompare(b.client));
+  return rows;
+}
+
+export function eventRows(events: readonly JournalEvent[], index: ExportIndex, journalNode: Map<string, string>, f: Filters): EventRow[] {
+  const out: EventRow[] = [];
+  const sorted = [...events].sort(compareEvents);
+  for (const e of sorted) {
+    if (f.since !== undefined && e.wall < f.since) continue;
+    if (f.until !== undefined && e.wall > f.until) continue;
+    if (f.origin !== undefined && e.node !== f.origin) continue;
+    if (f.client !== undefined && e.client !== f.client) continue;
+    const exp = index.exportOf(e.path)?.name ?? null;
+    if (f.export !== undefined && exp !== f.export) continue;
+    out.push({
+      time: formatHlc(e),
+      node: e.node,
+      op: e.op,
+      client: e.client,
+      path: e.path,
+      count: e.count,
+      export: exp,
+      journal: journalNode.get(e.journal) ?? e.journal,
+      seq: e.seq,
+    });
+  }
+  return out;
+}
