@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import { validateConfig } from "../src/config.js";
+import { parseEtab } from "../src/core/etab.js";
+import { foldEvents, type JournalEvent } from "../src/core/events.js";
+import { ExportIndex } from "../src/core/exports.js";
+import { tick } from "../src/core/hlc.js";
+import { planReconcile, planRecord, toCountMap } from "../src/core/plan.js";
+import { parseDuration, parseTime } from "../src/core/time.js";
+
+const index = new ExportIndex([
+  { name: "vm0", path: "/srv/vm0", nodes: ["a", "b"] },
+  { name: "vm0img", path: "/srv/vm0/images/big", nodes: ["a"] },
+  { name: "vm1", path: "/srv/vm1", nodes: ["b"] },
+]);
+
+function ev(over: Partial<JournalEvent>): JournalEvent {
+  return { journal: "j", seq: 1, node: "a", wall: 1000, logical: 0, op: "mount", client: "c", path: "/srv/vm0", count: 1, hash: "", ...over };
+}
+
+describe("export index", () => {
+  it("maps paths by longest prefix on whole components", () => {
+    expect(index.exportOf("/srv/vm0")?.name).toBe("vm0");
+    expect(index.exportOf("/srv/vm0/images")?.name).toBe("vm0");
+    expect(index.exportOf("/srv/vm0/images/big/x")?.name).toBe("vm0img");
+    expect(index.exportOf("/srv/vm01")).toBeUndefined();
+    expect(index.exportOf("/srv")).toBeUndefined();
+    expect(index.exportOf("/srv/vm0//")?.name).toBe("vm0");
+    expect(index.eligibleFor("b")).toEqual(new Set(["vm0", "vm1"]));
+  });
+});
+
+describe("etab", () => {
+  it("parses paths with octal escapes and options", () => {
+    const p = parseEtab("/srv/my\\040share\t*(rw,fsid=7)\n/srv/vm0\t10.0.0.0/24(ro)\nbroken line\n");
+    expect(p.lines.map((l) => l.path)).toEqual(["/srv/my share", "/srv/vm0"]);
+    expect(p.lines[0]!.options).toContain("fsid=7");
+    expect(p.problems).toEqual([{ line: 3, text: "broken line", problem: expect.any(String) }]);
+  });
+});
+
+describe("hybrid logical clock", () => {
+  it("never goes below what was seen, even when the wall clock is behind", () => {
+    expect(tick({ wall: 5000, logical: 3 }, 1000)).toEqual({ wall: 5000, logical: 4 });
+    expect(tick({ wall: 5000, logical: 3 }, 6000)).toEqual({ wall: 6000, logical: 0 });
+  });
+});
+
+describe("fold", () => {
+  it("last writer wins by stamp, node name breaks ties, a tie never loses a mount", () => {
+    const f = foldEvents([
+      ev({ wall: 10, node: "a", count: 2 }),
+      ev({ wall: 20, node: "a", op: "umount", count: 0 }),
+      ev({ wall: 20, node: "b", count: 5 }),
+      ev({ client: "d", wall: 30, node: "a", count: 1 }),
+      ev({ client: "d", wall: 30, node: "a", op: "umount", count: 0 }),
+    ]);
+    expect(f.get("c\n/srv/vm0")!.count).toBe(5);
+    expect(f.get("d\n/srv/vm0")!.count).toBe(1);
+  });
+
+  it("folds only events up to --at", () => {
+    const f = foldEvents([ev({ wall: 10, count: 2 }), ev({ wall: 20, op: "umount", count: 0 })], { until: 15 });
+    expect(f.get("c\n/srv/vm0")!.count).toBe(2);
+  });
+});
+
+describe("planRecord", () => {
+  const cur = (...e: [string, string, number][]) => e.map(([client, path, count]) => ({ client, path, count }));
+  it("journals every hosted line on a node's first record", () => {
+    const p = planRecord({ current: cur(["c", "/srv/vm0", 1], ["c", "/srv/vm1", 1], ["c", "/other", 1]), baselines: [], hosted: new Set(["vm0"]), index });
+    expect(p.changes).toEqual([{ op: "mount", client: "c", path: "/srv/vm0", count: 1 }]);
+    expect(p.ignored.map((i) => i.export)).toEqual(["vm1"]);
+  });
+  it("classifies mount, count change and umount against the baseline", () => {
+    const base = toCountMap(cur(["a", "/srv/vm0", 1], ["b", "/srv/vm0", 2]));
+    const p = planRecord({ current: cur(["b", "/srv/vm0", 3], ["n", "/srv/vm0/x", 1]), baselines: [base], hosted: new Set(["vm0"]), index });
+    expect(p.changes).toEqual([
+      { op: "umount", client: "a", path: "/srv/vm0", count: 0 },
+      { op: "count", client: "b", path: "/srv/vm0", count: 3 },
+      { op: "mount", client: "n", path: "/srv/vm0/x", count: 1 },
+    ]);
+  });
+  it("with two baseline candidates records only what differs from both, and never an ambiguous umount", () => {
+    const old = toCountMap(cur(["a", "/srv/vm0", 1]));
+    const pending = toCountMap(cur(["a", "/srv/vm0", 1], ["r", "/srv/vm0", 1]));
+    // rmtab still holds the old content: the reconcile crashed before its rename
+    expect(planRecord({ current: cur(["a", "/srv/vm0", 1]), baselines: [old, pending], hosted: new Set(["vm0"]), index }).changes).toEqual([]);
+    // rmtab holds the new content: nothing to record either
+    expect(planRecord({ current: [...pending.values()], baselines: [old, pending], hosted: new Set(["vm0"]), index }).changes).toEqual([]);
+    // a real umount of a line both candidates had is still recorded
+    expect(planRecord({ current: cur(["r", "/srv/vm0", 1]), baselines: [old, pending], hosted: new Set(["vm0"]), index }).changes).toEqual([
+      { op: "umount", client: "a", path: "/srv/vm0", count: 0 },
+    ]);
+  });
+});
+
+describe("planReconcile", () => {
+  const fold = foldEvents([
+    ev({ client: "x", path: "/srv/vm0", count: 2 }),
+    ev({ client: "y", path: "/srv/vm1", count: 1 }),
+    ev({ client: "gone", path: "/srv/vm0", op: "umount", count: 0 }),
+  ]);
+  it("writes the table's entries of managed exports, keeps unmanaged lines, drops the rest", () => {
+    const p = planReconcile({
+      current: [
+        { client: "u", path: "/home", count: 1 },
+        { client: "gone", path: "/srv/vm0", count: 1 },
+        { client: "x", path: "/srv/vm0", count: 1 },
+      ],
+      fold,
+      managed: new Set(["vm0"]),
+      index,
+      addOnly: false,
+    });
+    expect(p.entries).toEqual([
+      { client: "u", path: "/home", count: 1 },
+      { client: "x", path: "/srv/vm0", count: 2 },
+    ]);
+    expect(p.removed.map((r) => r.client)).toEqual(["gone"]);
+    expect(p.changed).toHaveLength(1);
+  });
+  it("in add-only mode removes nothing and lowers no count", () => {
+    const p = planReconcile({
+      current: [{ client: "gone", path: "/srv/vm0", count: 1 }, { client: "x", path: "/srv/vm0", count: 9 }],
+      fold,
+      managed: new Set(["vm0", "vm1"]),
+      index,
+      addOnly: true,
+    });
+    expect(p.entries).toEqual([
+      { client: "gone", path: "/srv/vm0", count: 1 },
+      { client: "x", path: "/srv/vm0", count: 9 },
+      { client: "y", path: "/srv/vm1", count: 1 },
+    ]);
+    expect(p.heldBack.map((h) => h.client)).toEqual(["gone", "x"]);
+  });
+  it("does not write journal entries that mountd would misread", () => {
+    const bad = foldEvents([ev({ client: "c", path: "/srv/vm0/a:b", count: 1 })]);
+    const p = planReconcile({ current: [], fold: bad, managed: new Set(["vm0"]), index, addOnly: false });
+    expect(p.entries).toEqual([]);
+    expect(p.unwritable[0]!.problem).toMatch(/':'/);
+  });
+});
+
+describe("config validation", () => {
+  const good = { cluster: "nfs-ha", controlDir: "/srv/nfs-control", nodes: ["ds03", "ds04"], exports: [{ name: "vm0", path: "/srv/vm0" }] };
+  it("accepts the documented example and fills defaults", () => {
+    const c = validateConfig(good, "/etc/x.yaml");
+    expect(Array.isArray(c)).toBe(false);
+    if (Array.isArray(c)) return;
+    expect(c.stateDir).toBe("/var/lib/nfs");
+    expect(c.exports[0]!.nodes).toEqual(["ds03", "ds04"]);
+  });
+  it("names key, expected and found for every problem", () => {
+    const errs = validateConfig(
+      { ...good, controlDir: "relative", nodes: ["ds03", "ds03"], exports: [{ name: "vm0", path: "/a", nodes: ["ds09"] }, { name: "vm0", path: "/a", extra: 1 }], bogus: 1 },
+      "/etc/x.yaml",
+    );
+    expect(errs).toEqual(
+      expect.arrayContaining([
+        "bogus: unknown key (expected one of cluster, controlDir, stateDir, nodes, exports)",
+        'controlDir: expected an absolute path without \':\' or newlines, found "relative"',
+        'nodes[1]: expected a unique node name, found "ds03" twice',
+        'exports[0].nodes[0]: expected one of the configured nodes (ds03), found "ds09"',
+        "exports[1].extra: unknown key (expected one of name, path, nodes)",
+        'exports[1].name: expected a unique export name, found "vm0" twice',
+      ]),
+    );
+  });
+});
+
+describe("time arguments", () => {
+  it("parses ISO, epoch, durations ago, and explains bad input", () => {
+    const now = Date.parse("2026-11-25T12:00:00Z");
+    expect(parseTime("2026-11-25T10:00:00Z", now)).toBe(Date.parse("2026-11-25T10:00:00Z"));
+    expect(parseTime("@1000", now)).toBe(1_000_000);
+    expect(parseTime("2h", now)).toBe(now - 7_200_000);
+    expect(parseTime("yesterday", now)).toMatch(/expected an ISO 8601 time/);
+    expect(parseDuration("30d")).toBe(30 * 86_400_000);
+    expect(parseDuration("x")).toMatch(/expected a duration/);
+  });
+});

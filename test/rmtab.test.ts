@@ -1,0 +1,151 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { formatLine, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, serializeRmtab } from "../src/core/rmtab.js";
+
+describe("rmtab parse and serialize", () => {
+  it("round-trips canonical lines byte for byte", () => {
+    const text = "10.0.0.21:/srv/vm0:0x00000001\n10.0.0.22:/srv/vm0/images:0x0000002a\n";
+    const p = parseRmtab(text);
+    expect(p.entries).toEqual([
+      { client: "10.0.0.21", path: "/srv/vm0", count: 1 },
+      { client: "10.0.0.22", path: "/srv/vm0/images", count: 42 },
+    ]);
+    expect(p.canonical).toBe(true);
+    expect(serializeRmtab(p.entries)).toBe(text);
+  });
+
+  it("stores IPv6 colons as ';' and reads them back", () => {
+    const p = parseRmtab("2001;db8;;5:/srv/vm0:0x00000003\n;;1:/srv/vm1:0x00000001\n");
+    expect(p.entries.map((e) => e.client)).toEqual(["2001:db8::5", "::1"]);
+    expect(formatLine({ client: "2001:db8::5", path: "/srv/vm0", count: 3 })).toBe("2001;db8;;5:/srv/vm0:0x00000003\n");
+    expect(formatLine({ client: "::ffff:10.1.2.3", path: "/x", count: 1 })).toBe(";;ffff;10.1.2.3:/x:0x00000001\n");
+  });
+
+  it("reads counts in any base strtol(…, 0) accepts and writes them canonically", () => {
+    expect(parseCount("0x1F")).toBe(31);
+    expect(parseCount("017")).toBe(15);
+    expect(parseCount("12")).toBe(12);
+    expect(parseCount("0")).toBe(0);
+    expect(parseCount("1x")).toBeUndefined();
+    expect(parseCount("")).toBeUndefined();
+    const p = parseRmtab("a:/p:12\nb:/p:017\nc:/p:0XfF\nd:/p\n");
+    expect(p.entries.map((e) => e.count)).toEqual([12, 15, 255, 1]);
+    expect(p.canonical).toBe(false);
+    expect(serializeRmtab(p.entries)).toBe("a:/p:0x0000000c\nb:/p:0x0000000f\nc:/p:0x000000ff\nd:/p:0x00000001\n");
+  });
+
+  it("keeps spaces in paths and subdirectory paths as they are", () => {
+    const p = parseRmtab("10.0.0.1:/srv/vm0/my images/a b:0x00000001\n");
+    expect(p.entries[0]!.path).toBe("/srv/vm0/my images/a b");
+  });
+
+  it("reports malformed lines with their line numbers and keeps the lines after them", () => {
+    const text = [
+      "10.0.0.1:/srv/vm0:0x00000001",
+      "garbage-without-colon",
+      "",
+      "10.0.0.2:/srv/a:b:0x00000001",
+      "10.0.0.3:/srv/vm0:0x00000000",
+      ":/srv/vm0:0x00000001",
+      "10.0.0.4::0x00000001",
+      "10.0.0.5:/srv/vm0:0x00000002",
+    ].join("\n") + "\n";
+    const p = parseRmtab(text);
+    expect(p.entries.map((e) => e.client)).toEqual(["10.0.0.1", "10.0.0.5"]);
+    expect(p.malformed.map((m) => m.line)).toEqual([2, 3, 4, 5, 6, 7]);
+    expect(p.malformed[0]!.problem).toMatch(/no ':'/);
+    expect(p.malformed[1]!.problem).toMatch(/empty line/);
+    expect(p.malformed[2]!.problem).toMatch(/not a number/);
+    expect(p.malformed[3]!.problem).toMatch(/count 0/);
+    expect(p.malformed[0]!.text).toBe("garbage-without-colon");
+    expect(Buffer.from(p.malformed[0]!.bytes).toString()).toBe("garbage-without-colon");
+  });
+
+  it("enforces mountd's 2046-byte line and 1024-byte field limits", () => {
+    const host = "h".repeat(1000);
+    const path = "/" + "p".repeat(MAX_FIELD_BYTES - 1);
+    // 1000 + 1 + 1024 + 1 + 19 + newline = 2046 bytes: what fgets(buf, 2047) reads whole
+    const atLimit = `${host}:${path}:0x${"0".repeat(16)}1\n`;
+    expect(Buffer.byteLength(atLimit)).toBe(MAX_LINE_BYTES);
+    expect(parseRmtab(atLimit).entries).toEqual([{ client: host, path, count: 1 }]);
+    const overLimit = `${host}:${path}:0x${"0".repeat(17)}1\n`;
+    expect(Buffer.byteLength(overLimit)).toBe(MAX_LINE_BYTES + 1);
+    const p = parseRmtab(overLimit + "10.0.0.1:/srv/vm0:0x00000001\n");
+    expect(p.entries).toEqual([{ client: "10.0.0.1", path: "/srv/vm0", count: 1 }]);
+    expect(p.malformed[0]).toMatchObject({ line: 1, problem: expect.stringMatching(/longer than 2046 bytes/) });
+    expect(parseRmtab(`10.0.0.1:${path}x:0x00000001\n`).malformed[0]!.problem).toMatch(/path longer than 1024/);
+    expect(parseRmtab(`${"h".repeat(1025)}:/p:0x00000001\n`).malformed[0]!.problem).toMatch(/client address longer/);
+  });
+
+  it("merges duplicate client+path lines by summing counts and reports them", () => {
+    const p = parseRmtab("a:/p:0x00000001\nb:/p:0x00000001\na:/p:0x00000002\n");
+    expect(p.entries).toEqual([
+      { client: "a", path: "/p", count: 3 },
+      { client: "b", path: "/p", count: 1 },
+    ]);
+    expect(p.duplicates).toEqual([3]);
+    expect(p.canonical).toBe(false);
+  });
+
+  it("quarantines non-UTF-8 lines keeping their exact bytes", () => {
+    const raw = Buffer.concat([Buffer.from("10.0.0.1:/srv/"), Buffer.from([0xff, 0xfe]), Buffer.from(":0x00000001\n")]);
+    const p = parseRmtab(raw);
+    expect(p.entries).toHaveLength(0);
+    expect(Buffer.from(p.malformed[0]!.bytes)).toEqual(raw.subarray(0, raw.length - 1));
+  });
+
+  it("reads a last line without newline", () => {
+    expect(parseRmtab("a:/p:0x00000001").entries).toHaveLength(1);
+  });
+});
+
+describe("rmtab properties", () => {
+  const host = fc.oneof(
+    fc.ipV4(),
+    fc.ipV6(),
+    fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/),
+  );
+  const path = fc
+    .array(fc.stringMatching(/^[A-Za-z0-9 ._-]{1,12}$/), { minLength: 1, maxLength: 6 })
+    .map((parts) => `/${parts.join("/")}`);
+  const entry = fc.record({ client: host, path, count: fc.integer({ min: 1, max: 0x7fffffff }) });
+
+  it("parse never throws on arbitrary bytes and every line is either an entry or reported", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), (bytes) => {
+        const p = parseRmtab(Buffer.from(bytes));
+        const lines = Buffer.from(bytes).toString("latin1").split("\n");
+        const lineCount = lines[lines.length - 1] === "" ? lines.length - 1 : lines.length;
+        expect(p.entries.length + p.malformed.length + p.duplicates.length).toBe(lineCount);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("parse never throws on line-shaped text", () => {
+    const piece = fc.oneof(host, path, fc.constantFrom(":", ";", "0x", "\n", "0x0000000a", "017", " "));
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
+        const p = parseRmtab(pieces.join(""));
+        // whatever parsed is writable and reads back the same
+        const again = parseRmtab(serializeRmtab(p.entries));
+        expect(again.entries).toEqual(p.entries);
+        expect(again.malformed).toEqual([]);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it("canonical output is a fixed point", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(entry, { selector: (e) => `${e.client}\n${e.path}`, maxLength: 50 }), (entries) => {
+        const once = serializeRmtab(entries);
+        const p = parseRmtab(once);
+        expect(p.entries).toEqual(entries);
+        expect(p.canonical).toBe(true);
+        expect(serializeRmtab(p.entries)).toBe(once);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
