@@ -26,6 +26,7 @@ CREATE TABLE events (
   count INTEGER NOT NULL CHECK (count >= 0),
   origin_journal TEXT NOT NULL,
   origin_seq INTEGER NOT NULL,
+  origin_hash TEXT NOT NULL,
   prev_hash TEXT NOT NULL,
   hash TEXT NOT NULL
 );
@@ -38,6 +39,10 @@ CREATE TABLE baseline_pending (client TEXT NOT NULL, path TEXT NOT NULL, count I
 CREATE TABLE local_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- Newest event of each other journal this node has seen (split-brain detection).
 CREATE TABLE peer_marks (journal_id TEXT PRIMARY KEY, node TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, seen_wall INTEGER NOT NULL) WITHOUT ROWID;
+-- Hashes of events that compaction removed, so the chain stays checkable.
+CREATE TABLE pruned (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+-- What this node knows about itself (versioned; a new row only when something changed).
+CREATE TABLE facts (version INTEGER PRIMARY KEY AUTOINCREMENT, wall INTEGER NOT NULL, format INTEGER NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL);
 `;
 
 export interface JournalMeta {
@@ -60,11 +65,12 @@ interface EventRow {
   count: number;
   origin_journal: string;
   origin_seq: number;
+  origin_hash: string;
   prev_hash: string;
   hash: string;
 }
 
-export function eventHash(prevHash: string, e: Omit<EventRow, "hash" | "prev_hash">): string {
+export function eventHash(prevHash: string, e: Omit<EventRow, "hash" | "prev_hash" | "origin_hash">): string {
   return createHash("sha256")
     .update(JSON.stringify([prevHash, e.seq, e.wall, e.logical, e.node, e.op, e.client, e.path, e.count, e.origin_journal, e.origin_seq]))
     .digest("hex");
@@ -131,7 +137,46 @@ function toEvent(journalId: string, r: EventRow): JournalEvent {
     path: r.path,
     count: r.count,
     hash: r.hash,
+    originJournal: r.origin_journal,
+    originSeq: r.origin_seq,
+    originHash: r.origin_hash,
   };
+}
+
+export interface FactsRecord {
+  readonly version: number;
+  readonly wall: number;
+  readonly format: number;
+  readonly body: unknown;
+  readonly hash: string;
+}
+
+function latestFacts(db: Database.Database): FactsRecord | undefined {
+  const r = db.prepare("SELECT version, wall, format, body, hash FROM facts ORDER BY version DESC LIMIT 1").get() as
+    | { version: number; wall: number; format: number; body: string; hash: string }
+    | undefined;
+  if (!r) return undefined;
+  let body: unknown;
+  try {
+    body = JSON.parse(r.body);
+  } catch {
+    body = undefined;
+  }
+  return { version: r.version, wall: r.wall, format: r.format, body, hash: r.hash };
+}
+
+/** Stable JSON (sorted keys) so equal facts hash equally. */
+export function canonicalJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  if (v !== null && typeof v === "object") {
+    const o = v as Record<string, unknown>;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(",")}}`;
+  }
+  return JSON.stringify(v) ?? "null";
 }
 
 /** Node name a journal file stands for (file name without .sqlite). */
@@ -146,6 +191,8 @@ export interface ReadJournal {
   readonly maxHlc: Hlc;
   readonly lastSeq: number;
   readonly lastHash: string;
+  /** The newest facts this node published, if any. */
+  readonly facts: FactsRecord | undefined;
 }
 
 function checkIdentity(file: string, meta: JournalMeta, cluster: string | undefined): void {
@@ -174,6 +221,7 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
       maxHlc: max,
       lastSeq: last?.seq ?? 0,
       lastHash: last?.hash ?? meta.journalId,
+      facts: latestFacts(db),
     };
   } catch (err) {
     throw new JournalError(file, describeSqliteError(err), { cause: err });
@@ -357,8 +405,8 @@ export class OwnJournal {
       const seqRow = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
       let seq = seqRow?.seq ?? 0;
       const ins = this.db.prepare(
-        `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, prev_hash, hash)
-         VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @prev_hash, @hash)`,
+        `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
+         VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
       );
       for (const c of args.changes) {
         clock = tick(clock, args.nowMs);
@@ -376,8 +424,8 @@ export class OwnJournal {
           origin_seq: seq,
         };
         const hash = eventHash(prev, row);
-        ins.run({ ...row, prev_hash: prev, hash });
-        out.push(toEvent(id, { ...row, prev_hash: prev, hash }));
+        ins.run({ ...row, origin_hash: hash, prev_hash: prev, hash });
+        out.push(toEvent(id, { ...row, origin_hash: hash, prev_hash: prev, hash }));
         prev = hash;
       }
       this.setState("hlc_seen", `${clock.wall}.${clock.logical}`);
@@ -389,6 +437,19 @@ export class OwnJournal {
       if (args.what === "reconcile") this.setState("last_record", String(args.nowMs));
     })();
     return out;
+  }
+
+  /**
+   * Publishes this node's facts: a new version only when they differ from
+   * the newest one. Returns the version in force and whether it is new.
+   */
+  publishFacts(body: unknown, format: number, nowMs: number): { version: number; changed: boolean } {
+    const text = canonicalJson(body);
+    const hash = createHash("sha256").update(`${format}\n${text}`).digest("hex");
+    const latest = latestFacts(this.db);
+    if (latest && latest.hash === hash) return { version: latest.version, changed: false };
+    const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
+    return { version: Number(r.lastInsertRowid), changed: true };
   }
 
   /** Raises the persisted highest-seen stamp. */
