@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
-import { CLI, line, SIM, TestCluster } from "./helpers/cluster.js";
+import { CLI, line, python3, SIM, TestCluster } from "./helpers/cluster.js";
 
 const holders: ChildProcess[] = [];
 afterEach(() => {
@@ -13,7 +13,7 @@ afterEach(() => {
 
 /** Starts a process that holds the rmtab write lock; resolves once it holds it. */
 function holdLock(stateDir: string, seconds: number): Promise<ChildProcess> {
-  const child = spawn("python3", [SIM, stateDir, "hold", String(seconds)], { stdio: ["ignore", "pipe", "inherit"] });
+  const child = spawn(python3(), [SIM, stateDir, "hold", String(seconds)], { stdio: ["ignore", "pipe", "inherit"] });
   holders.push(child);
   return new Promise((resolve, reject) => {
     child.stdout!.on("data", (d: Buffer) => {
@@ -82,7 +82,7 @@ describe("mountd's rmtab lock", () => {
     const c = setup();
     c.ok("ds04", ["init"]);
     const N = 400;
-    const writer = spawn("python3", [SIM, c.stateDir("ds03"), "loop", String(N), "10.9.0", "/srv/vm0"], { stdio: "inherit" });
+    const writer = spawn(python3(), [SIM, c.stateDir("ds03"), "loop", String(N), "10.9.0", "/srv/vm0"], { stdio: "inherit" });
     holders.push(writer);
     const done = new Promise<number>((r) => writer.on("exit", (code) => r(code ?? -1)));
     let runs = 0;

@@ -1,7 +1,7 @@
 // A throwaway cluster on this machine: one control directory, one state
 // directory and config file per node. Runs the real bundled CLI.
 import { spawnSync, execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync, existsSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -22,6 +22,23 @@ export interface RunResult {
   stderr: string;
 }
 
+/** The real python3 interpreter (skips pyenv's slow shim). */
+let python: string | undefined;
+export function python3(): string {
+  if (python === undefined) {
+    const r = spawnSync("python3", ["-c", "import sys; print(sys.executable)"], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error("python3 not found: apt-get install python3");
+    python = r.stdout.trim() || "python3";
+  }
+  return python;
+}
+
+const roots: string[] = [];
+process.on("exit", () => {
+  if (process.env.RMTABSYNC_KEEP_TEST_DIRS) return;
+  for (const r of roots) rmSync(r, { recursive: true, force: true });
+});
+
 export class TestCluster {
   readonly root: string;
   readonly control: string;
@@ -36,6 +53,7 @@ export class TestCluster {
   ) {
     if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first (npm test does)`);
     this.root = mkdtempSync(join(tmpdir(), "rmtabsync-test-"));
+    roots.push(this.root);
     this.control = join(this.root, "control");
     mkdirSync(this.control);
     for (const n of nodes) {
@@ -113,7 +131,7 @@ export class TestCluster {
   mountd(node: string, op: "mount" | "umount", host: string, path: string): void;
   mountd(node: string, op: "umountall", host: string): void;
   mountd(node: string, op: string, ...args: string[]): void {
-    execFileSync("python3", [SIM, this.stateDir(node), op, ...args], { stdio: "pipe" });
+    execFileSync(python3(), [SIM, this.stateDir(node), op, ...args], { stdio: "pipe" });
   }
 }
 

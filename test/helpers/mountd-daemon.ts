@@ -16,6 +16,7 @@ import {
   readFileSync,
   readdirSync,
   readlinkSync,
+  symlinkSync,
   writeFileSync,
 } from "node:fs";
 import { delimiter, join } from "node:path";
@@ -79,6 +80,23 @@ export function preflight(): void {
   for (const f of ["/etc/nfs.conf", "/etc/exports"])
     if (!existsSync(f)) problems.push(`${f} is missing (exportfs is run with a bind mount over it): apt-get install nfs-kernel-server nfs-common`);
   if (problems.length > 0) throw new Error(`the real-mountd tests cannot run:\n  ${problems.join("\n  ")}`);
+}
+
+/**
+ * Resolves python3 once and puts a symlink to the real interpreter first on
+ * this process's PATH: a version-manager shim (pyenv) costs ~0.4 s per call,
+ * and the tests run python3 (rpc-umnt.py, mountd_sim.py) a dozen times.
+ */
+export function pinPython3(binDir: string): string {
+  const r = run(bin.python3!, ["-c", "import sys; print(sys.executable)"]);
+  const exe = r.stdout.trim();
+  if (r.code !== 0 || exe === "") throw new Error(`${bin.python3} does not run:\n${r.stderr}`);
+  mkdirSync(binDir, { recursive: true });
+  const link = join(binDir, "python3");
+  if (!existsSync(link)) symlinkSync(exe, link);
+  process.env.PATH = `${binDir}${delimiter}${process.env.PATH ?? ""}`;
+  bin.python3 = exe;
+  return exe;
 }
 
 function run(cmd: string, args: string[], opts: { timeoutMs?: number } = {}) {
@@ -290,13 +308,13 @@ export class MountdDaemons {
         "#!/bin/sh",
         "# rpc.mountd --ha-callout for test/mountd.test.ts. mountd runs it while it",
         "# holds the rmtab write lock: log the call; while ./block exists, create",
-        "# ./inside and wait (at most 10 s) for ./release.",
+        "# ./inside and wait (at most 30 s) for ./release.",
         `d='${workDir}'`,
         'echo "$*" >> "$d/callout.log"',
         'if [ -e "$d/block" ]; then',
         '  : > "$d/inside"',
         "  i=0",
-        '  while [ ! -e "$d/release" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done',
+        '  while [ ! -e "$d/release" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done',
         '  rm -f "$d/inside"',
         "fi",
         "exit 0",

@@ -77,7 +77,7 @@ def main(argv):
     host, port, path = args[0], int(args[1]), args[2]
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     s = bind_socket(family, reserved)
-    s.settimeout(float(os.environ.get("RPC_UMNT_TIMEOUT", "15")))
+    s.settimeout(float(os.environ.get("RPC_UMNT_TIMEOUT", "45")))
     xid = random.getrandbits(32)
     s.sendto(call_message(xid, path), (host, port))
     while True:
