@@ -7,6 +7,10 @@ import { recordCommand } from "./commands/record.js";
 import { reconcileCommand } from "./commands/reconcile.js";
 import { showCommand } from "./commands/show.js";
 import { logCommand } from "./commands/log.js";
+import { verifyCommand } from "./commands/verify.js";
+import { recoverCommand } from "./commands/recover.js";
+import { forgetCommand } from "./commands/forget.js";
+import { compactCommand } from "./commands/compact.js";
 
 declare const RMTABSYNC_VERSION: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
@@ -22,7 +26,7 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--debug", "print stack traces on errors")
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand]) {
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand]) {
     program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
   }
   return program;
@@ -39,7 +43,8 @@ export async function main(argv: readonly string[], rt: Runtime = processRuntime
       return EXIT.usage;
     }
     const debug = argv.includes("--debug");
-    rt.err(`rmtabsync: ${errorMessage(err)}\n`);
+    // an ExitError without message: the command already said everything
+    if (!(err instanceof ExitError && err.message === "")) rt.err(`rmtabsync: ${errorMessage(err)}\n`);
     if (debug && err instanceof Error && err.stack) rt.err(`${err.stack}\n`);
     return err instanceof ExitError ? err.exitCode : EXIT.failure;
   }

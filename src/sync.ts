@@ -10,7 +10,9 @@ import { parseRmtab, serializeRmtab, type MalformedLine } from "./core/rmtab.js"
 import { RefusedError } from "./errors.js";
 import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
-import { OwnJournal } from "./io/journal.js";
+import { isBranchFile, OwnJournal, type ReadJournal } from "./io/journal.js";
+import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
+import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { withRmtabLock } from "./io/lock.js";
 
 export interface SyncContext {
@@ -92,6 +94,37 @@ interface Gathered {
   fold: Fold;
   seen: Hlc;
   problems: JournalProblem[];
+  journals: ReadJournal[];
+  marks: Mark[];
+  badMarks: Set<string>;
+}
+
+/**
+ * Checks what this node saw of every journal (its marks, kept outside the
+ * control volume) and what the peers published they saw, against the
+ * journals now on the volume.
+ */
+function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], marks: readonly Mark[], unreadable: readonly JournalProblem[]) {
+  const views = journals.map((j) => j.view);
+  // a journal that cannot be read now is reported as such, not also as gone
+  const known = marks.filter((m) => views.some((v) => v.journalId === m.journalId) || !unreadable.some((p) => p.node === m.node));
+  const found: MarkProblem[] = [...checkMarks(known, views, `this node (${ctx.node})`)];
+  for (const j of journals) {
+    if (j.meta.node === ctx.node && !isBranchFile(j.file)) continue;
+    const present = j.peerMarks.filter((m) => views.some((v) => v.journalId === m.journalId));
+    found.push(...checkMarks(present, views, `node ${j.meta.node}`));
+  }
+  const seen = new Set<string>();
+  const problems: JournalProblem[] = [];
+  const bad = new Set<string>();
+  for (const p of found) {
+    bad.add(p.journalId);
+    const key = `${p.journalId}/${p.kind}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    problems.push({ file: p.file ?? journalFile(paths(ctx.cfg).journals, p.node), node: p.node, problem: p.problem });
+  }
+  return { problems, bad };
 }
 
 function gather(ctx: SyncContext, withFold: boolean): Gathered {
@@ -100,17 +133,38 @@ function gather(ctx: SyncContext, withFold: boolean): Gathered {
   try {
     const set = readJournals(ctx.cfg, { skipFile: own.file });
     const mine = own.read();
+    const journals = [mine, ...set.journals];
     let seen: Hlc = maxHlc(mine.maxHlc, HLC_ZERO);
     const fold: Fold = new Map();
-    for (const j of [mine, ...set.journals]) {
+    for (const j of journals) {
       seen = maxHlc(seen, j.maxHlc);
       if (withFold) foldEvents(j.events, {}, fold);
     }
-    return { own, fold, seen, problems: set.problems };
+    const marks = readMarks(ctx.cfg.stateDir);
+    const integrity = integrityProblems(ctx, journals, marks, set.problems);
+    return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad };
   } catch (err) {
     own.close();
     throw err;
   }
+}
+
+/** Moves this node's marks to the newest event of every sound journal; publishes them. */
+function advanceMarks(ctx: SyncContext, g: Gathered): void {
+  const next = new Map(g.marks.map((m) => [m.journalId, m]));
+  for (const j of g.journals) {
+    if (g.badMarks.has(j.meta.journalId)) continue;
+    if (j.lastSeq === 0) continue;
+    next.set(j.meta.journalId, { journalId: j.meta.journalId, node: j.meta.node, seq: j.lastSeq, hash: j.lastHash });
+  }
+  if (!g.badMarks.has(g.own.meta.journalId)) {
+    const tip = g.own.tip();
+    if (tip.seq > 0) next.set(g.own.meta.journalId, { journalId: g.own.meta.journalId, node: ctx.node, seq: tip.seq, hash: tip.hash });
+  }
+  const marks = [...next.values()];
+  if (sameMarks(marks, g.marks)) return;
+  writeMarks(ctx.cfg.stateDir, marks);
+  g.own.publishMarks(marks, ctx.now());
 }
 
 /** Journals what mountd changed in the local rmtab since the last record/reconcile. */
@@ -118,9 +172,11 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}):
   const index = new ExportIndex(ctx.cfg.exports);
   const g = gather(ctx, false);
   try {
-    return await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () =>
-      recordLocked(ctx, g, index, !!opts.dryRun).report,
-    );
+    return await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () => {
+      const r = recordLocked(ctx, g, index, !!opts.dryRun).report;
+      if (!opts.dryRun) advanceMarks(ctx, g);
+      return r;
+    });
   } finally {
     g.own.close();
   }
@@ -186,6 +242,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
       } else if (!dryRun) {
         g.own.commitPending(ctx.now());
       }
+      if (!dryRun) advanceMarks(ctx, g);
       return {
         ...r.report,
         written,

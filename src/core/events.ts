@@ -3,8 +3,8 @@
 import { compareHlc, type Hlc } from "./hlc.js";
 import { entryKey, type RmtabEntry } from "./rmtab.js";
 
-export type Op = "mount" | "umount" | "count";
-export const OPS: readonly Op[] = ["mount", "umount", "count"];
+export type Op = "mount" | "umount" | "count" | "forget";
+export const OPS: readonly Op[] = ["mount", "umount", "count", "forget"];
 
 /** What a node observed: the new absolute count of client+path (0 for umount). */
 export interface Change {

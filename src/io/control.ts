@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { journalFile, paths, type Config } from "../config.js";
 import { errorMessage, JournalError, RefusedError } from "../errors.js";
-import { nodeOfFile, readJournal, type ReadJournal } from "./journal.js";
+import { isBranchFile, nodeOfFile, readJournal, type ReadJournal } from "./journal.js";
 import { writeFileAtomic } from "./files.js";
 
 export interface Marker {
@@ -101,7 +101,7 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
   const problems: JournalProblem[] = [];
   const present = new Set<string>();
   for (const file of listJournalFiles(dir)) {
-    present.add(nodeOfFile(file));
+    if (!isBranchFile(file)) present.add(nodeOfFile(file));
     if (file === opts.skipFile) continue;
     try {
       journals.push(readJournal(file, cfg.cluster));

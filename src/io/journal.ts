@@ -4,6 +4,7 @@ import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { createHash, randomUUID } from "node:crypto";
+import { eventHash, originKey, type ChainRow, type JournalView, type Mark, type PrunedRow } from "../core/integrity.js";
 import Database from "better-sqlite3";
 import type { Change, JournalEvent, Op } from "../core/events.js";
 import { compareHlc, HLC_ZERO, maxHlc, tick, type Hlc } from "../core/hlc.js";
@@ -20,7 +21,7 @@ CREATE TABLE events (
   wall INTEGER NOT NULL,
   logical INTEGER NOT NULL,
   node TEXT NOT NULL,
-  op TEXT NOT NULL CHECK (op IN ('mount', 'umount', 'count')),
+  op TEXT NOT NULL CHECK (op IN ('mount', 'umount', 'count', 'forget')),
   client TEXT NOT NULL,
   path TEXT NOT NULL,
   count INTEGER NOT NULL CHECK (count >= 0),
@@ -40,7 +41,7 @@ CREATE TABLE local_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROW
 -- Newest event of each other journal this node has seen (split-brain detection).
 CREATE TABLE peer_marks (journal_id TEXT PRIMARY KEY, node TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, seen_wall INTEGER NOT NULL) WITHOUT ROWID;
 -- Hashes of events that compaction removed, so the chain stays checkable.
-CREATE TABLE pruned (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL);
+CREATE TABLE pruned (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, wall INTEGER NOT NULL, origin_journal TEXT NOT NULL, origin_seq INTEGER NOT NULL, origin_hash TEXT NOT NULL);
 -- What this node knows about itself (versioned; a new row only when something changed).
 CREATE TABLE facts (version INTEGER PRIMARY KEY AUTOINCREMENT, wall INTEGER NOT NULL, format INTEGER NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL);
 `;
@@ -68,12 +69,6 @@ interface EventRow {
   origin_hash: string;
   prev_hash: string;
   hash: string;
-}
-
-export function eventHash(prevHash: string, e: Omit<EventRow, "hash" | "prev_hash" | "origin_hash">): string {
-  return createHash("sha256")
-    .update(JSON.stringify([prevHash, e.seq, e.wall, e.logical, e.node, e.op, e.client, e.path, e.count, e.origin_journal, e.origin_seq]))
-    .digest("hex");
 }
 
 function sqliteCode(err: unknown): string | undefined {
@@ -179,9 +174,14 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
-/** Node name a journal file stands for (file name without .sqlite). */
+/** Node name a journal file stands for: ds03.sqlite and the branch ds03~1a2b3c4d.sqlite are ds03's. */
 export function nodeOfFile(file: string): string {
-  return basename(file).replace(/\.sqlite$/, "");
+  return basename(file).replace(/\.sqlite$/, "").replace(/~[^~]*$/, "");
+}
+
+/** True for a branch journal that recover imported from a forked history. */
+export function isBranchFile(file: string): boolean {
+  return /~[^~/]*\.sqlite$/.test(file);
 }
 
 export interface ReadJournal {
@@ -193,6 +193,14 @@ export interface ReadJournal {
   readonly lastHash: string;
   /** The newest facts this node published, if any. */
   readonly facts: FactsRecord | undefined;
+  /** Local seq/hash of every event and compacted event, and origins of imported ones. */
+  readonly view: JournalView;
+  /** Newest event of each journal its node has seen, as it published them. */
+  readonly peerMarks: Mark[];
+  /** For a branch journal: the journal whose history forked. */
+  readonly branchOf: string | undefined;
+  /** Events before this wall time may have been compacted away. */
+  readonly compactedBefore: number | undefined;
 }
 
 function checkIdentity(file: string, meta: JournalMeta, cluster: string | undefined): void {
@@ -214,13 +222,33 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
     let max = HLC_ZERO;
     for (const r of rows) max = maxHlc(max, r);
     const last = db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
+    const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
+    const hashes = new Map<number, string>();
+    const origins = new Map<string, string>();
+    for (const r of [...pruned, ...rows]) {
+      hashes.set(r.seq, r.hash);
+      if (r.origin_journal !== meta.journalId) origins.set(originKey(r.origin_journal, r.origin_seq), r.origin_hash);
+    }
+    let lastSeq = last?.seq ?? 0;
+    for (const p of pruned) if (p.seq > lastSeq) lastSeq = p.seq;
+    const peerMarks = (db.prepare("SELECT journal_id, node, seq, hash FROM peer_marks").all() as { journal_id: string; node: string; seq: number; hash: string }[]).map(
+      (m) => ({ journalId: m.journal_id, node: m.node, seq: m.seq, hash: m.hash }),
+    );
+    const metaRows = new Map(
+      (db.prepare("SELECT key, value FROM meta WHERE key IN ('branch_of')").all() as { key: string; value: string }[]).map((r) => [r.key, r.value]),
+    );
+    const compacted = db.prepare("SELECT value FROM local_state WHERE key = 'compacted_before'").get() as { value: string } | undefined;
     return {
+      view: { file, journalId: meta.journalId, node: meta.node, hashes, lastSeq, origins },
+      peerMarks,
+      branchOf: metaRows.get("branch_of"),
+      compactedBefore: compacted ? Number(compacted.value) : undefined,
       file,
       meta,
       events: rows.map((r) => toEvent(meta.journalId, r)),
       maxHlc: max,
-      lastSeq: last?.seq ?? 0,
-      lastHash: last?.hash ?? meta.journalId,
+      lastSeq,
+      lastHash: hashes.get(lastSeq) ?? meta.journalId,
       facts: latestFacts(db),
     };
   } catch (err) {
@@ -234,11 +262,21 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
  * such a file is copied (with its -journal) to a temp dir and read there.
  */
 export function readJournal(file: string, cluster?: string): ReadJournal {
+  return withReadOnly(file, (db) => readAll(db, file, cluster));
+}
+
+/**
+ * Runs fn on a read-only connection to `file`. A crash-left rollback journal
+ * on a read-only copy cannot be rolled back in place: then the database and
+ * its -journal are copied to a private temp dir, rolled back there, and read.
+ * fn always gets the original file name for its messages.
+ */
+export function withReadOnly<T>(file: string, fn: (db: Database.Database) => T): T {
   let db: Database.Database | undefined;
   try {
     try {
       db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
-      return readAll(db, file, cluster);
+      return fn(db);
     } catch (err) {
       const cause = err instanceof JournalError ? err.cause : err;
       if (sqliteCode(cause) !== "SQLITE_READONLY_ROLLBACK" && sqliteCode(cause) !== "SQLITE_READONLY_RECOVERY") {
@@ -248,31 +286,60 @@ export function readJournal(file: string, cluster?: string): ReadJournal {
     }
     db?.close();
     db = undefined;
-    return readViaCopy(file, cluster);
+    const dir = mkdtempSync(join(tmpdir(), "rmtabsync-ro-"));
+    try {
+      const copy = join(dir, basename(file));
+      copyFileSync(file, copy);
+      if (existsSync(`${file}-journal`)) copyFileSync(`${file}-journal`, `${copy}-journal`);
+      try {
+        db = new Database(copy, { fileMustExist: true });
+        return fn(db);
+      } catch (err) {
+        if (err instanceof JournalError) throw err;
+        throw new JournalError(file, describeSqliteError(err), { cause: err });
+      }
+    } finally {
+      db?.close();
+      db = undefined;
+      rmSync(dir, { recursive: true, force: true });
+    }
   } finally {
     db?.close();
   }
 }
 
-function readViaCopy(file: string, cluster?: string): ReadJournal {
-  const dir = mkdtempSync(join(tmpdir(), "rmtabsync-ro-"));
-  try {
-    const copy = join(dir, basename(file));
-    copyFileSync(file, copy);
-    if (existsSync(`${file}-journal`)) copyFileSync(`${file}-journal`, `${copy}-journal`);
-    const db = new Database(copy, { fileMustExist: true });
+export interface ChainData {
+  readonly meta: JournalMeta;
+  readonly rows: ChainRow[];
+  readonly pruned: PrunedRow[];
+  readonly integrity: string[];
+  readonly peerMarks: Mark[];
+  readonly branchOf: string | undefined;
+}
+
+/** Everything verify needs of one journal: SQLite's own check, identity, the chain. */
+export function readChain(file: string, cluster?: string): ChainData {
+  return withReadOnly(file, (db) => {
+    let integrity: string[];
     try {
-      const r = readAll(db, copy, cluster);
-      return { ...r, file };
+      integrity = (db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check);
     } catch (err) {
-      if (err instanceof JournalError) throw new JournalError(file, err.problem, { cause: err });
-      throw err;
-    } finally {
-      db.close();
+      throw new JournalError(file, describeSqliteError(err), { cause: err });
     }
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    const meta = readMeta(db, file);
+    checkIdentity(file, meta, cluster);
+    try {
+      const rows = db.prepare("SELECT * FROM events ORDER BY seq").all() as ChainRow[];
+      const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
+      const peerMarks = (db.prepare("SELECT journal_id, node, seq, hash FROM peer_marks").all() as { journal_id: string; node: string; seq: number; hash: string }[]).map(
+        (m) => ({ journalId: m.journal_id, node: m.node, seq: m.seq, hash: m.hash }),
+      );
+      const b = db.prepare("SELECT value FROM meta WHERE key = 'branch_of'").get() as { value: string } | undefined;
+      return { meta, rows, pruned, integrity, peerMarks, branchOf: b?.value };
+    } catch (err) {
+      throw new JournalError(file, describeSqliteError(err), { cause: err });
+    }
+  });
 }
 
 export interface Baseline {
@@ -392,10 +459,25 @@ export class OwnJournal {
     current: ReadonlyMap<string, RmtabEntry>;
     what: "record" | "reconcile";
   }): JournalEvent[] {
+    let out: JournalEvent[] = [];
+    this.db.transaction(() => {
+      out = this.appendEvents(args.changes, args.seen, args.nowMs);
+      this.writeBaselineDelta(args.baselineBefore, args.current);
+      this.db.prepare("DELETE FROM baseline_pending").run();
+      this.setState("pending", "0");
+      this.setState("baseline_init", "1");
+      this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));
+      if (args.what === "reconcile") this.setState("last_record", String(args.nowMs));
+    })();
+    return out;
+  }
+
+  /** Appends changes stamped by the hybrid logical clock past `seen`, in one transaction. */
+  appendEvents(changes: readonly Change[], seen: Hlc, nowMs: number): JournalEvent[] {
     const out: JournalEvent[] = [];
     const id = this.meta.journalId;
     this.db.transaction(() => {
-      let clock = maxHlc(args.seen, this.seenHlc());
+      let clock = maxHlc(seen, this.seenHlc());
       const last = this.db.prepare("SELECT seq, hash, wall, logical FROM events ORDER BY seq DESC LIMIT 1").get() as
         | { seq: number; hash: string; wall: number; logical: number }
         | undefined;
@@ -408,8 +490,8 @@ export class OwnJournal {
         `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
          VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
       );
-      for (const c of args.changes) {
-        clock = tick(clock, args.nowMs);
+      for (const c of changes) {
+        clock = tick(clock, nowMs);
         seq++;
         const row = {
           seq,
@@ -429,14 +511,31 @@ export class OwnJournal {
         prev = hash;
       }
       this.setState("hlc_seen", `${clock.wall}.${clock.logical}`);
-      this.writeBaselineDelta(args.baselineBefore, args.current);
-      this.db.prepare("DELETE FROM baseline_pending").run();
-      this.setState("pending", "0");
-      this.setState("baseline_init", "1");
-      this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));
-      if (args.what === "reconcile") this.setState("last_record", String(args.nowMs));
     })();
     return out;
+  }
+
+  /**
+   * Compaction: removes the given events, keeping their hashes and identity
+   * in `pruned` so the chain and every mark stay checkable; then VACUUM.
+   */
+  prune(seqs: readonly number[], before: number): void {
+    this.db.transaction(() => {
+      const sel = this.db.prepare("SELECT seq, hash, wall, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
+      const ins = this.db.prepare(
+        "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
+      );
+      const del = this.db.prepare("DELETE FROM events WHERE seq = ?");
+      for (const s of seqs) {
+        const r = sel.get(s);
+        if (!r) continue;
+        ins.run(r);
+        del.run(s);
+      }
+      const cur = Number(this.state("compacted_before") ?? 0);
+      if (before > cur) this.setState("compacted_before", String(before));
+    })();
+    this.db.exec("VACUUM");
   }
 
   /**
@@ -450,6 +549,23 @@ export class OwnJournal {
     if (latest && latest.hash === hash) return { version: latest.version, changed: false };
     const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
     return { version: Number(r.lastInsertRowid), changed: true };
+  }
+
+  /** Newest event of this journal (compacted ones included). */
+  tip(): { seq: number; hash: string } {
+    const r = this.db.prepare("SELECT max(seq) AS seq FROM (SELECT seq FROM events UNION ALL SELECT seq FROM pruned)").get() as { seq: number | null };
+    if (r.seq === null) return { seq: 0, hash: this.meta.journalId };
+    const h = (this.db.prepare("SELECT hash FROM events WHERE seq = ? UNION ALL SELECT hash FROM pruned WHERE seq = ?").get(r.seq, r.seq) as { hash: string }).hash;
+    return { seq: r.seq, hash: h };
+  }
+
+  /** Publishes this node's marks (what it saw of every journal) for verify and the peers. */
+  publishMarks(marks: readonly Mark[], nowMs: number): void {
+    this.db.transaction(() => {
+      this.db.prepare("DELETE FROM peer_marks").run();
+      const ins = this.db.prepare("INSERT INTO peer_marks (journal_id, node, seq, hash, seen_wall) VALUES (?, ?, ?, ?, ?)");
+      for (const m of marks) ins.run(m.journalId, m.node, m.seq, m.hash, nowMs);
+    })();
   }
 
   /** Raises the persisted highest-seen stamp. */
@@ -497,6 +613,100 @@ export class OwnJournal {
       this.db.prepare("DELETE FROM baseline_pending").run();
       this.setState("pending", "0");
       this.setState("last_reconcile", String(nowMs));
+    })();
+  }
+}
+
+/**
+ * Write access to any journal of the volume, for `recover` only (an
+ * administrator's action on a quiet cluster): appends events verbatim
+ * (continuing their chain) or re-chained into a branch journal.
+ */
+export class JournalWriter {
+  private constructor(
+    readonly file: string,
+    private readonly db: Database.Database,
+    readonly meta: JournalMeta,
+  ) {}
+
+  static open(file: string, cluster: string): JournalWriter {
+    const db = new Database(file, { fileMustExist: true, timeout: 10000 });
+    try {
+      db.pragma("journal_mode = DELETE");
+      db.pragma("synchronous = FULL");
+      const meta = readMeta(db, file);
+      checkIdentity(file, meta, cluster);
+      return new JournalWriter(file, db, meta);
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  /** Creates a journal with the given identity (a copy of a missing journal, or a branch). */
+  static create(file: string, m: { cluster: string; node: string; journalId: string; created: string; branchOf?: string; branchAt?: number }): JournalWriter {
+    if (existsSync(file)) throw new JournalError(file, "already exists");
+    const db = new Database(file);
+    try {
+      db.pragma("journal_mode = DELETE");
+      db.pragma("synchronous = FULL");
+      db.transaction(() => {
+        db.exec(SCHEMA_V1);
+        const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+        ins.run("format", JOURNAL_FORMAT);
+        ins.run("cluster", m.cluster);
+        ins.run("node", m.node);
+        ins.run("journal_id", m.journalId);
+        ins.run("created", m.created);
+        if (m.branchOf) ins.run("branch_of", m.branchOf);
+        if (m.branchAt !== undefined) ins.run("branch_at", String(m.branchAt));
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      })();
+      return new JournalWriter(file, db, readMeta(db, file));
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  branchOf(): string | undefined {
+    const r = this.db.prepare("SELECT value FROM meta WHERE key = 'branch_of'").get() as { value: string } | undefined;
+    return r?.value;
+  }
+
+  /** Appends events with their own seq and hashes (they continue this journal's chain). */
+  appendVerbatim(rows: readonly ChainRow[]): void {
+    const ins = this.db.prepare(
+      `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
+       VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
+    );
+    this.db.transaction(() => {
+      for (const r of rows) ins.run(r);
+    })();
+  }
+
+  /** Appends events under new sequence numbers and a new chain, keeping their origin and timestamps. */
+  appendRechained(rows: readonly ChainRow[]): void {
+    this.db.transaction(() => {
+      const last = this.db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
+      const seqRow = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
+      let seq = seqRow?.seq ?? 0;
+      let prev = last?.hash ?? this.meta.journalId;
+      const ins = this.db.prepare(
+        `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
+         VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
+      );
+      for (const r of rows) {
+        seq++;
+        const row = { ...r, seq };
+        const hash = eventHash(prev, row);
+        ins.run({ ...row, prev_hash: prev, hash });
+        prev = hash;
+      }
     })();
   }
 }

@@ -1,0 +1,96 @@
+// Administrator actions on the journals: forget and compact.
+import { statSync } from "node:fs";
+import { journalFile, paths } from "./config.js";
+import { planCompaction } from "./core/compact.js";
+import { foldEvents, mounted, type Change, type JournalEvent } from "./core/events.js";
+import { ExportIndex } from "./core/exports.js";
+import { HLC_ZERO, maxHlc } from "./core/hlc.js";
+import { RefusedError, UsageError } from "./errors.js";
+import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
+import { OwnJournal } from "./io/journal.js";
+import type { SyncContext } from "./sync.js";
+
+function openOwn(ctx: SyncContext): OwnJournal {
+  return OwnJournal.open(journalFile(paths(ctx.cfg).journals, ctx.node), {
+    cluster: ctx.cfg.cluster,
+    node: ctx.node,
+    create: false,
+    now: new Date(ctx.now()),
+  });
+}
+
+export interface ForgetReport {
+  readonly forgotten: JournalEvent[];
+  readonly problems: JournalProblem[];
+}
+
+/** Records forget events (count 0) for a client's entries cluster-wide. */
+export function forget(ctx: SyncContext, sel: { client: string; export?: string; path?: string; dryRun?: boolean }): ForgetReport {
+  const index = new ExportIndex(ctx.cfg.exports);
+  if (sel.export !== undefined && !index.named(sel.export))
+    throw new UsageError(`--export: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${sel.export}"`);
+  requireMarker(ctx.cfg);
+  const own = openOwn(ctx);
+  try {
+    const set = readJournals(ctx.cfg, { skipFile: own.file });
+    const mine = own.read();
+    let seen = maxHlc(HLC_ZERO, mine.maxHlc);
+    const fold = foldEvents(mine.events);
+    for (const j of set.journals) {
+      seen = maxHlc(seen, j.maxHlc);
+      foldEvents(j.events, {}, fold);
+    }
+    const changes: Change[] = [];
+    for (const e of mounted(fold)) {
+      if (e.client !== sel.client) continue;
+      if (sel.export !== undefined && index.exportOf(e.path)?.name !== sel.export) continue;
+      if (sel.path !== undefined && e.path !== sel.path) continue;
+      changes.push({ op: "forget", client: e.client, path: e.path, count: 0 });
+    }
+    if (changes.length === 0) {
+      const what = sel.export ? ` in export ${sel.export}` : sel.path ? ` at ${sel.path}` : "";
+      throw new UsageError(`no mount of client ${sel.client}${what} in the cluster-wide table: nothing to forget (see 'rmtabsync show --client ${sel.client}')`);
+    }
+    const forgotten = sel.dryRun
+      ? changes.map((c, i) => ({ ...c, ...seen, node: ctx.node, journal: "(dry-run)", seq: i + 1, hash: "" }))
+      : own.appendEvents(changes, seen, ctx.now());
+    return { forgotten, problems: set.problems };
+  } finally {
+    own.close();
+  }
+}
+
+export interface CompactReport {
+  readonly file: string;
+  readonly before: { bytes: number; events: number };
+  readonly after: { bytes: number; events: number };
+  readonly dropped: number;
+  readonly cutoff: string;
+}
+
+/** Drops superseded events older than `keepMs` from this node's journal. */
+export function compact(ctx: SyncContext, keepMs: number, opts: { dryRun?: boolean } = {}): CompactReport {
+  requireMarker(ctx.cfg);
+  const own = openOwn(ctx);
+  try {
+    const set = readJournals(ctx.cfg, { skipFile: own.file });
+    if (set.problems.length > 0)
+      throw new RefusedError(
+        `not compacting while a journal is unreadable (${set.problems.map((p) => `${p.file}: ${p.problem}`).join("; ")}): an umount could lose the mount it supersedes`,
+      );
+    const mine = own.read();
+    const cutoff = ctx.now() - keepMs;
+    const drop = planCompaction({ own: mine.events, others: set.journals.flatMap((j) => j.events), cutoff, tipSeq: own.tip().seq });
+    const bytesBefore = statSync(own.file).size;
+    if (!opts.dryRun && drop.length > 0) own.prune(drop, cutoff);
+    return {
+      file: own.file,
+      before: { bytes: bytesBefore, events: mine.events.length },
+      after: { bytes: statSync(own.file).size, events: mine.events.length - drop.length },
+      dropped: drop.length,
+      cutoff: new Date(cutoff).toISOString(),
+    };
+  } finally {
+    own.close();
+  }
+}
