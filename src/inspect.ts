@@ -44,6 +44,8 @@ export interface Loaded {
   readonly warnings: string[];
   /** Journal id -> file's node name. */
   readonly journalNode: Map<string, string>;
+  /** The latest compaction cutoff of any journal. */
+  readonly compactedBefore: { wall: number; file: string } | undefined;
 }
 
 export function loadAll(cfg: Config): Loaded {
@@ -59,11 +61,14 @@ export function loadAll(cfg: Config): Loaded {
   const set = readJournals(cfg);
   const events: JournalEvent[] = [];
   const journalNode = new Map<string, string>();
+  let compactedBefore: Loaded["compactedBefore"];
   for (const j of set.journals) {
     journalNode.set(j.meta.journalId, nodeOfFile(j.file));
-    events.push(...j.events);
+    for (const e of j.events) events.push(e);
+    if (j.compactedBefore !== undefined && (!compactedBefore || j.compactedBefore > compactedBefore.wall))
+      compactedBefore = { wall: j.compactedBefore, file: j.file };
   }
-  return { events, problems: set.problems, warnings, journalNode };
+  return { events, problems: set.problems, warnings, journalNode, compactedBefore };
 }
 
 export function tableRows(events: readonly JournalEvent[], index: ExportIndex, f: Filters & { at?: number }): MountRow[] {

@@ -232,6 +232,8 @@ describe("compact", () => {
     expect(c.run("ds04", ["verify"]).code).toBe(0);
     expect(c.json("ds04", ["reconcile"]).problems).toEqual([]);
     expect(c.lines("ds04")).toEqual(before.filter((l) => l.includes("/srv/vm0")).map((l) => line(l.split(" ")[0]!, "/srv/vm0", Number(l.split(" ")[2]))).sort());
+    const past = c.run("ds04", ["show", "--at", "1h"]);
+    expect(past.stderr).toMatch(/history before .* was compacted in .*ds03\.sqlite: the table at .* may be incomplete/);
     const text = c.ok("ds03", ["compact", "--keep", "30d"]).stdout;
     expect(text).toMatch(/dropped 0 of \d+ events older than .*; size [\d.]+ KiB -> [\d.]+ KiB/);
   });

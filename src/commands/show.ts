@@ -21,6 +21,10 @@ export function showCommand(rt: Runtime) {
       const at = timeOption("--at", opts.at, rt.now());
       const loaded = loadAll(cfg);
       const rows = tableRows(loaded.events, index, { export: opts.export, client: opts.client, at });
+      if (at !== undefined && loaded.compactedBefore !== undefined && at < loaded.compactedBefore.wall)
+        loaded.warnings.push(
+          `history before ${new Date(loaded.compactedBefore.wall).toISOString()} was compacted in ${loaded.compactedBefore.file}: the table at ${new Date(at).toISOString()} may be incomplete`,
+        );
       for (const w of loaded.warnings) rt.err(`rmtabsync: warning: ${w}\n`);
       for (const p of loaded.problems) rt.err(`rmtabsync: warning: ${p.file}: ${p.problem}\n`);
       if (g.json) {
