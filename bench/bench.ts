@@ -5,17 +5,37 @@
 //
 //   npm run bench                      (build + node --expose-gc dist/bench.js)
 //   BENCH_SIZES=1000,10000 BENCH_NODES=2 BENCH_REPS=3 node dist/bench.js
+//   BENCH_KEEP=1 ...   keeps each scenario's cluster dir (e.g. to profile the CLI there)
 //
 // Progress goes to stderr; the table and one JSON line go to stdout.
 import { spawnSync, type SpawnSyncReturns } from "node:child_process";
+import { createHash } from "node:crypto";
 import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { shellScript } from "./shellway.js";
 
 // dist/bench.js is a CommonJS bundle next to dist/cli.js.
 const ROOT = resolve(dirname(process.argv[1] ?? "dist/bench.js"), "..");
-const CLI = join(ROOT, "dist", "cli.js");
+const BUILT_CLI = join(ROOT, "dist", "cli.js");
+/**
+ * The CLI the bench runs: a copy of dist/cli.js taken at start, so a rebuild
+ * during the run (others work in this tree) cannot change it half-way. Its
+ * external modules (better-sqlite3, os-lock) still load from node_modules.
+ */
+let CLI = BUILT_CLI;
+let CLI_SHA = "";
+const CHILD_ENV: NodeJS.ProcessEnv = {
+  ...process.env,
+  NODE_PATH: [join(ROOT, "node_modules"), process.env.NODE_PATH].filter(Boolean).join(":"),
+};
+
+function snapshotCli(dir: string): void {
+  const bytes = readFileSync(BUILT_CLI);
+  CLI_SHA = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+  CLI = join(dir, "cli.js");
+  writeFileSync(CLI, bytes);
+}
 const AS_ROOT = process.getuid?.() === 0;
 const TIME_BIN = "/usr/bin/time";
 
@@ -38,12 +58,22 @@ function repsFor(_entries: number): number {
   const forced = process.env.BENCH_REPS;
   return forced ? Math.max(1, Number(forced)) : 5;
 }
-/** BENCH_KEEP=1 leaves the last scenario's cluster in place (for profiling) instead of deleting it. */
+/** BENCH_KEEP=1 leaves each scenario's cluster in place (for profiling) instead of deleting it. */
 const KEEP = process.env.BENCH_KEEP === "1";
 /** A handful of exports; each node hosts the ones with index % nodes === node index. */
 const EXPORT_COUNT = 8;
 
 // ---------------------------------------------------------------- utilities
+
+/** Temp dirs to remove if the run is interrupted. */
+const liveDirs = new Set<string>();
+for (const sig of ["SIGINT", "SIGTERM"] as const) {
+  process.on(sig, () => {
+    for (const d of liveDirs) rmSync(d, { recursive: true, force: true });
+    process.stderr.write(`bench interrupted (${sig}); temp dirs removed\n`);
+    process.exit(130);
+  });
+}
 
 const t0 = Date.now();
 function progress(msg: string): void {
@@ -109,6 +139,7 @@ class BenchCluster {
 
   constructor(nodeCount: number) {
     this.root = mkdtempSync(join(tmpdir(), "rmtabsync-bench-"));
+    liveDirs.add(this.root);
     this.control = join(this.root, "control");
     mkdirSync(this.control);
     this.nodes = Array.from({ length: nodeCount }, (_, i) => `n${String(i + 1).padStart(2, "0")}`);
@@ -160,7 +191,7 @@ class BenchCluster {
     const { ms, r } = timedSpawn(
       process.execPath,
       ["--require", this.rssHook, CLI, "-c", this.configFile(node), "-n", node, ...args],
-      { ...process.env, RMTABSYNC_BENCH_RSS: this.rssFile },
+      { ...CHILD_ENV, RMTABSYNC_BENCH_RSS: this.rssFile },
     );
     if (r.status !== 0) fail(`rmtabsync ${args.join(" ")} on ${node}`, r);
     const rssKiB = Number(readFileSync(this.rssFile, "utf8"));
@@ -169,6 +200,7 @@ class BenchCluster {
 
   cleanup(): void {
     rmSync(this.root, { recursive: true, force: true });
+    liveDirs.delete(this.root);
   }
 }
 
@@ -386,9 +418,21 @@ const ms = (xs: number[]) => (median(xs) < 10 ? median(xs).toFixed(1) : median(x
 const mib = (xs: number[]) => (Math.max(...xs) / 1024).toFixed(1);
 
 function main(): void {
-  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run 'npm run build' first`);
+  if (!existsSync(BUILT_CLI)) throw new Error(`${BUILT_CLI} is missing: run 'npm run build' first`);
   if (!existsSync(TIME_BIN)) throw new Error(`${TIME_BIN} (GNU time) is needed for the shell commands' peak memory`);
-  progress(`node ${process.version}, ${cpus().length} CPUs, sizes ${SIZES.join("/")}, nodes ${NODE_COUNTS.join("/")}`);
+  const work = mkdtempSync(join(tmpdir(), "rmtabsync-bench-cli-"));
+  liveDirs.add(work);
+  try {
+    snapshotCli(work);
+    run();
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+function run(): void {
+  progress(`node ${process.version}, ${cpus().length} CPUs, sizes ${SIZES.join("/")}, nodes ${NODE_COUNTS.join("/")}, CLI sha256 ${CLI_SHA}`);
+  const loadBefore = loadavg()[0]!;
   const fl = floors(7);
   const results: ScenarioResult[] = [];
   for (const entries of SIZES) {
@@ -444,6 +488,8 @@ function main(): void {
       "sh restore: restore_rmtab (sort -u backup rmtab > tmp && install tmp rmtab) for each export of n02, taken over by n01, one bash.",
       `process start-up floor, measured the same way: node -e 0 ${fl.nodeMs.toFixed(1)} ms, bash -c : ${fl.bashMs.toFixed(1)} ms.`,
       `${EXPORT_COUNT} exports; clients ~20% IPv6, ~40% subdirectory mounts. Page cache warm; ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), node ${process.version}.`,
+      `CLI: dist/cli.js as built at the start of the run (sha256 ${CLI_SHA}...), run from a copy.`,
+      `1-minute load average: ${loadBefore.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end (other work on the machine adds noise).`,
       "",
     ].join("\n"),
   );
@@ -452,6 +498,8 @@ function main(): void {
       node: process.version,
       cpus: cpus().length,
       floors: fl,
+      cliSha256: CLI_SHA,
+      loadavg: { start: loadBefore, end: loadavg()[0] },
       results: results.map((r) => ({
         ...r,
         summary: {
