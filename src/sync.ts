@@ -5,12 +5,12 @@ import { foldEvents, type Change, type Fold, type JournalEvent } from "./core/ev
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
-import { planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
-import { parseRmtab, serializeRmtab, type MalformedLine } from "./core/rmtab.js";
+import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
 import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
-import { isBranchFile, OwnJournal, type ReadJournal } from "./io/journal.js";
+import { isBranchFile, OwnJournal, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { withRmtabLock } from "./io/lock.js";
@@ -131,8 +131,8 @@ function gather(ctx: SyncContext, withFold: boolean): Gathered {
   requireMarker(ctx.cfg);
   const own = openOwn(ctx);
   try {
-    const set = readJournals(ctx.cfg, { skipFile: own.file });
-    const mine = own.read();
+    const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold });
+    const mine = own.read({ events: withFold });
     const journals = [mine, ...set.journals];
     let seen: Hlc = maxHlc(mine.maxHlc, HLC_ZERO);
     const fold: Fold = new Map();
@@ -182,6 +182,19 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}):
   }
 }
 
+/** What changed since the baseline, looking only at changed lines when it can. */
+function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: string, base: Baseline, hosted: ReadonlySet<string>, index: ExportIndex) {
+  if (base.committed === undefined) return planRecord({ current: parsed.entries, baselines: [], hosted, index });
+  const committed = base.committed.toString("utf8");
+  if (base.pending === undefined) {
+    if (canonicalNow === committed) return { changes: [], ignored: [] };
+    const d = diffLines(canonicalNow, committed);
+    return planRecord({ current: parseRmtab(d.added).entries, baselines: [toCountMap(parseRmtab(d.removed).entries)], hosted, index });
+  }
+  const baselines = [committed, base.pending.toString("utf8")].map((b) => toCountMap(parseRmtab(b).entries));
+  return planRecord({ current: parsed.entries, baselines, hosted, index });
+}
+
 function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean) {
   const p = paths(ctx.cfg);
   const snap = readSnapshot(p.rmtab);
@@ -189,13 +202,12 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const { hosted, problems } = readHosted(ctx.cfg, index);
   for (const msg of problems) ctx.warn(msg);
   const base = g.own.baseline();
-  const baselines = base.committed === undefined ? [] : base.pending ? [base.committed, base.pending] : [base.committed];
-  const plan = planRecord({ current: parsed.entries, baselines, hosted, index });
-  const current = toCountMap(parsed.entries);
+  const canonicalNow = parsed.canonical ? snap.content.toString("utf8") : serializeRmtab(parsed.entries);
+  const plan = planAgainstBaseline(parsed, canonicalNow, base, hosted, index);
   const nowMs = ctx.now();
   const recorded = dryRun
     ? stampDry(plan.changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
-    : g.own.commitRecord({ changes: plan.changes, seen: g.seen, nowMs, baselineBefore: base.committed, current, what: "record" });
+    : g.own.commitRecord({ changes: plan.changes, seen: g.seen, nowMs, current: canonicalNow, what: "record" });
   const report: RecordReport = {
     node: ctx.node,
     dryRun,
@@ -206,7 +218,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     hosted: [...hosted].sort(),
     problems: g.problems,
   };
-  return { report, snap, parsed, hosted, current, recorded };
+  return { report, snap, parsed, hosted, recorded };
 }
 
 /** Records, folds every journal and rewrites rmtab under mountd's lock. */
@@ -230,8 +242,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
           throw new RefusedError("refusing to empty rmtab while a journal is unreadable");
         const nowMs = ctx.now();
         appendQuarantine(p.quarantine, p.rmtab, r.parsed.malformed, new Date(nowMs));
-        const next = toCountMap(plan.entries);
-        g.own.markPending(r.current, next);
+        g.own.markPending(content);
         writeFileAtomic(p.rmtab, content, {
           mtimeAfterMs: r.snap.mtimeMs,
           now: ctx.now,

@@ -51,11 +51,20 @@ describe("mountd's rmtab lock", () => {
     c.etab("ds04", ["/srv/vm1"]);
     c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
     c.ok("ds04", ["record"]);
-    const holder = await holdLock(c.stateDir("ds03"), 1.5);
-    const r = await runAsync(c, "ds03", ["reconcile", "--lock-timeout", "20"]);
-    expect(holder.exitCode ?? "still running").not.toBe("still running"); // the holder let go first
+    const holder = await holdLock(c.stateDir("ds03"), 60);
+    let exitedAt = 0;
+    const pending = runAsync(c, "ds03", ["reconcile", "--lock-timeout", "60"]).then((r) => {
+      exitedAt = Date.now();
+      return r;
+    });
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(exitedAt, "reconcile must wait while the lock is held").toBe(0);
+    expect(c.rmtab("ds03")).toBe(line("10.0.0.1", "/srv/vm0") + "\n");
+    const releasedAt = Date.now();
+    holder.kill("SIGKILL"); // the kernel drops the holder's fcntl lock
+    const r = await pending;
     expect(r.code).toBe(0);
-    expect(r.ms).toBeGreaterThanOrEqual(1000);
+    expect(exitedAt).toBeGreaterThanOrEqual(releasedAt);
     expect(c.lines("ds03")).toEqual([line("10.0.0.1", "/srv/vm0"), line("10.0.0.2", "/srv/vm1")]);
   });
 

@@ -12,6 +12,22 @@ export function toCountMap(entries: Iterable<RmtabEntry>): Map<string, RmtabEntr
   return m;
 }
 
+/**
+ * Lines of `current` that `base` lacks, and the reverse. Both must be
+ * canonical rmtab content (one line per client+path): then a record only
+ * has to look at these lines.
+ */
+export function diffLines(current: string, base: string): { added: string; removed: string } {
+  const cur = current.split("\n");
+  const old = base.split("\n");
+  const oldSet = new Set(old);
+  const curSet = new Set(cur);
+  const added = cur.filter((l) => l !== "" && !oldSet.has(l));
+  const removed = old.filter((l) => l !== "" && !curSet.has(l));
+  const join = (ls: string[]) => (ls.length ? `${ls.join("\n")}\n` : "");
+  return { added: join(added), removed: join(removed) };
+}
+
 export interface RecordInput {
   /** rmtab as read now (malformed lines already set aside). */
   readonly current: readonly RmtabEntry[];

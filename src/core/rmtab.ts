@@ -120,6 +120,7 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
   const decoder = new TextDecoder("utf-8", { fatal: true });
   let pos = 0;
   let lineNo = 0;
+  let linesCanonical = true;
   while (pos < buf.length) {
     lineNo++;
     let end = buf.indexOf(0x0a, pos);
@@ -147,6 +148,7 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
       malformed.push({ line: lineNo, text, bytes: raw, problem: parsed });
       continue;
     }
+    if (!hasNewline || `${text}\n` !== formatLine(parsed)) linesCanonical = false;
     const key = entryKey(parsed.client, parsed.path);
     const at = index.get(key);
     if (at === undefined) {
@@ -158,8 +160,7 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
       duplicates.push(lineNo);
     }
   }
-  const canonical =
-    malformed.length === 0 && duplicates.length === 0 && serializeRmtab(entries) === buf.toString("utf8");
+  const canonical = malformed.length === 0 && duplicates.length === 0 && linesCanonical;
   return { entries, malformed, duplicates, canonical };
 }
 

@@ -34,9 +34,9 @@ CREATE TABLE events (
 CREATE INDEX events_time ON events (wall, logical);
 CREATE UNIQUE INDEX events_origin ON events (origin_journal, origin_seq);
 -- This node's view of the local rmtab as of its last record/reconcile.
-CREATE TABLE baseline (client TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (client, path)) WITHOUT ROWID;
--- What a reconcile in progress is about to write (rows that differ from baseline; count 0 = absent).
-CREATE TABLE baseline_pending (client TEXT NOT NULL, path TEXT NOT NULL, count INTEGER NOT NULL, PRIMARY KEY (client, path)) WITHOUT ROWID;
+-- slot 'committed': the rmtab (canonical) as of the last record/reconcile;
+-- slot 'pending': what a reconcile in progress is about to rename into place.
+CREATE TABLE baseline (slot TEXT PRIMARY KEY, content BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE local_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- Newest event of each other journal this node has seen (split-brain detection).
 CREATE TABLE peer_marks (journal_id TEXT PRIMARY KEY, node TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, seen_wall INTEGER NOT NULL) WITHOUT ROWID;
@@ -210,17 +210,28 @@ function checkIdentity(file: string, meta: JournalMeta, cluster: string | undefi
     throw new JournalError(file, `records node "${meta.node}" but its file name says "${nodeOfFile(file)}"`);
 }
 
-function readAll(db: Database.Database, file: string, cluster: string | undefined, since?: { wall?: number }): ReadJournal {
+export interface ReadOptions {
+  /** Read the events themselves (false: only what record and the integrity checks need). */
+  readonly events?: boolean;
+}
+
+function readAll(db: Database.Database, file: string, cluster: string | undefined, opts: ReadOptions = {}): ReadJournal {
   const meta = readMeta(db, file);
   checkIdentity(file, meta, cluster);
   try {
+    const withEvents = opts.events !== false;
+    // without events: seq and hash only (for the marks), origin fields only where they differ
     const rows = (
-      since?.wall !== undefined
-        ? db.prepare("SELECT * FROM events WHERE wall >= ? ORDER BY seq").all(since.wall)
-        : db.prepare("SELECT * FROM events ORDER BY seq").all()
+      withEvents
+        ? db.prepare("SELECT * FROM events ORDER BY seq").all()
+        : db.prepare("SELECT seq, hash, ? AS origin_journal, 0 AS origin_seq, '' AS origin_hash FROM events WHERE origin_journal = ? UNION ALL SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal != ?").all(meta.journalId, meta.journalId, meta.journalId)
     ) as EventRow[];
     let max = HLC_ZERO;
-    for (const r of rows) max = maxHlc(max, r);
+    if (withEvents) for (const r of rows) max = maxHlc(max, r);
+    else {
+      const top = db.prepare("SELECT wall, logical FROM events ORDER BY wall DESC, logical DESC LIMIT 1").get() as Hlc | undefined;
+      if (top) max = top;
+    }
     const last = db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
     const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
     const hashes = new Map<number, string>();
@@ -245,7 +256,7 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
       compactedBefore: compacted ? Number(compacted.value) : undefined,
       file,
       meta,
-      events: rows.map((r) => toEvent(meta.journalId, r)),
+      events: withEvents ? rows.map((r) => toEvent(meta.journalId, r)) : [],
       maxHlc: max,
       lastSeq,
       lastHash: hashes.get(lastSeq) ?? meta.journalId,
@@ -261,8 +272,8 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
  * rollback journal on a read-only copy cannot be rolled back in place, so
  * such a file is copied (with its -journal) to a temp dir and read there.
  */
-export function readJournal(file: string, cluster?: string): ReadJournal {
-  return withReadOnly(file, (db) => readAll(db, file, cluster));
+export function readJournal(file: string, cluster?: string, opts: ReadOptions = {}): ReadJournal {
+  return withReadOnly(file, (db) => readAll(db, file, cluster, opts));
 }
 
 /**
@@ -343,10 +354,10 @@ export function readChain(file: string, cluster?: string): ChainData {
 }
 
 export interface Baseline {
-  /** Committed baseline, or undefined before this node's first record. */
-  readonly committed: Map<string, RmtabEntry> | undefined;
-  /** Candidate written by a reconcile that did not finish (overlay on committed). */
-  readonly pending: Map<string, RmtabEntry> | undefined;
+  /** Committed baseline (canonical rmtab content), or undefined before this node's first record. */
+  readonly committed: Buffer | undefined;
+  /** What a reconcile that did not finish was about to write. */
+  readonly pending: Buffer | undefined;
 }
 
 /** This node's own journal, opened read-write. */
@@ -403,8 +414,8 @@ export class OwnJournal {
     this.db.close();
   }
 
-  read(): ReadJournal {
-    return readAll(this.db, this.file, this.meta.cluster);
+  read(opts: ReadOptions = {}): ReadJournal {
+    return readAll(this.db, this.file, this.meta.cluster, opts);
   }
 
   private state(key: string): string | undefined {
@@ -431,20 +442,14 @@ export class OwnJournal {
   }
 
   baseline(): Baseline {
-    if (this.state("baseline_init") !== "1") return { committed: undefined, pending: undefined };
-    const committed = new Map<string, RmtabEntry>();
-    for (const r of this.db.prepare("SELECT client, path, count FROM baseline").iterate() as Iterable<RmtabEntry>)
-      committed.set(entryKey(r.client, r.path), { client: r.client, path: r.path, count: r.count });
-    let pending: Map<string, RmtabEntry> | undefined;
-    if (this.state("pending") === "1") {
-      pending = new Map(committed);
-      for (const r of this.db.prepare("SELECT client, path, count FROM baseline_pending").iterate() as Iterable<RmtabEntry>) {
-        const key = entryKey(r.client, r.path);
-        if (r.count === 0) pending.delete(key);
-        else pending.set(key, { client: r.client, path: r.path, count: r.count });
-      }
-    }
-    return { committed, pending };
+    const get = (slot: string) => (this.db.prepare("SELECT content FROM baseline WHERE slot = ?").get(slot) as { content: Buffer } | undefined)?.content;
+    return { committed: get("committed"), pending: get("pending") };
+  }
+
+  private putBaseline(slot: string, content: Buffer | string): void {
+    this.db
+      .prepare("INSERT INTO baseline (slot, content) VALUES (?, ?) ON CONFLICT (slot) DO UPDATE SET content = excluded.content")
+      .run(slot, typeof content === "string" ? Buffer.from(content, "utf8") : content);
   }
 
   /**
@@ -455,17 +460,15 @@ export class OwnJournal {
     changes: readonly Change[];
     seen: Hlc;
     nowMs: number;
-    baselineBefore: ReadonlyMap<string, RmtabEntry> | undefined;
-    current: ReadonlyMap<string, RmtabEntry>;
+    /** The canonical content of rmtab as read now: the new baseline. */
+    current: Buffer | string;
     what: "record" | "reconcile";
   }): JournalEvent[] {
     let out: JournalEvent[] = [];
     this.db.transaction(() => {
       out = this.appendEvents(args.changes, args.seen, args.nowMs);
-      this.writeBaselineDelta(args.baselineBefore, args.current);
-      this.db.prepare("DELETE FROM baseline_pending").run();
-      this.setState("pending", "0");
-      this.setState("baseline_init", "1");
+      this.putBaseline("committed", args.current);
+      this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));
       if (args.what === "reconcile") this.setState("last_record", String(args.nowMs));
     })();
@@ -573,45 +576,17 @@ export class OwnJournal {
     if (compareHlc(seen, this.seenHlc()) > 0) this.setState("hlc_seen", `${seen.wall}.${seen.logical}`);
   }
 
-  private writeBaselineDelta(before: ReadonlyMap<string, RmtabEntry> | undefined, after: ReadonlyMap<string, RmtabEntry>): void {
-    const del = this.db.prepare("DELETE FROM baseline WHERE client = ? AND path = ?");
-    const put = this.db.prepare(
-      "INSERT INTO baseline (client, path, count) VALUES (?, ?, ?) ON CONFLICT (client, path) DO UPDATE SET count = excluded.count",
-    );
-    if (before === undefined) {
-      this.db.prepare("DELETE FROM baseline").run();
-      for (const e of after.values()) put.run(e.client, e.path, e.count);
-      return;
-    }
-    for (const [k, e] of before) if (!after.has(k)) del.run(e.client, e.path);
-    for (const [k, e] of after) if (before.get(k)?.count !== e.count) put.run(e.client, e.path, e.count);
-  }
-
   /** Before renaming a new rmtab into place: remember what it holds, in case we crash. */
-  markPending(committed: ReadonlyMap<string, RmtabEntry>, next: ReadonlyMap<string, RmtabEntry>): void {
-    this.db.transaction(() => {
-      this.db.prepare("DELETE FROM baseline_pending").run();
-      const put = this.db.prepare("INSERT INTO baseline_pending (client, path, count) VALUES (?, ?, ?)");
-      for (const [k, e] of committed) if (!next.has(k)) put.run(e.client, e.path, 0);
-      for (const [k, e] of next) if (committed.get(k)?.count !== e.count) put.run(e.client, e.path, e.count);
-      this.setState("pending", "1");
-    })();
+  markPending(next: string): void {
+    this.putBaseline("pending", next);
   }
 
   /** After the rename is durable: the pending rmtab is the baseline. */
   commitPending(nowMs: number): void {
     this.db.transaction(() => {
-      const rows = this.db.prepare("SELECT client, path, count FROM baseline_pending").all() as RmtabEntry[];
-      const del = this.db.prepare("DELETE FROM baseline WHERE client = ? AND path = ?");
-      const put = this.db.prepare(
-        "INSERT INTO baseline (client, path, count) VALUES (?, ?, ?) ON CONFLICT (client, path) DO UPDATE SET count = excluded.count",
-      );
-      for (const r of rows) {
-        if (r.count === 0) del.run(r.client, r.path);
-        else put.run(r.client, r.path, r.count);
-      }
-      this.db.prepare("DELETE FROM baseline_pending").run();
-      this.setState("pending", "0");
+      const p = this.baseline().pending;
+      if (p !== undefined) this.putBaseline("committed", p);
+      this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState("last_reconcile", String(nowMs));
     })();
   }
