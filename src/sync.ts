@@ -122,7 +122,7 @@ function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], m
     const key = `${p.journalId}/${p.kind}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    problems.push({ file: p.file ?? journalFile(paths(ctx.cfg).journals, p.node), node: p.node, problem: p.problem });
+    problems.push({ file: p.file ?? journalFile(paths(ctx.cfg).journals, p.node), node: p.node, problem: p.problem, kind: p.kind });
   }
   return { problems, bad };
 }

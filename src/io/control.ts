@@ -67,10 +67,14 @@ export function initControl(cfg: Config, now: Date): { created: string[] } {
   return { created };
 }
 
+export type ProblemKind = "unreadable" | "missing" | "rolled-back" | "forked" | "gone";
+
 export interface JournalProblem {
   readonly file: string;
   readonly node: string;
   readonly problem: string;
+  /** unreadable/missing: a journal cannot be read; rolled-back/forked/gone: split-brain or restored backup (critical). */
+  readonly kind?: ProblemKind;
 }
 
 export interface JournalSet {
@@ -106,12 +110,12 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     try {
       journals.push(readJournal(file, cfg.cluster, { events: opts.events }));
     } catch (err) {
-      problems.push({ file, node: nodeOfFile(file), problem: err instanceof JournalError ? err.problem : errorMessage(err) });
+      problems.push({ file, node: nodeOfFile(file), problem: err instanceof JournalError ? err.problem : errorMessage(err), kind: "unreadable" });
     }
   }
   for (const node of cfg.nodes) {
     if (!present.has(node))
-      problems.push({ file: journalFile(dir, node), node, problem: `no journal for configured node ${node} (run 'rmtabsync init' there)` });
+      problems.push({ file: journalFile(dir, node), node, problem: `no journal for configured node ${node} (run 'rmtabsync init' there)`, kind: "missing" });
   }
   return { journals, problems };
 }
