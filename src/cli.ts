@@ -1,12 +1,14 @@
 // The rmtabsync command line. The only place that sets the exit code.
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { EXIT, ExitError, errorMessage } from "./errors.js";
+import { EXIT, ExitError, StatusExit, errorMessage } from "./errors.js";
 import { processRuntime, type Runtime } from "./commands/common.js";
 import { initCommand } from "./commands/init.js";
 import { recordCommand } from "./commands/record.js";
 import { reconcileCommand } from "./commands/reconcile.js";
 import { showCommand } from "./commands/show.js";
 import { logCommand } from "./commands/log.js";
+import { doctorCommand } from "./commands/doctor.js";
+import { metricsCommand } from "./commands/metrics.js";
 
 declare const RMTABSYNC_VERSION: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
@@ -22,7 +24,7 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--debug", "print stack traces on errors")
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand]) {
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, doctorCommand, metricsCommand]) {
     program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
   }
   return program;
@@ -38,6 +40,7 @@ export async function main(argv: readonly string[], rt: Runtime = processRuntime
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
       return EXIT.usage;
     }
+    if (err instanceof StatusExit) return err.exitCode;
     const debug = argv.includes("--debug");
     rt.err(`rmtabsync: ${errorMessage(err)}\n`);
     if (debug && err instanceof Error && err.stack) rt.err(`${err.stack}\n`);

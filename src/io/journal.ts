@@ -193,6 +193,14 @@ export interface ReadJournal {
   readonly lastHash: string;
   /** The newest facts this node published, if any. */
   readonly facts: FactsRecord | undefined;
+  /** When the node last collected its facts (ms), changed or not. */
+  readonly factsChecked: number | undefined;
+}
+
+function factsChecked(db: Database.Database): number | undefined {
+  const r = db.prepare("SELECT value FROM local_state WHERE key = 'facts_checked'").get() as { value: string } | undefined;
+  const n = r ? Number(r.value) : NaN;
+  return Number.isFinite(n) ? n : undefined;
 }
 
 function checkIdentity(file: string, meta: JournalMeta, cluster: string | undefined): void {
@@ -222,6 +230,7 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
       lastSeq: last?.seq ?? 0,
       lastHash: last?.hash ?? meta.journalId,
       facts: latestFacts(db),
+      factsChecked: factsChecked(db),
     };
   } catch (err) {
     throw new JournalError(file, describeSqliteError(err), { cause: err });
@@ -446,10 +455,18 @@ export class OwnJournal {
   publishFacts(body: unknown, format: number, nowMs: number): { version: number; changed: boolean } {
     const text = canonicalJson(body);
     const hash = createHash("sha256").update(`${format}\n${text}`).digest("hex");
-    const latest = latestFacts(this.db);
-    if (latest && latest.hash === hash) return { version: latest.version, changed: false };
-    const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
-    return { version: Number(r.lastInsertRowid), changed: true };
+    return this.db.transaction(() => {
+      this.setState("facts_checked", String(nowMs));
+      const latest = latestFacts(this.db);
+      if (latest && latest.hash === hash) return { version: latest.version, changed: false };
+      const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
+      return { version: Number(r.lastInsertRowid), changed: true };
+    })();
+  }
+
+  /** The newest facts this node published, if any. */
+  latestFacts(): FactsRecord | undefined {
+    return latestFacts(this.db);
   }
 
   /** Raises the persisted highest-seen stamp. */

@@ -1,0 +1,74 @@
+// Reads what doctor needs: refreshes this node's facts, reads every node's
+// newest facts from the journals, and gets the CIB (--cib FILE, else
+// `cibadmin -Q`). The checks themselves are pure (src/core/checks/).
+import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { journalFile, paths, type Config } from "../config.js";
+import { CibError, parseCib, type Cib } from "../core/cib.js";
+import type { NodeInput } from "../core/doctor.js";
+import { errorMessage, UsageError } from "../errors.js";
+import { readJournals, requireMarker } from "./control.js";
+import { asNodeFacts, publishOwnFacts } from "./facts.js";
+import { nodeOfFile, OwnJournal } from "./journal.js";
+
+export interface CibSource {
+  readonly cib: Cib | null;
+  readonly reason: string;
+}
+
+/** --cib FILE, else `cibadmin -Q` when installed and answering; else null with the reason. */
+export function loadCib(file: string | undefined, cibadmin = "cibadmin"): CibSource {
+  if (file !== undefined) {
+    let xml: string;
+    try {
+      xml = readFileSync(file, "utf8");
+    } catch (err) {
+      throw new UsageError(`--cib: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? errorMessage(err)})`);
+    }
+    try {
+      return { cib: parseCib(xml), reason: "" };
+    } catch (err) {
+      throw new UsageError(`--cib: ${file}: ${err instanceof CibError ? err.message : errorMessage(err)}`);
+    }
+  }
+  const r = spawnSync(cibadmin, ["-Q"], { encoding: "utf8", timeout: 15_000, maxBuffer: 256 * 1024 * 1024 });
+  if (r.error) {
+    const code = (r.error as NodeJS.ErrnoException).code;
+    return { cib: null, reason: code === "ENOENT" ? "no CIB: cibadmin is not installed here and no --cib FILE was given" : `no CIB: cibadmin -Q failed (${code ?? errorMessage(r.error)})` };
+  }
+  if (r.status !== 0) return { cib: null, reason: `no CIB: cibadmin -Q exited ${r.status ?? r.signal} (${r.stderr.trim().split("\n")[0]?.slice(0, 160) ?? ""})` };
+  try {
+    return { cib: parseCib(r.stdout), reason: "" };
+  } catch (err) {
+    return { cib: null, reason: `no CIB: cibadmin -Q printed something unparsable (${errorMessage(err)})` };
+  }
+}
+
+/** Refreshes this node's facts (when it has a journal) and reads every node's newest facts. */
+export function readNodeInputs(cfg: Config, self: string, nowMs: number, warn: (m: string) => void): NodeInput[] {
+  requireMarker(cfg);
+  const ownFile = journalFile(paths(cfg).journals, self);
+  try {
+    const own = OwnJournal.open(ownFile, { cluster: cfg.cluster, node: self, create: false, now: new Date(nowMs) });
+    try {
+      publishOwnFacts(cfg, own, nowMs);
+    } finally {
+      own.close();
+    }
+  } catch (err) {
+    warn(`could not refresh this node's facts: ${errorMessage(err)}`);
+  }
+  const set = readJournals(cfg);
+  return cfg.nodes.map((node) => {
+    const j = set.journals.find((x) => nodeOfFile(x.file) === node);
+    const problem = set.problems.find((p) => p.node === node)?.problem ?? null;
+    const facts = asNodeFacts(j?.facts) ?? null;
+    return {
+      node,
+      facts,
+      published: j?.facts?.wall ?? null,
+      checked: j?.factsChecked ?? null,
+      problem: problem ?? (j && !j.facts ? "never published (run 'rmtabsync record' there)" : j && !facts ? `facts format ${j.facts?.format} not understood` : null),
+    };
+  });
+}
