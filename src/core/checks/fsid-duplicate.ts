@@ -34,7 +34,7 @@ export const fsidDuplicate: Check = {
     const free = nextFreeFsid(used);
     for (const [fsid, paths] of byFsid) {
       if (paths.size < 2) continue;
-      const list = [...paths].map((p) => `/${p}`);
+      const list = [...paths.keys()].map((p) => `/${p}`);
       const where = new Set([...paths.values()].flatMap((s) => [...s]));
       findings.push({
         check: "fsid-duplicate",
