@@ -149,6 +149,11 @@ export function fhKeyFacts(input: FactsInput["fhKey"]): Known<string> {
   return unknown(input.reason);
 }
 
+function sameFs(a: FsFacts | null, b: FsFacts | null): boolean {
+  if (a === null || b === null) return a === b;
+  return a.mountPoint === b.mountPoint && a.type === b.type && a.device === b.device && a.source === b.source && a.uuid === b.uuid;
+}
+
 export function buildFacts(input: FactsInput): NodeFacts {
   const conf = input.nfsConf;
   const confFile = input.nfsConfRead.file;
@@ -216,7 +221,7 @@ export function buildFacts(input: FactsInput): NodeFacts {
     let served: ServedFacts | null = input.previous?.exports[e.name]?.served ?? null;
     if (exported.value === true) {
       const now = { fsid: fsid.value, fs: fs.value };
-      const same = served !== null && JSON.stringify([served.fsid, served.fs]) === JSON.stringify([now.fsid, now.fs]);
+      const same = served !== null && served.fsid === now.fsid && sameFs(served.fs, now.fs);
       if (!same) served = { wall: input.nowMs, ...now };
     }
 
