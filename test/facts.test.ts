@@ -71,7 +71,7 @@ describe("fact parsers (real formats)", () => {
   });
 });
 
-function prepareTree(root: string, image: string): Record<string, string> {
+function prepareTree(root: string, image: string) {
   const sys = join(root, "sys");
   mkdirSync(join(sys, "nfs.conf.d"), { recursive: true });
   mkdirSync(join(sys, "exports.d"), { recursive: true });

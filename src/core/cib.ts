@@ -32,6 +32,8 @@ export interface Cib {
   readonly expand: ReadonlyMap<string, readonly string[]>;
   /** Primitive -> primitives that must have started before it starts. */
   readonly after: ReadonlyMap<string, ReadonlySet<string>>;
+  /** The reverse: primitive -> primitives that start only after it. */
+  readonly before: ReadonlyMap<string, ReadonlySet<string>>;
   /** Pairs of resources tied together by colocation (expanded to primitives). */
   readonly colocated: ReadonlyMap<string, ReadonlySet<string>>;
   /** Default operation timeout from op_defaults, if set. */
@@ -111,11 +113,18 @@ export function parseCib(xml: string): Cib {
   for (const c of [...arr(resources.clone), ...arr(resources.master), ...arr(resources.bundle)]) addWrapped(c);
 
   const after = new Map<string, Set<string>>();
+  const before = new Map<string, Set<string>>();
   const edge = (first: readonly string[], then: readonly string[]) => {
     for (const t of then) {
       let s = after.get(t);
       if (!s) after.set(t, (s = new Set()));
-      for (const f of first) if (f !== t) s.add(f);
+      for (const f of first) {
+        if (f === t) continue;
+        s.add(f);
+        let b = before.get(f);
+        if (!b) before.set(f, (b = new Set()));
+        b.add(t);
+      }
     }
   };
   const ex = (id: string | undefined) => (id === undefined ? [] : (expand.get(id) ?? []));
@@ -170,7 +179,7 @@ export function parseCib(xml: string): Cib {
 
   const opDefaults = arr(conf.op_defaults)[0];
   const opDefaultTimeout = opDefaults ? (nvpairs(opDefaults, "meta_attributes").timeout ?? null) : null;
-  return { primitives, groups, expand, after, colocated, opDefaultTimeout };
+  return { primitives, groups, expand, after, before, colocated, opDefaultTimeout };
 }
 
 /** True when `first` is guaranteed to have started before `then` starts. */
@@ -199,8 +208,8 @@ export function related(cib: Cib, id: string): Set<string> {
   for (const m of [id, ...groupMembers]) {
     for (const c of cib.colocated.get(m) ?? []) out.add(c);
     for (const a of cib.after.get(m) ?? []) out.add(a);
+    for (const b of cib.before.get(m) ?? []) out.add(b);
   }
-  for (const [t, firsts] of cib.after) if ([id, ...groupMembers].some((m) => firsts.has(m))) out.add(t);
   out.delete(id);
   return out;
 }

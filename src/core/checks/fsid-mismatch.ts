@@ -2,7 +2,7 @@
 // CIB and a node's etab): handles from one node are stale on the other.
 import { cibExports } from "../cib.js";
 import type { Check, Finding } from "../doctor.js";
-import { cibExportOf, listing, normFsid, withFacts } from "./util.js";
+import { cibExportOf, indexCibExports, listing, normFsid, withFacts } from "./util.js";
 
 export const fsidMismatch: Check = {
   id: "fsid-mismatch",
@@ -10,6 +10,7 @@ export const fsidMismatch: Check = {
   run(input) {
     const findings: Finding[] = [];
     const ce = input.cib ? cibExports(input.cib) : [];
+    const cix = indexCibExports(ce);
     for (const e of input.exports) {
       const seen: [string, string][] = [];
       for (const n of withFacts(input.nodes)) {
@@ -20,7 +21,7 @@ export const fsidMismatch: Check = {
         if (vals.size === 0 && x.served?.fsid && !x.served.fsid.startsWith("uuid:")) vals.add(x.served.fsid);
         for (const v of vals) seen.push([n.node, v]);
       }
-      const prim = cibExportOf(ce, e.path);
+      const prim = cibExportOf(cix, e.path);
       const all = [...seen];
       if (prim?.fsid) all.push([`CIB ${prim.id}`, prim.fsid]);
       const distinct = new Set(all.map(([, v]) => normFsid(v)));

@@ -3,7 +3,7 @@
 import { cibExports } from "../cib.js";
 import type { Check, Finding } from "../doctor.js";
 import { BLKID_SKIPPED, type FsFacts } from "../facts.js";
-import { cibExportOf, exportForDir, nextFreeFsid, withFacts } from "./util.js";
+import { cibExportOf, indexCibExports, exportForDir, nextFreeFsid, withFacts } from "./util.js";
 
 const F_FSID_FROM_UUID = new Set(["ext2", "ext3", "ext4"]);
 
@@ -22,6 +22,7 @@ export const fsidMissing: Check = {
     const nodes = withFacts(input.nodes);
     const used = nodes.flatMap((n) => (n.facts.etab.value ?? []).map((l) => l.fsid ?? ""));
     const ce = input.cib ? cibExports(input.cib) : [];
+    const cix = indexCibExports(ce);
     used.push(...ce.flatMap((c) => c.fsids.map((f) => f ?? "")));
     const suggest = nextFreeFsid(used);
     for (const e of input.exports) {
@@ -40,7 +41,7 @@ export const fsidMissing: Check = {
       }
       const differ = new Set(devices.values()).size > 1;
       const critical = deviceFallback && differ;
-      const prim = cibExportOf(ce, e.path);
+      const prim = cibExportOf(cix, e.path);
       findings.push({
         check: "fsid-missing",
         severity: critical ? "critical" : "warning",

@@ -27,13 +27,22 @@ export function exportForDir(exports: readonly ExportDef[], dir: string): Export
   return exports.find((e) => samePath(e.path, dir));
 }
 
+export type CibExportIndex = ReadonlyMap<string, { id: string; fsid: string | null }>;
+
+/** Directory (normalised) -> the exportfs primitive exporting it and the fsid it sets (first one wins). */
+export function indexCibExports(cibExports: readonly CibExport[]): CibExportIndex {
+  const m = new Map<string, { id: string; fsid: string | null }>();
+  for (const c of cibExports)
+    c.directories.forEach((d, i) => {
+      const k = comps(d);
+      if (!m.has(k)) m.set(k, { id: c.id, fsid: c.fsids[i] ?? null });
+    });
+  return m;
+}
+
 /** The exportfs primitive exporting a configured export, and the fsid it sets. */
-export function cibExportOf(cibExports: readonly CibExport[], path: string): { id: string; fsid: string | null } | undefined {
-  for (const c of cibExports) {
-    const i = c.directories.findIndex((d) => samePath(d, path));
-    if (i >= 0) return { id: c.id, fsid: c.fsids[i] ?? null };
-  }
-  return undefined;
+export function cibExportOf(index: CibExportIndex, path: string): { id: string; fsid: string | null } | undefined {
+  return index.get(comps(path));
 }
 
 /** Numeric fsids compare as numbers (011 = 11); UUIDs case-insensitively without separators. */
