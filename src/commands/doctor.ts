@@ -15,8 +15,15 @@ export function doctorText(r: DoctorResult, nodes: number, exports: number): str
     out += `  ${f.evidence}\n  why: ${f.why}\n  fix: ${f.fix}\n`;
   }
   if (r.skipped.length > 0) {
+    // one line per reason: "checks: reason"
+    const byReason = new Map<string, string[]>();
+    for (const s of r.skipped) {
+      const part = s.reason.startsWith("CIB part: ");
+      const reason = part ? s.reason.slice("CIB part: ".length) : s.reason;
+      byReason.set(reason, [...(byReason.get(reason) ?? []), part ? `${s.check} (CIB part)` : s.check]);
+    }
     out += "\nskipped:\n";
-    for (const s of r.skipped) out += `  ${s.check}: ${s.reason}\n`;
+    for (const [reason, checks] of byReason) out += `  ${checks.join(", ")}: ${reason}\n`;
   }
   return out;
 }

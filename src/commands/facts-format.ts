@@ -35,7 +35,7 @@ export function factsText(views: readonly NodeFactsView[]): string {
       .map(([name, e]) => [
         name,
         k(e.exported, (b) => (b ? "yes" : "no")),
-        k(e.fsid),
+        e.fsid.value ?? (e.served?.fsid ? `(${e.served.fsid})` : "?"),
         e.fs.value ? e.fs.value.type : "?",
         e.fs.value ? e.fs.value.device : "?",
         e.fs.value ? (e.fs.value.uuid ?? "-") : "?",
@@ -44,5 +44,7 @@ export function factsText(views: readonly NodeFactsView[]): string {
     out += table(["  EXPORT", "EXPORTED", "FSID", "FS", "DEVICE", "UUID", "V4-STATE"], rows.map((r) => [`  ${r[0]}`, ...r.slice(1)]));
     out += "\n";
   }
+  if (views.some((v) => v.facts && Object.values(v.facts.exports).some((e) => e.fsid.value === null && e.served?.fsid)))
+    out += "(N): the fsid this node served the export with when it last exported it\n";
   return out;
 }
