@@ -233,9 +233,9 @@ describe("doctor checks", () => {
   });
 
   it("mountpoint-option: an export without mp", () => {
-    const f = fired(input({ ds03: nodeFacts({ etab: HEALTHY_ETAB.replace("acl,mountpoint,fsid=11", "acl,fsid=11") }), ds04: nodeFacts({ hostname: "ds04" }) }), "mountpoint-option");
+    const f = fired(input({ ds03: nodeFacts({ etab: HEALTHY_ETAB.replace("fsid=11,mountpoint,", "fsid=11,") }), ds04: nodeFacts({ hostname: "ds04" }) }), "mountpoint-option");
     expect(f.map((x) => `${x.severity} ${x.export} ${x.nodes}`)).toEqual(["info vm0 ds03"]);
-    expect(runChecks(CHECKS, input({ ds03: nodeFacts({ etab: HEALTHY_ETAB.replace("acl,mountpoint,fsid=11", "acl,fsid=11") }), ds04: nodeFacts({ hostname: "ds04" }) })).status).toBe("OK");
+    expect(runChecks(CHECKS, input({ ds03: nodeFacts({ etab: HEALTHY_ETAB.replace("fsid=11,mountpoint,", "fsid=11,") }), ds04: nodeFacts({ hostname: "ds04" }) })).status).toBe("OK");
     expect(fired(input(healthy()), "mountpoint-option")).toEqual([]);
   });
 

@@ -1,7 +1,7 @@
 // doctor and metrics through the real CLI on a two-node test cluster: node
 // B publishes facts, doctor on A sees B's fsid; metrics pass promtool.
 import { spawnSync } from "node:child_process";
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, TestCluster } from "./helpers/cluster.js";
@@ -141,5 +141,46 @@ describe("metrics", () => {
     c.ok("ds03", ["metrics", "--cib", join(CIB, "good.xml"), "--textfile", file]);
     expect(check(readFileSync(file, "utf8"))).toBe("0 ");
     expect(readdirSync(join(c.root, "textfile"))).toEqual(["rmtabsync.prom"]);
+  });
+});
+
+/** Writes `stateDir`/etab with the real exportfs (private mount namespace over /etc/nfs.conf and /etc/exports). */
+function exportfsEtab(root: string, stateDir: string, exportsText: string): void {
+  const conf = join(root, `exportfs-${Math.random().toString(36).slice(2)}.conf`);
+  const exportsFile = `${conf}.exports`;
+  writeFileSync(conf, `[exportfs]\nstate-directory-path=${stateDir}\n[mountd]\nstate-directory-path=${stateDir}\n`);
+  writeFileSync(exportsFile, exportsText);
+  const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", 'mount --bind "$1" /etc/nfs.conf && mount --bind "$2" /etc/exports && exportfs -ra', "sh", conf, exportsFile], {
+    encoding: "utf8",
+  });
+  if (r.error || r.status !== 0)
+    throw new Error(`exportfs in a private mount namespace failed (needs root, util-linux unshare, and apt-get install nfs-kernel-server): ${r.error?.message ?? r.stderr}`);
+}
+
+describe("doctor on etab files written by the real exportfs", () => {
+  it("different fsids from exportfs on two nodes: fsid-mismatch; no fsid: fsid-missing; the same fsid: clean", () => {
+    const c = new TestCluster(["ds03", "ds04"], [{ name: "vm0", path: "/srv/vm0" }]);
+    // exportfs wants the directory to exist: export a directory inside the test root
+    const dir = join(c.root, "srv", "vm0");
+    mkdirSync(dir, { recursive: true });
+    c.exports[0]!.path = dir;
+    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${join(SYSTEM, "mountinfo")}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n`;
+    for (const n of c.nodes) writeFileSync(c.configFile(n), c.configText(n) + sys);
+    c.initAll();
+    exportfsEtab(c.root, c.stateDir("ds03"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=11)\n`);
+    exportfsEtab(c.root, c.stateDir("ds04"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=13)\n`);
+    expect(readFileSync(join(c.stateDir("ds04"), "etab"), "utf8")).toMatch(new RegExp(`^${dir}\t10\\.0\\.0\\.0/24\\(rw,.*fsid=13,mountpoint,`));
+    c.ok("ds04", ["record"]);
+    const doc = JSON.parse(c.run("ds03", ["doctor", "--json"]).stdout);
+    expect(doc.findings.map((f: { check: string; message: string }) => `${f.check} ${f.message.split(": a handle")[0]}`)).toEqual([
+      `fsid-mismatch ${dir} has fsid ds03: 11, ds04: 13`,
+    ]);
+    exportfsEtab(c.root, c.stateDir("ds04"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp)\n`);
+    c.ok("ds04", ["record"]);
+    const missing = JSON.parse(c.run("ds03", ["doctor", "--json"]).stdout);
+    expect(missing.findings.map((f: { check: string; severity: string; nodes: string[] }) => `${f.check} ${f.severity} ${f.nodes}`)).toEqual(["fsid-missing warning ds04"]);
+    exportfsEtab(c.root, c.stateDir("ds04"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=11)\n`);
+    c.ok("ds04", ["record"]);
+    expect(c.run("ds03", ["doctor"]).code).toBe(0);
   });
 });

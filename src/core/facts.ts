@@ -140,7 +140,7 @@ function port(conf: NfsConf, keys: string[], confFile: string): Known<number> {
     const p = parsePort(v);
     return p === undefined ? unknown(`${conf.origin.get(k)}: ${k} is not a port: "${v}"`) : known(p, `${conf.origin.get(k)} (${k})`);
   }
-  return unknown(`not set in ${confFile} (${keys.join(" or ")}): rpcbind hands out a random port`);
+  return unknown(`not set in ${confFile} (${keys.join(" or ")})`);
 }
 
 export function fhKeyFacts(input: FactsInput["fhKey"]): Known<string> {

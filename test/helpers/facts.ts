@@ -19,9 +19,10 @@ export const EXPORTS: ExportDef[] = [
   { name: "shb", path: "/srv/shared/b", nodes: ["ds03", "ds04"] },
 ];
 
+/** As Debian 12's exportfs (nfs-utils 2.6.2) writes it for "rw,sync,no_subtree_check,mp,fsid=N". */
 export const HEALTHY_ETAB = [
-  "/srv/vm0\t10.0.0.0/24(rw,sync,wdelay,hide,nocrossmnt,secure,no_root_squash,no_all_squash,no_subtree_check,secure_locks,acl,mountpoint,fsid=11,anonuid=65534,anongid=65534,sec=sys,rw,secure,no_root_squash,no_all_squash)",
-  "/srv/vm1\t10.0.0.0/24(rw,sync,wdelay,hide,nocrossmnt,secure,root_squash,no_all_squash,no_subtree_check,secure_locks,acl,mountpoint,fsid=12,anonuid=65534,anongid=65534,sec=sys,rw,secure,root_squash,no_all_squash)",
+  "/srv/vm0\t10.0.0.0/24(rw,sync,wdelay,hide,nocrossmnt,secure,root_squash,no_all_squash,no_subtree_check,secure_locks,acl,no_pnfs,fsid=11,mountpoint,anonuid=65534,anongid=65534,sec=sys,rw,root_squash,no_all_squash)",
+  "/srv/vm1\t10.0.0.0/24(rw,sync,wdelay,hide,nocrossmnt,secure,root_squash,no_all_squash,no_subtree_check,secure_locks,acl,no_pnfs,fsid=12,mountpoint,anonuid=65534,anongid=65534,sec=sys,rw,root_squash,no_all_squash)",
   "",
 ].join("\n");
 

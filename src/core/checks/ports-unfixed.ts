@@ -25,7 +25,7 @@ export const portsUnfixed: Check = {
       const differ = new Set(vals.map(([, v]) => v)).size > 1;
       if (unfixed.length === 0 && !differ) continue;
       for (const n of differ ? [...vals.map(([n]) => n), ...unfixed] : unfixed) concerned.add(n);
-      problems.push(`${label} ${[...vals.map(([n, v]) => `${n}: ${v}`), ...unfixed.map((n) => `${n}: not fixed`)].join(", ")}`);
+      problems.push(`${label} ${[...vals.map(([n, v]) => `${n}: ${v}`), ...unfixed.map((n) => `${n}: not set in nfs.conf`)].join(", ")}`);
       fixes.push(`${label.replace("] ", "] ")}=${vals[0]?.[1] ?? String(SUGGEST[key])}`);
     }
     if (problems.length === 0) return { findings: [] };
