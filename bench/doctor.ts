@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { CHECKS } from "../src/core/checks/index.js";
-import { parseCib } from "../src/core/cib.js";
+import { parseCib } from "../src/core/cib-parse.js";
 import { runChecks } from "../src/core/doctor.js";
 import { buildFacts, FACTS_FORMAT, known } from "../src/core/facts.js";
 import { emptyNfsConf, parseNfsConf } from "../src/core/nfs-conf.js";

@@ -34,7 +34,7 @@ export function doctorCommand(rt: Runtime) {
     .option("--cib <file>", "Pacemaker CIB XML to check (default: cibadmin -Q when it answers)")
     .option("--export <name>", "only findings for this export (and node-wide ones)")
     .option("--facts-max-age <duration>", "facts older than this are reported (facts-missing)", DEFAULT_FACTS_MAX_AGE)
-    .action((opts, cmd) => {
+    .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
       let result: DoctorResult;
       let counts: [number, number];
@@ -46,7 +46,7 @@ export function doctorCommand(rt: Runtime) {
         const maxAge = durationOption("--facts-max-age", opts.factsMaxAge);
         const nowMs = rt.now();
         const nodes = readNodeInputs(cfg, self, nowMs, warner(rt));
-        const cib = loadCib(opts.cib);
+        const cib = await loadCib(opts.cib);
         result = runChecks(CHECKS, { exports: cfg.exports, nodes, self, nowMs, maxFactsAgeMs: maxAge, cib: cib.cib, cibReason: cib.reason }, { export: opts.export });
         counts = [cfg.nodes.length, cfg.exports.length];
       } catch (err) {

@@ -1,5 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
-import { Gauge, Registry } from "prom-client";
+import type { Gauge as GaugeT } from "prom-client";
 import { journalFile, paths } from "../config.js";
 import { CHECKS } from "../core/checks/index.js";
 import { runChecks } from "../core/doctor.js";
@@ -26,8 +26,10 @@ export function metricsCommand(rt: Runtime) {
       const node = nodeName(g, rt, cfg);
       const warn = warner(rt);
       const nowMs = rt.now();
+      // prom-client loads only here (it costs ~0.2 s of start-up that record/reconcile should not pay).
+      const { Gauge, Registry } = await import("prom-client");
       const reg = new Registry();
-      const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) => new Gauge<L>({ name, help, labelNames, registers: [reg] });
+      const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): GaugeT<L> => new Gauge<L>({ name, help, labelNames, registers: [reg] });
 
       const readable = gauge("rmtabsync_journal_readable", "1 when the node's journal can be read, else 0", ["node"]);
       const lastEvent = gauge("rmtabsync_journal_last_event_timestamp_seconds", "wall time of the newest event in the node's journal", ["node"]);
@@ -78,7 +80,7 @@ export function metricsCommand(rt: Runtime) {
       const findings = gauge("rmtabsync_doctor_findings", "doctor findings per check and severity", ["check", "severity"]);
       const skipped = gauge("rmtabsync_doctor_skipped", "1 when a doctor check (or part) could not run", ["check"]);
       const nodes = readNodeInputs(cfg, node, nowMs, warn);
-      const cib = loadCib(opts.cib);
+      const cib = await loadCib(opts.cib);
       const res = runChecks(CHECKS, { exports: cfg.exports, nodes, self: node, nowMs, maxFactsAgeMs: durationOption("--facts-max-age", DEFAULT_FACTS_MAX_AGE), cib: cib.cib, cibReason: cib.reason });
       for (const c of CHECKS) for (const s of ["critical", "warning", "info"] as const) findings.set({ check: c.id, severity: s }, 0);
       for (const f of res.findings) findings.inc({ check: f.check, severity: f.severity });

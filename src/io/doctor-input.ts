@@ -4,7 +4,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { journalFile, paths, type Config } from "../config.js";
-import { CibError, parseCib, type Cib } from "../core/cib.js";
+import type { Cib } from "../core/cib.js";
 import type { NodeInput } from "../core/doctor.js";
 import { errorMessage, UsageError } from "../errors.js";
 import { readJournals, requireMarker } from "./control.js";
@@ -17,7 +17,9 @@ export interface CibSource {
 }
 
 /** --cib FILE, else `cibadmin -Q` when installed and answering; else null with the reason. */
-export function loadCib(file: string | undefined, cibadmin = "cibadmin"): CibSource {
+export async function loadCib(file: string | undefined, cibadmin = "cibadmin"): Promise<CibSource> {
+  // The XML parser loads only when a CIB is read (keeps record/reconcile start-up fast).
+  const { CibError, parseCib } = await import("../core/cib-parse.js");
   if (file !== undefined) {
     let xml: string;
     try {

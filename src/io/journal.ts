@@ -12,6 +12,8 @@ import { JournalError } from "../errors.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 export const SCHEMA_VERSION = 1;
+/** How often unchanged facts re-confirm their `facts_checked` time. */
+export const FACTS_CHECKED_EVERY_MS = 60_000;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -455,10 +457,15 @@ export class OwnJournal {
   publishFacts(body: unknown, format: number, nowMs: number): { version: number; changed: boolean } {
     const text = canonicalJson(body);
     const hash = createHash("sha256").update(`${format}\n${text}`).digest("hex");
+    const latest = latestFacts(this.db);
+    if (latest && latest.hash === hash) {
+      // Unchanged: only note when they were confirmed, at most once a minute (one write less per record).
+      const checked = factsChecked(this.db);
+      if (checked === undefined || nowMs - checked >= FACTS_CHECKED_EVERY_MS || nowMs < checked) this.setState("facts_checked", String(nowMs));
+      return { version: latest.version, changed: false };
+    }
     return this.db.transaction(() => {
       this.setState("facts_checked", String(nowMs));
-      const latest = latestFacts(this.db);
-      if (latest && latest.hash === hash) return { version: latest.version, changed: false };
       const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
       return { version: Number(r.lastInsertRowid), changed: true };
     })();
