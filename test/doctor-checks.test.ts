@@ -48,7 +48,7 @@ function fired(i: DoctorInput, id: string) {
 describe("CIB fixtures", () => {
   it("every fixture is a complete CIB that crm_verify accepts", () => {
     const files = readdirSync(CIB_DIR).filter((f) => f.endsWith(".xml"));
-    expect(files.length).toBeGreaterThanOrEqual(8);
+    expect(files.length).toBeGreaterThanOrEqual(9);
     for (const f of files) {
       const r = spawnSync("crm_verify", ["--xml-file", join(CIB_DIR, f)], { encoding: "utf8" });
       if (r.error) throw new Error(`crm_verify is missing: apt-get install pacemaker-cli-utils (${r.error.message})`);
@@ -159,6 +159,8 @@ describe("doctor checks", () => {
       "sha pcs constraint order start ex_shared then start ip_vm1",
       "vm1 pcs constraint order start ex_vm1 then start ip_vm1",
     ]);
+    // kind="Optional" orders nothing at start-up
+    expect(fired(input(healthy(), { cib: "optional-order" }), "order-ip-before-export").map((f) => f.export)).toEqual(["sha", "vm1"]);
     expect(fired(input(healthy(), { cib: "bracket" }), "order-ip-before-export")).toEqual([]);
     expect(fired(input(healthy(), { cib: "good" }), "order-ip-before-export")).toEqual([]);
   });

@@ -99,8 +99,10 @@ export function parseCib(xml: string): Cib {
     const score = attr(c, "score");
     return score === undefined || score === "INFINITY" || score === "+INFINITY" || Number(score) > 0;
   };
+  // Only orders about starting count: "then" starts after "first" started (or was promoted).
+  const startOrder = (o: X) => ["start", undefined].includes(attr(o, "then-action")) && ["start", "promote", undefined].includes(attr(o, "first-action"));
   for (const o of arr(constraints.rsc_order)) {
-    if (!mandatory(o)) continue;
+    if (!mandatory(o) || !startOrder(o)) continue;
     const sets = arr(o.resource_set);
     if (sets.length === 0) {
       edge(ex(attr(o, "first")), ex(attr(o, "then")));
