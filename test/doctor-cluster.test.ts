@@ -96,6 +96,12 @@ describe("doctor across nodes", () => {
     expect(bad.code).toBe(3);
     expect(bad.stderr).toContain("doctor: UNKNOWN: --cib: cannot read");
     expect(c.run("ds03", ["doctor", "--export", "nope"]).code).toBe(3);
+    // an unreadable journal: that node's facts are missing, with the reason
+    writeFileSync(join(c.control, "journals", "ds04.sqlite"), "garbage, not a database".repeat(100));
+    const unreadable = JSON.parse(c.run("ds03", ["doctor", "--cib", join(CIB, "good.xml"), "--json"]).stdout);
+    expect(unreadable.findings.map((f: { check: string; message: string }) => `${f.check} ${f.message.split(": doctor")[0]}`)).toEqual([
+      "facts-missing node ds04 has published no facts (not an SQLite database (garbage or another kind of file))",
+    ]);
     writeFileSync(join(c.root, "broken.xml"), "<cib><configuration>");
     expect(c.run("ds03", ["doctor", "--cib", join(c.root, "broken.xml")]).code).toBe(3);
   });

@@ -6,10 +6,10 @@ import { readFileSync } from "node:fs";
 import { journalFile, paths, type Config } from "../config.js";
 import type { Cib } from "../core/cib.js";
 import type { NodeInput } from "../core/doctor.js";
-import { errorMessage, UsageError } from "../errors.js";
-import { readJournals, requireMarker } from "./control.js";
+import { errorMessage, JournalError, UsageError } from "../errors.js";
+import { listJournalFiles, requireMarker } from "./control.js";
 import { asNodeFacts, publishOwnFacts } from "./facts.js";
-import { nodeOfFile, OwnJournal } from "./journal.js";
+import { nodeOfFile, OwnJournal, readJournalFacts, type JournalFacts } from "./journal.js";
 
 export interface CibSource {
   readonly cib: Cib | null;
@@ -60,17 +60,26 @@ export function readNodeInputs(cfg: Config, self: string, nowMs: number, warn: (
   } catch (err) {
     warn(`could not refresh this node's facts: ${errorMessage(err)}`);
   }
-  const set = readJournals(cfg);
+  // Facts only: the events are not needed, and journals can be large.
+  const found = new Map<string, JournalFacts | { problem: string }>();
+  for (const file of listJournalFiles(paths(cfg).journals)) {
+    try {
+      found.set(nodeOfFile(file), readJournalFacts(file, cfg.cluster));
+    } catch (err) {
+      found.set(nodeOfFile(file), { problem: err instanceof JournalError ? err.problem : errorMessage(err) });
+    }
+  }
   return cfg.nodes.map((node) => {
-    const j = set.journals.find((x) => nodeOfFile(x.file) === node);
-    const problem = set.problems.find((p) => p.node === node)?.problem ?? null;
-    const facts = asNodeFacts(j?.facts) ?? null;
+    const j = found.get(node);
+    if (j === undefined) return { node, facts: null, published: null, checked: null, problem: `no journal for configured node ${node} (run 'rmtabsync init' there)` };
+    if ("problem" in j) return { node, facts: null, published: null, checked: null, problem: j.problem };
+    const facts = asNodeFacts(j.facts) ?? null;
     return {
       node,
       facts,
-      published: j?.facts?.wall ?? null,
-      checked: j?.factsChecked ?? null,
-      problem: problem ?? (j && !j.facts ? "never published (run 'rmtabsync record' there)" : j && !facts ? `facts format ${j.facts?.format} not understood` : null),
+      published: j.facts?.wall ?? null,
+      checked: j.factsChecked ?? null,
+      problem: !j.facts ? "never published (run 'rmtabsync record' there)" : !facts ? `facts format ${j.facts.format} not understood` : null,
     };
   });
 }

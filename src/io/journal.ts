@@ -265,6 +265,35 @@ export function readJournal(file: string, cluster?: string): ReadJournal {
   }
 }
 
+export interface JournalFacts {
+  readonly file: string;
+  readonly facts: FactsRecord | undefined;
+  readonly factsChecked: number | undefined;
+}
+
+/** Only a journal's newest facts (no events), read-only; falls back to a full read for a crash-left copy. */
+export function readJournalFacts(file: string, cluster?: string): JournalFacts {
+  let db: Database.Database | undefined;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+    const meta = readMeta(db, file);
+    checkIdentity(file, meta, cluster);
+    return { file, facts: latestFacts(db), factsChecked: factsChecked(db) };
+  } catch (err) {
+    const cause = err instanceof JournalError ? err.cause : err;
+    if (sqliteCode(cause) === "SQLITE_READONLY_ROLLBACK" || sqliteCode(cause) === "SQLITE_READONLY_RECOVERY") {
+      db?.close();
+      db = undefined;
+      const r = readJournal(file, cluster);
+      return { file, facts: r.facts, factsChecked: r.factsChecked };
+    }
+    if (err instanceof JournalError) throw err;
+    throw new JournalError(file, describeSqliteError(err), { cause: err });
+  } finally {
+    db?.close();
+  }
+}
+
 function readViaCopy(file: string, cluster?: string): ReadJournal {
   const dir = mkdtempSync(join(tmpdir(), "rmtabsync-ro-"));
   try {
