@@ -155,6 +155,11 @@ describe("facts collected by record and shown by show --facts", () => {
     expect(text).toContain("node ds03 (facts v2");
     expect(text).toMatch(/vm0\s+yes\s+11\s+ext4\s+7:0\s+3f9c1e2a-7b4d-4c8e-9a1f-0d2e3c4b5a69\s+1o\/1l\/1d/);
     expect(text).toContain("node ds04: no facts (never published)");
+    // offline, like show: from a copy of the control volume
+    const copy = join(c.root, "copy");
+    execFileSync("cp", ["-a", c.control, copy]);
+    const off = c.json("ds04", ["show", "--facts", "--control-dir", copy]);
+    expect(off.nodes[0].facts).toEqual(v2.facts);
   });
 
   it("config: system paths are validated like every other key", () => {
