@@ -1,6 +1,6 @@
 // The rmtabsync command line. The only place that sets the exit code.
 import { Command, CommanderError } from "@commander-js/extra-typings";
-import { EXIT, ExitError, errorMessage } from "./errors.js";
+import { EXIT, ExitError, StatusExit, errorMessage } from "./errors.js";
 import { processRuntime, type Runtime } from "./commands/common.js";
 import { initCommand } from "./commands/init.js";
 import { recordCommand } from "./commands/record.js";
@@ -11,6 +11,8 @@ import { verifyCommand } from "./commands/verify.js";
 import { recoverCommand } from "./commands/recover.js";
 import { forgetCommand } from "./commands/forget.js";
 import { compactCommand } from "./commands/compact.js";
+import { doctorCommand } from "./commands/doctor.js";
+import { metricsCommand } from "./commands/metrics.js";
 
 declare const RMTABSYNC_VERSION: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
@@ -26,7 +28,7 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--debug", "print stack traces on errors")
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand]) {
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand]) {
     program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
   }
   return program;
@@ -42,6 +44,7 @@ export async function main(argv: readonly string[], rt: Runtime = processRuntime
       if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
       return EXIT.usage;
     }
+    if (err instanceof StatusExit) return err.exitCode;
     const debug = argv.includes("--debug");
     // an ExitError without message: the command already said everything
     if (!(err instanceof ExitError && err.message === "")) rt.err(`rmtabsync: ${errorMessage(err)}\n`);

@@ -15,12 +15,44 @@ export interface Config {
   readonly stateDir: string;
   readonly nodes: readonly string[];
   readonly exports: readonly ExportDef[];
+  /** Where this node's system files are (real defaults; tests point them at prepared trees). */
+  readonly system: SystemPaths;
 }
+
+/** System files and tools the node facts are read from. */
+export interface SystemPaths {
+  readonly nfsConf: string;
+  readonly nfsConfDir: string;
+  readonly exports: string;
+  readonly exportsDir: string;
+  readonly procExports: string;
+  readonly nfsdClients: string;
+  readonly nfsdLeaseTime: string;
+  readonly nfsdGraceTime: string;
+  readonly mountinfo: string;
+  readonly nfsServerEnabled: string;
+  readonly blkid: string;
+}
+
+export const DEFAULT_SYSTEM_PATHS: SystemPaths = {
+  nfsConf: "/etc/nfs.conf",
+  nfsConfDir: "/etc/nfs.conf.d",
+  exports: "/etc/exports",
+  exportsDir: "/etc/exports.d",
+  procExports: "/proc/net/rpc/nfsd.export/content",
+  nfsdClients: "/proc/fs/nfsd/clients",
+  nfsdLeaseTime: "/proc/fs/nfsd/nfsv4leasetime",
+  nfsdGraceTime: "/proc/fs/nfsd/nfsv4gracetime",
+  mountinfo: "/proc/self/mountinfo",
+  nfsServerEnabled: "/etc/systemd/system/multi-user.target.wants/nfs-server.service",
+  blkid: "blkid",
+};
 
 /** Names usable as file names and in every tool that shows them. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-const TOP_KEYS = ["cluster", "controlDir", "stateDir", "nodes", "exports"];
+const TOP_KEYS = ["cluster", "controlDir", "stateDir", "nodes", "exports", "system"];
+const SYSTEM_KEYS = Object.keys(DEFAULT_SYSTEM_PATHS) as (keyof SystemPaths)[];
 const EXPORT_KEYS = ["name", "path", "nodes"];
 
 function describe(v: unknown): string {
@@ -100,8 +132,29 @@ export function validateConfig(raw: unknown, file: string): Config | string[] {
     });
   }
 
+  const system: { -readonly [K in keyof SystemPaths]: string } = { ...DEFAULT_SYSTEM_PATHS };
+  const isSystemKey = (k: string): k is keyof SystemPaths => (SYSTEM_KEYS as string[]).includes(k);
+  if (obj.system !== undefined) {
+    if (obj.system === null || typeof obj.system !== "object" || Array.isArray(obj.system))
+      bad("system", `a mapping of ${SYSTEM_KEYS.join(", ")}`, obj.system);
+    else {
+      for (const [k, v] of Object.entries(obj.system as Record<string, unknown>)) {
+        if (!isSystemKey(k)) {
+          problems.push(`system.${k}: unknown key (expected one of ${SYSTEM_KEYS.join(", ")})`);
+          continue;
+        }
+        if (k === "blkid" && typeof v === "string" && /^[A-Za-z0-9._/-]+$/.test(v)) system[k] = v;
+        else if (k === "blkid") bad("system.blkid", "a command name or path", v);
+        else {
+          const p = absPath(`system.${k}`, v);
+          if (p !== undefined) system[k] = p;
+        }
+      }
+    }
+  }
+
   if (problems.length > 0 || cluster === undefined || controlDir === undefined || stateDir === undefined) return problems;
-  return { file, cluster, controlDir, stateDir, nodes, exports };
+  return { file, cluster, controlDir, stateDir, nodes, exports, system };
 }
 
 /** Reads, parses and validates the configuration file. */

@@ -61,3 +61,10 @@ export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);
 }
+
+/** Ends the process with a status code after the command printed its own report (nothing more is printed). */
+export class StatusExit extends ExitError {
+  constructor(exitCode: number) {
+    super("", exitCode);
+  }
+}

@@ -7,6 +7,8 @@ import { formatHlc } from "./core/hlc.js";
 import { readJournals, readMarker, type JournalProblem } from "./io/control.js";
 import { paths } from "./config.js";
 import { nodeOfFile } from "./io/journal.js";
+import { asNodeFacts } from "./io/facts.js";
+import type { NodeFactsView } from "./commands/facts-format.js";
 
 export interface MountRow {
   readonly client: string;
@@ -107,4 +109,26 @@ export function eventRows(events: readonly JournalEvent[], index: ExportIndex, j
     });
   }
   return out;
+}
+
+/** Each node's newest published facts (configured nodes first, then any other journal). */
+export function factsViews(cfg: Config): NodeFactsView[] {
+  const set = readJournals(cfg);
+  const views: NodeFactsView[] = [];
+  const iso = (ms: number | undefined) => (ms === undefined ? null : new Date(ms).toISOString());
+  const nodes = [...cfg.nodes, ...set.journals.map((j) => nodeOfFile(j.file)).filter((n) => !cfg.nodes.includes(n))];
+  for (const node of nodes) {
+    const j = set.journals.find((x) => nodeOfFile(x.file) === node);
+    const problem = set.problems.find((p) => p.node === node)?.problem ?? null;
+    const facts = asNodeFacts(j?.facts) ?? null;
+    views.push({
+      node,
+      version: j?.facts?.version ?? null,
+      published: iso(j?.facts?.wall),
+      checked: iso(j?.factsChecked),
+      facts,
+      problem: problem ?? (j?.facts && !facts ? `facts format ${j.facts.format} is not understood by this version` : j ? "never published" : null),
+    });
+  }
+  return views;
 }

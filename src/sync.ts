@@ -13,6 +13,7 @@ import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } fro
 import { isBranchFile, OwnJournal, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
+import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
 
 export interface SyncContext {
@@ -172,11 +173,13 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}):
   const index = new ExportIndex(ctx.cfg.exports);
   const g = gather(ctx, false);
   try {
-    return await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () => {
+    const report = await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () => {
       const r = recordLocked(ctx, g, index, !!opts.dryRun).report;
       if (!opts.dryRun) advanceMarks(ctx, g);
       return r;
     });
+    if (!opts.dryRun) refreshFacts(ctx, g.own);
+    return report;
   } finally {
     g.own.close();
   }
@@ -228,7 +231,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
   const g = gather(ctx, true);
   const p = paths(ctx.cfg);
   try {
-    return await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => {
+    const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport => {
       const r = recordLocked(ctx, g, index, dryRun);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
@@ -268,7 +271,23 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
         rmtab: p.rmtab,
       };
     });
+    if (!dryRun) refreshFacts(ctx, g.own);
+    return report;
   } finally {
     g.own.close();
+  }
+}
+
+/**
+ * After the record step, outside mountd's lock: publishes this node's facts
+ * (a new journal row only when they changed). Facts feed `doctor`; failing
+ * to collect them must not fail the rmtab work that already succeeded, so a
+ * failure is reported as a warning.
+ */
+function refreshFacts(ctx: SyncContext, own: OwnJournal): void {
+  try {
+    publishOwnFacts(ctx.cfg, own, ctx.now());
+  } catch (err) {
+    ctx.warn(`could not publish node facts: ${err instanceof Error ? err.message : String(err)}`);
   }
 }

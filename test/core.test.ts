@@ -150,6 +150,17 @@ describe("config validation", () => {
     if (Array.isArray(c)) return;
     expect(c.stateDir).toBe("/var/lib/nfs");
     expect(c.exports[0]!.nodes).toEqual(["ds03", "ds04"]);
+    expect(c.system.nfsConf).toBe("/etc/nfs.conf");
+    expect(c.system.procExports).toBe("/proc/net/rpc/nfsd.export/content");
+    expect(c.system.nfsServerEnabled).toBe("/etc/systemd/system/multi-user.target.wants/nfs-server.service");
+  });
+  it("system: paths override the defaults and are checked", () => {
+    const c = validateConfig({ ...good, system: { nfsConf: "/tmp/t/nfs.conf", blkid: "/sbin/blkid" } }, "/etc/x.yaml");
+    expect(Array.isArray(c) ? c : [c.system.nfsConf, c.system.exports, c.system.blkid]).toEqual(["/tmp/t/nfs.conf", "/etc/exports", "/sbin/blkid"]);
+    expect(validateConfig({ ...good, system: ["x"] }, "/etc/x.yaml")).toEqual([
+      "system: expected a mapping of nfsConf, nfsConfDir, exports, exportsDir, procExports, nfsdClients, nfsdLeaseTime, nfsdGraceTime, mountinfo, nfsServerEnabled, blkid, found a list of 1",
+    ]);
+    expect(validateConfig({ ...good, system: { blkid: "rm -rf /" } }, "/etc/x.yaml")).toEqual(['system.blkid: expected a command name or path, found "rm -rf /"']);
   });
   it("names key, expected and found for every problem", () => {
     const errs = validateConfig(
@@ -158,7 +169,7 @@ describe("config validation", () => {
     );
     expect(errs).toEqual(
       expect.arrayContaining([
-        "bogus: unknown key (expected one of cluster, controlDir, stateDir, nodes, exports)",
+        "bogus: unknown key (expected one of cluster, controlDir, stateDir, nodes, exports, system)",
         'controlDir: expected an absolute path without \':\' or newlines, found "relative"',
         'nodes[1]: expected a unique node name, found "ds03" twice',
         'exports[0].nodes[0]: expected one of the configured nodes (ds03), found "ds09"',

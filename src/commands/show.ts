@@ -1,7 +1,8 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
 import { UsageError } from "../errors.js";
-import { loadAll, tableRows } from "../inspect.js";
+import { factsViews, loadAll, tableRows } from "../inspect.js";
+import { factsText } from "./facts-format.js";
 import { loadConfigFor, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
 
 export function showCommand(rt: Runtime) {
@@ -11,10 +12,17 @@ export function showCommand(rt: Runtime) {
     .option("--client <addr>", "only this client address")
     .option("--at <time>", "the table as it was at this time (ISO 8601, @epoch, or 2h = two hours ago)")
     .option("--control-dir <dir>", "read journals from this copy of the control volume instead of the configured one")
+    .option("--facts", "print each node's published facts (fsid, filesystem, scope, ports...) instead of the mounts")
     .action((opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
       const base = loadConfigFor(g, rt);
       const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
+      if (opts.facts) {
+        const views = factsViews(cfg);
+        if (g.json) printJson(rt, { cluster: cfg.cluster, nodes: views });
+        else rt.out(factsText(views));
+        return;
+      }
       const index = new ExportIndex(cfg.exports);
       if (opts.export !== undefined && !index.named(opts.export))
         throw new UsageError(`--export: expected one of ${cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);

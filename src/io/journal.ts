@@ -13,6 +13,8 @@ import { JournalError } from "../errors.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 export const SCHEMA_VERSION = 1;
+/** How often unchanged facts re-confirm their `facts_checked` time. */
+export const FACTS_CHECKED_EVERY_MS = 60_000;
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -201,6 +203,14 @@ export interface ReadJournal {
   readonly branchOf: string | undefined;
   /** Events before this wall time may have been compacted away. */
   readonly compactedBefore: number | undefined;
+  /** When the node last collected its facts (ms), changed or not. */
+  readonly factsChecked: number | undefined;
+}
+
+function factsChecked(db: Database.Database): number | undefined {
+  const r = db.prepare("SELECT value FROM local_state WHERE key = 'facts_checked'").get() as { value: string } | undefined;
+  const n = r ? Number(r.value) : NaN;
+  return Number.isFinite(n) ? n : undefined;
 }
 
 function checkIdentity(file: string, meta: JournalMeta, cluster: string | undefined): void {
@@ -261,6 +271,7 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
       lastSeq,
       lastHash: hashes.get(lastSeq) ?? meta.journalId,
       facts: latestFacts(db),
+      factsChecked: factsChecked(db),
     };
   } catch (err) {
     throw new JournalError(file, describeSqliteError(err), { cause: err });
@@ -317,6 +328,21 @@ export function withReadOnly<T>(file: string, fn: (db: Database.Database) => T):
   } finally {
     db?.close();
   }
+}
+
+export interface JournalFacts {
+  readonly file: string;
+  readonly facts: FactsRecord | undefined;
+  readonly factsChecked: number | undefined;
+}
+
+/** Only a journal's newest facts (no events), read-only. */
+export function readJournalFacts(file: string, cluster?: string): JournalFacts {
+  return withReadOnly(file, (db) => {
+    const meta = readMeta(db, file);
+    checkIdentity(file, meta, cluster);
+    return { file, facts: latestFacts(db), factsChecked: factsChecked(db) };
+  });
 }
 
 export interface ChainData {
@@ -549,9 +575,22 @@ export class OwnJournal {
     const text = canonicalJson(body);
     const hash = createHash("sha256").update(`${format}\n${text}`).digest("hex");
     const latest = latestFacts(this.db);
-    if (latest && latest.hash === hash) return { version: latest.version, changed: false };
-    const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
-    return { version: Number(r.lastInsertRowid), changed: true };
+    if (latest && latest.hash === hash) {
+      // Unchanged: only note when they were confirmed, at most once a minute (one write less per record).
+      const checked = factsChecked(this.db);
+      if (checked === undefined || nowMs - checked >= FACTS_CHECKED_EVERY_MS || nowMs < checked) this.setState("facts_checked", String(nowMs));
+      return { version: latest.version, changed: false };
+    }
+    return this.db.transaction(() => {
+      this.setState("facts_checked", String(nowMs));
+      const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
+      return { version: Number(r.lastInsertRowid), changed: true };
+    })();
+  }
+
+  /** The newest facts this node published, if any. */
+  latestFacts(): FactsRecord | undefined {
+    return latestFacts(this.db);
   }
 
   /** Newest event of this journal (compacted ones included). */

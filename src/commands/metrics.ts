@@ -1,0 +1,93 @@
+import { Command } from "@commander-js/extra-typings";
+import type { Gauge as GaugeT } from "prom-client";
+import { journalFile, paths } from "../config.js";
+import { CHECKS } from "../core/checks/index.js";
+import { runChecks } from "../core/doctor.js";
+import { ExportIndex } from "../core/exports.js";
+import { parseRmtab } from "../core/rmtab.js";
+import { errorMessage } from "../errors.js";
+import { readJournals } from "../io/control.js";
+import { loadCib, readNodeInputs } from "../io/doctor-input.js";
+import { readTextIfExists, writeFileAtomic } from "../io/files.js";
+import { nodeOfFile, OwnJournal } from "../io/journal.js";
+import { reconcile } from "../sync.js";
+import { durationOption, loadConfigFor, nodeName, parseSeconds, readGlobals, warner, type Runtime } from "./common.js";
+import { DEFAULT_FACTS_MAX_AGE } from "./doctor.js";
+
+export function metricsCommand(rt: Runtime) {
+  return new Command("metrics")
+    .description("Prometheus metrics (exposition format) on stdout, or atomically into a node_exporter textfile")
+    .option("--textfile <path>", "write to this file (temp file + rename) instead of stdout, e.g. /var/lib/prometheus/node-exporter/rmtabsync.prom")
+    .option("--cib <file>", "CIB for the doctor findings (default: cibadmin -Q when it answers)")
+    .option("--lock-timeout <seconds>", "wait at most this long for mountd's lock (drift is computed by a dry-run reconcile)", "10")
+    .action(async (opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const cfg = loadConfigFor(g, rt);
+      const node = nodeName(g, rt, cfg);
+      const warn = warner(rt);
+      const nowMs = rt.now();
+      // prom-client loads only here (it costs ~0.2 s of start-up that record/reconcile should not pay).
+      const { Gauge, Registry } = await import("prom-client");
+      const reg = new Registry();
+      const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]): GaugeT<L> => new Gauge<L>({ name, help, labelNames, registers: [reg] });
+
+      const readable = gauge("rmtabsync_journal_readable", "1 when the node's journal can be read, else 0", ["node"]);
+      const lastEvent = gauge("rmtabsync_journal_last_event_timestamp_seconds", "wall time of the newest event in the node's journal", ["node"]);
+      const factsTime = gauge("rmtabsync_facts_published_timestamp_seconds", "when the node last collected its facts", ["node"]);
+      const set = readJournals(cfg);
+      for (const j of set.journals) {
+        const n = nodeOfFile(j.file);
+        readable.set({ node: n }, 1);
+        const last = j.events.reduce((m, e) => Math.max(m, e.wall), 0);
+        if (last > 0) lastEvent.set({ node: n }, last / 1000);
+        const f = j.factsChecked ?? j.facts?.wall;
+        if (f !== undefined) factsTime.set({ node: n }, f / 1000);
+      }
+      for (const p of set.problems) readable.set({ node: p.node }, 0);
+
+      const entries = gauge("rmtabsync_rmtab_entries", "entries in this node's rmtab per export (export=\"\" for paths outside every export)", ["export"]);
+      const index = new ExportIndex(cfg.exports);
+      for (const e of cfg.exports) entries.set({ export: e.name }, 0);
+      const text = readTextIfExists(paths(cfg).rmtab);
+      if (text !== undefined) for (const e of parseRmtab(text).entries) entries.inc({ export: index.exportOf(e.path)?.name ?? "" });
+
+      const drift = gauge("rmtabsync_rmtab_drift_entries", "rmtab lines that differ from what reconcile would write (-1: could not compute)", []);
+      try {
+        const r = await reconcile(
+          { cfg, node, lockTimeoutMs: parseSeconds("--lock-timeout", opts.lockTimeout), now: rt.now, warn },
+          { dryRun: true },
+        );
+        drift.set(r.added.length + r.removed.length + r.changed.length);
+      } catch (err) {
+        warn(`cannot compute rmtab drift: ${errorMessage(err)}`);
+        drift.set(-1);
+      }
+
+      const lastOk = gauge("rmtabsync_last_success_timestamp_seconds", "last successful record or reconcile on this node", ["operation"]);
+      try {
+        const own = OwnJournal.open(journalFile(paths(cfg).journals, node), { cluster: cfg.cluster, node, create: false, now: new Date(nowMs) });
+        try {
+          const t = own.lastTimes();
+          if (t.record !== undefined) lastOk.set({ operation: "record" }, t.record / 1000);
+          if (t.reconcile !== undefined) lastOk.set({ operation: "reconcile" }, t.reconcile / 1000);
+        } finally {
+          own.close();
+        }
+      } catch (err) {
+        warn(`cannot read this node's journal: ${errorMessage(err)}`);
+      }
+
+      const findings = gauge("rmtabsync_doctor_findings", "doctor findings per check and severity", ["check", "severity"]);
+      const skipped = gauge("rmtabsync_doctor_skipped", "1 when a doctor check (or part) could not run", ["check"]);
+      const nodes = readNodeInputs(cfg, node, nowMs, warn);
+      const cib = await loadCib(opts.cib);
+      const res = runChecks(CHECKS, { exports: cfg.exports, nodes, self: node, nowMs, maxFactsAgeMs: durationOption("--facts-max-age", DEFAULT_FACTS_MAX_AGE), cib: cib.cib, cibReason: cib.reason });
+      for (const c of CHECKS) for (const s of ["critical", "warning", "info"] as const) findings.set({ check: c.id, severity: s }, 0);
+      for (const f of res.findings) findings.inc({ check: f.check, severity: f.severity });
+      for (const s of res.skipped) skipped.set({ check: s.check }, 1);
+
+      const out = await reg.metrics();
+      if (opts.textfile !== undefined) writeFileAtomic(opts.textfile, out);
+      else rt.out(out);
+    });
+}
