@@ -231,7 +231,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
   const g = gather(ctx, true);
   const p = paths(ctx.cfg);
   try {
-    const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport => {
+    const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport => {
       const r = recordLocked(ctx, g, index, dryRun);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
