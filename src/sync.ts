@@ -12,6 +12,8 @@ import { readJournals, requireMarker, type JournalProblem } from "./io/control.j
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { OwnJournal } from "./io/journal.js";
 import { withRmtabLock } from "./io/lock.js";
+import { spoolWaiting, takeSpool } from "./io/spool.js";
+import { planSpool } from "./core/spool.js";
 
 export interface SyncContext {
   readonly cfg: Config;
@@ -54,6 +56,8 @@ export interface RecordReport {
   readonly malformed: MalformedLine[];
   readonly hosted: string[];
   readonly problems: JournalProblem[];
+  /** How many of `recorded` came from mountd's ha-callout spool (the rest from the file diff). */
+  readonly spooled: number;
 }
 
 export interface ReconcileReport extends RecordReport {
@@ -113,42 +117,75 @@ function gather(ctx: SyncContext, withFold: boolean): Gathered {
   }
 }
 
-/** Journals what mountd changed in the local rmtab since the last record/reconcile. */
+/**
+ * Journals what mountd changed in the local rmtab since the last
+ * record/reconcile. Takes mountd's lock shared, like its DUMP; exclusively
+ * when the callout's spool has events to fold (see src/io/spool.ts).
+ */
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
+  const dryRun = !!opts.dryRun;
   const g = gather(ctx, false);
+  const lockFile = paths(ctx.cfg).lock;
   try {
-    return await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () =>
-      recordLocked(ctx, g, index, !!opts.dryRun).report,
+    const exclusive = !dryRun && spoolWaiting(ctx.cfg.stateDir);
+    const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () =>
+      // A spool that appeared while we waited for a shared lock needs the exclusive one.
+      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordLocked(ctx, g, index, dryRun, exclusive).report : undefined,
     );
+    if (shared !== undefined) return shared;
+    return await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordLocked(ctx, g, index, dryRun, true).report);
   } finally {
     g.own.close();
   }
 }
 
-function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean) {
+/**
+ * Under the lock: the spool's events first (exact counts, in mountd's
+ * order), then what the file differs from the baseline with the spool
+ * applied. `exclusive` says whether the spool may be taken (and then must
+ * be: a baseline moved past spool events would journal them twice).
+ */
+function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean) {
   const p = paths(ctx.cfg);
+  const folded = new Set<string>(JSON.parse(g.own.localState("spool_folded") ?? "[]") as string[]);
+  const spool = exclusive || dryRun ? takeSpool(ctx.cfg.stateDir, folded, { peek: dryRun }) : undefined;
+  for (const pr of spool?.problems ?? []) ctx.warn(`${pr.where}: ${pr.problem}: ${JSON.stringify(pr.text)}`);
   const snap = readSnapshot(p.rmtab);
   const parsed = parseRmtab(snap.content);
   const { hosted, problems } = readHosted(ctx.cfg, index);
   for (const msg of problems) ctx.warn(msg);
   const base = g.own.baseline();
   const baselines = base.committed === undefined ? [] : base.pending ? [base.committed, base.pending] : [base.committed];
-  const plan = planRecord({ current: parsed.entries, baselines, hosted, index });
+  const sp = planSpool({ events: spool?.events ?? [], baselines, hosted, index });
+  const plan = planRecord({ current: parsed.entries, baselines: spool && spool.events.length > 0 ? sp.baselines : baselines, hosted, index });
+  const changes = [...sp.changes, ...plan.changes];
+  const ignoredKeys = new Set(plan.ignored.map((i) => `${i.client}\n${i.path}`));
+  const ignored = [...plan.ignored, ...sp.ignored.filter((i) => !ignoredKeys.has(`${i.client}\n${i.path}`))];
   const current = toCountMap(parsed.entries);
   const nowMs = ctx.now();
   const recorded = dryRun
-    ? stampDry(plan.changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
-    : g.own.commitRecord({ changes: plan.changes, seen: g.seen, nowMs, baselineBefore: base.committed, current, what: "record" });
+    ? stampDry(changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
+    : g.own.commitRecord({
+        changes,
+        seen: g.seen,
+        nowMs,
+        baselineBefore: base.committed,
+        current,
+        what: "record",
+        state: spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : undefined,
+      });
+  spool?.finish();
   const report: RecordReport = {
     node: ctx.node,
     dryRun,
     first: base.committed === undefined,
     recorded,
-    ignored: plan.ignored,
+    ignored,
     malformed: parsed.malformed,
     hosted: [...hosted].sort(),
     problems: g.problems,
+    spooled: sp.changes.length,
   };
   return { report, snap, parsed, hosted, current, recorded };
 }
@@ -161,7 +198,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
   const p = paths(ctx.cfg);
   try {
     return await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => {
-      const r = recordLocked(ctx, g, index, dryRun);
+      const r = recordLocked(ctx, g, index, dryRun, true);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
       const addOnly = g.problems.length > 0;

@@ -340,6 +340,11 @@ export class OwnJournal {
     return readAll(this.db, this.file, this.meta.cluster);
   }
 
+  /** A value of this node's local state (e.g. "spool_folded"), read-only to callers. */
+  localState(key: string): string | undefined {
+    return this.state(key);
+  }
+
   private state(key: string): string | undefined {
     const r = this.db.prepare("SELECT value FROM local_state WHERE key = ?").get(key) as { value: string } | undefined;
     return r?.value;
@@ -391,6 +396,8 @@ export class OwnJournal {
     baselineBefore: ReadonlyMap<string, RmtabEntry> | undefined;
     current: ReadonlyMap<string, RmtabEntry>;
     what: "record" | "reconcile";
+    /** More local state to set in the same transaction (e.g. which spool files were folded). */
+    state?: Readonly<Record<string, string>>;
   }): JournalEvent[] {
     const out: JournalEvent[] = [];
     const id = this.meta.journalId;
@@ -429,6 +436,7 @@ export class OwnJournal {
         prev = hash;
       }
       this.setState("hlc_seen", `${clock.wall}.${clock.logical}`);
+      for (const [k, v] of Object.entries(args.state ?? {})) this.setState(k, v);
       this.writeBaselineDelta(args.baselineBefore, args.current);
       this.db.prepare("DELETE FROM baseline_pending").run();
       this.setState("pending", "0");
