@@ -160,8 +160,13 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const sp = planSpool({ events: spool?.events ?? [], baselines, hosted, index });
   const plan = planRecord({ current: parsed.entries, baselines: spool && spool.events.length > 0 ? sp.baselines : baselines, hosted, index });
   const changes = [...sp.changes, ...plan.changes];
-  const ignoredKeys = new Set(plan.ignored.map((i) => `${i.client}\n${i.path}`));
-  const ignored = [...plan.ignored, ...sp.ignored.filter((i) => !ignoredKeys.has(`${i.client}\n${i.path}`))];
+  const ignoredKeys = new Set<string>();
+  const ignored = [...plan.ignored, ...sp.ignored].filter((i) => {
+    const key = `${i.client}\n${i.path}`;
+    if (ignoredKeys.has(key)) return false;
+    ignoredKeys.add(key);
+    return true;
+  });
   const current = toCountMap(parsed.entries);
   const nowMs = ctx.now();
   const recorded = dryRun
