@@ -6,10 +6,8 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { line, ROOT, SIM, TestCluster } from "./helpers/cluster.js";
-import { until, WatchProc } from "./helpers/watch-proc.js";
-
-export const CALLOUT = join(ROOT, "deploy/mountd-callout");
+import { line, SIM, TestCluster } from "./helpers/cluster.js";
+import { CALLOUT, until, WatchProc } from "./helpers/watch-proc.js";
 
 type Ev = { op: string; client: string; path: string; count: number };
 

@@ -1,7 +1,11 @@
 // A running `rmtabsync watch` (the real bundled CLI) for the daemon tests:
 // its stderr lines, signals, and its exit.
 import { spawn, type ChildProcess } from "node:child_process";
-import { CLI, type TestCluster } from "./cluster.js";
+import { join } from "node:path";
+import { CLI, ROOT, type TestCluster } from "./cluster.js";
+
+/** The shipped ha-callout for rpc.mountd. */
+export const CALLOUT = join(ROOT, "deploy/mountd-callout");
 
 export interface Exit {
   readonly code: number | null;
