@@ -13,12 +13,14 @@
 // directory vanished or was remounted is re-armed by the poll. chokidar would
 // add its own stat layer and an atomic-write delay in front of exactly the
 // rename we want to see at once, and would still need this poll.
-import { watch, readdirSync, statSync, type FSWatcher } from "node:fs";
-import { basename } from "node:path";
+import { createHash } from "node:crypto";
+import { watch, readdirSync, readFileSync, statSync, type FSWatcher } from "node:fs";
+import { basename, join } from "node:path";
 import { journalFile, paths } from "./config.js";
 import { errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
 import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
+import type { Config } from "./config.js";
 import { reconcile, record, type RecordReport, type SyncContext } from "./sync.js";
 
 export interface DaemonOptions {
@@ -65,6 +67,32 @@ function dirId(dir: string): string | undefined {
   }
 }
 
+/**
+ * What the local files look like: rmtab's content (a hash: an in-place count
+ * update keeps size and, within one clock tick, mtime) and the spool's
+ * inode and size (append-only). Taken under mountd's lock at the end of each
+ * piece of work, so an event whose files still look the same was caused by
+ * our own work (the spool renamed away, rmtab rewritten by reconcile) and
+ * needs no record. Anything mountd does later changes it.
+ */
+function localSignature(cfg: Config): string {
+  const p = paths(cfg);
+  let rmtab = "-";
+  try {
+    rmtab = createHash("sha1").update(readFileSync(p.rmtab)).digest("hex");
+  } catch {
+    /* missing: "-" */
+  }
+  let spool = "-";
+  try {
+    const st = statSync(join(cfg.stateDir, SPOOL_NAME));
+    spool = `${st.ino}:${st.size}`;
+  } catch {
+    /* none */
+  }
+  return `${rmtab}|${spool}`;
+}
+
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? "" : "s"}`;
 }
@@ -91,6 +119,8 @@ export class Daemon {
   private journalWatch: Armed | undefined;
   private peerSigs = new Map<string, string>();
   private timers: NodeJS.Timeout[] = [];
+  /** localSignature() at the end of the last successful piece of work (under the lock). */
+  private seen: string | undefined;
   private finished!: () => void;
   private readonly done = new Promise<void>((r) => (this.finished = r));
 
@@ -157,6 +187,7 @@ export class Daemon {
       return;
     }
     this.ctx = next;
+    this.seen = undefined;
     this.log("info", `configuration reloaded from ${next.cfg.file} (node ${next.node}, ${plural(next.cfg.exports.length, "export")})`);
     this.disarm();
     this.arm();
@@ -200,7 +231,13 @@ export class Daemon {
     const kind: Work = this.pending.reconcile ? "reconcile" : "record";
     this.pending.record = false;
     if (kind === "reconcile") this.pending.reconcile = false;
-    const ctx = this.ctx;
+    let sig: string | undefined;
+    const base = this.ctx;
+    const ctx: SyncContext = { ...base, insideLock: () => (sig = localSignature(base.cfg)) };
+    if (kind === "record" && this.seen !== undefined && localSignature(base.cfg) === this.seen) {
+      this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
+      return;
+    }
     const started = Date.now();
     this.log("debug", `${kind} started`);
     try {
@@ -215,6 +252,7 @@ export class Daemon {
       } else {
         this.reportRecord(await record(ctx));
       }
+      this.seen = sig;
       this.log("debug", `${kind} done in ${Date.now() - started} ms`);
       if (this.failures > 0) {
         this.log("notice", `${kind} works again after ${plural(this.failures, "failure")}; catching up with a reconcile`);
@@ -224,6 +262,7 @@ export class Daemon {
       }
       this.setStatus(`ok: last ${kind} ${new Date().toISOString()}`);
     } catch (err) {
+      this.seen = undefined;
       this.pending[kind] = true; // retried; whatever mountd changed stays in rmtab and the spool
       this.failures++;
       const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(20, this.failures - 1));

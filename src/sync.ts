@@ -24,6 +24,8 @@ export interface SyncContext {
   readonly warn: (msg: string) => void;
   /** Test hook: runs after the new rmtab is durable and before the rename. */
   readonly beforeRename?: () => void;
+  /** Runs at the end of the work done under mountd's lock (the daemon notes what it has seen). */
+  readonly insideLock?: () => void;
 }
 
 export interface HostedInfo {
@@ -131,10 +133,10 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}):
     const exclusive = !dryRun && spoolWaiting(ctx.cfg.stateDir);
     const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () =>
       // A spool that appeared while we waited for a shared lock needs the exclusive one.
-      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordLocked(ctx, g, index, dryRun, exclusive).report : undefined,
+      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive) : undefined,
     );
     if (shared !== undefined) return shared;
-    return await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordLocked(ctx, g, index, dryRun, true).report);
+    return await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordOnly(ctx, g, index, dryRun, true));
   } finally {
     g.own.close();
   }
@@ -146,6 +148,12 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}):
  * applied. `exclusive` says whether the spool may be taken (and then must
  * be: a baseline moved past spool events would journal them twice).
  */
+function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean): RecordReport {
+  const r = recordLocked(ctx, g, index, dryRun, exclusive).report;
+  ctx.insideLock?.();
+  return r;
+}
+
 function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean) {
   const p = paths(ctx.cfg);
   const folded = new Set<string>(JSON.parse(g.own.localState("spool_folded") ?? "[]") as string[]);
@@ -228,6 +236,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
       } else if (!dryRun) {
         g.own.commitPending(ctx.now());
       }
+      ctx.insideLock?.();
       return {
         ...r.report,
         written,
