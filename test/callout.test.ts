@@ -3,7 +3,7 @@
 // rpc.mountd does (under the rmtab lock, before writing rmtab);
 // test/callout-mountd.test.ts does the same against the real rpc.mountd.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { line, SIM, TestCluster } from "./helpers/cluster.js";
@@ -130,6 +130,36 @@ describe("mountd ha-callout", () => {
       expect(new Set(ev).size).toBe(300);
       expect(ev.every((e) => /^mount 10\.0\.2\.\d+ \/srv\/vm0 1$/.test(e))).toBe(true);
       expect(w.find(/^<[34]>/)).toBe(-1);
+    } finally {
+      expect(await w.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
+  it("with the callout, nothing is lost while the control volume is away: the pairs come back with their counts", async () => {
+    const c = started();
+    const w = new WatchProc(c, "ds03", ["--backoff-max", "0.5"]);
+    try {
+      await w.ready();
+      const marker = join(c.control, "rmtabsync.cluster");
+      const saved = readFileSync(marker);
+      rmSync(marker);
+      mountd(c, "ds03", "mount", "10.0.0.21", "/srv/vm0");
+      mountd(c, "ds03", "mount", "10.0.0.22", "/srv/vm0");
+      mountd(c, "ds03", "umount", "10.0.0.22", "/srv/vm0");
+      const first = await w.waitFor(/^<3>record failed: control volume marker .* is missing/);
+      mountd(c, "ds03", "mount", "10.0.0.21", "/srv/vm0");
+      await w.waitFor(/^<3>record failed: .*; retry 2 in /, { from: first });
+      expect(readFileSync(spool(c, "ds03"), "utf8").split("\n")).toHaveLength(5); // 4 lines kept locally
+      writeFileSync(marker, saved);
+      await w.waitFor(/^<5>record works again/, { from: first });
+      await until("the journal to catch up", () => events(c, "ds03").length === 4);
+      expect(events(c, "ds03")).toEqual([
+        "mount 10.0.0.21 /srv/vm0 1",
+        "mount 10.0.0.22 /srv/vm0 1",
+        "umount 10.0.0.22 /srv/vm0 0",
+        "count 10.0.0.21 /srv/vm0 2",
+      ]);
+      expect(spoolFiles(c, "ds03")).toEqual([]);
     } finally {
       expect(await w.stop()).toEqual({ code: 0, signal: null });
     }
