@@ -8,6 +8,8 @@ function positiveMs(flag: string, v: string, unit: "ms" | "s"): number {
   const ms = unit === "ms" ? Number(v) : parseSeconds(flag, v);
   if (v.trim() === "" || !Number.isFinite(ms) || ms <= 0)
     throw new UsageError(`${flag}: expected a number of ${unit === "ms" ? "milliseconds" : "seconds"} > 0, found "${v}"`);
+  // setTimeout/setInterval take at most 2^31-1 ms (about 24.8 days); more would fire at once.
+  if (ms > 0x7fffffff) throw new UsageError(`${flag}: at most 2147483 seconds (24.8 days), found "${v}"`);
   return Math.round(ms);
 }
 
