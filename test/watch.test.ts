@@ -1,6 +1,6 @@
 // `rmtabsync watch` against real files, real SQLite journals, real fcntl
 // locks (python's fcntl.lockf in a second process) and real signals.
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -103,7 +103,7 @@ describe("rmtabsync watch", () => {
     await w.ready();
     const before = c.rmtab("ds03");
     expect(before).toBe(`${line("10.0.0.21", "/srv/vm0")}\n`);
-    const holder = await holdLock(dir, 6);
+    const holder = await holdLock(dir, 8);
     const mark = w.lines.length;
     execFileSync("python3", [SIM, c.stateDir("ds04"), "loop", "50", "10.0.1", "/srv/vm1"]);
     c.ok("ds04", ["record"]);
@@ -197,6 +197,7 @@ describe("rmtabsync watch", () => {
   });
 
   it("tells systemd READY, STATUS, WATCHDOG and STOPPING through $NOTIFY_SOCKET (systemd-notify)", async () => {
+    if (spawnSync("systemd-notify", ["--help"]).error) throw new Error("systemd-notify not found: apt-get install systemd");
     const c = started();
     const sock = join(c.root, "notify.sock");
     const listener = spawn("python3", [join(ROOT, "test/helpers/notify-socket.py"), sock], { stdio: ["ignore", "pipe", "pipe"] });
