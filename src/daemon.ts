@@ -14,8 +14,8 @@
 // add its own stat layer and an atomic-write delay in front of exactly the
 // rename we want to see at once, and would still need this poll.
 import { createHash } from "node:crypto";
-import { watch, readdirSync, readFileSync, statSync, type FSWatcher } from "node:fs";
-import { basename, join } from "node:path";
+import { watch, readdirSync, readFileSync, realpathSync, statSync, type FSWatcher } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { journalFile, paths } from "./config.js";
 import { errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
 import type { Level, Logger, Notifier } from "./io/systemd.js";
@@ -115,8 +115,7 @@ export class Daemon {
   private ready = false;
   private status = "";
   private lastNotes = new Map<string, string>();
-  private stateWatch: Armed | undefined;
-  private journalWatch: Armed | undefined;
+  private readonly watches = new Map<string, Armed>();
   private peerSigs = new Map<string, string>();
   private timers: NodeJS.Timeout[] = [];
   /** localSignature() at the end of the last successful piece of work (under the lock). */
@@ -306,25 +305,61 @@ export class Daemon {
 
   // ---- watching ---------------------------------------------------------
 
-  private arm(): void {
+  /** The directories to watch now: name -> (dir, handler). */
+  private wanted(): Map<string, { dir: string; onName: (name: string | null) => void }> {
     const p = paths(this.ctx.cfg);
     const rmtab = basename(p.rmtab);
     const local = new Set([rmtab, `${rmtab}.tmp`, SPOOL_NAME]);
     const etab = basename(p.etab);
-    if (!this.stateWatch)
-      this.stateWatch = this.tryWatch(this.ctx.cfg.stateDir, (name) => {
+    const own = basename(journalFile(p.journals, this.ctx.node));
+    const out = new Map<string, { dir: string; onName: (name: string | null) => void }>();
+    out.set("state", {
+      dir: this.ctx.cfg.stateDir,
+      onName: (name) => {
         if (name === null || local.has(name)) this.request("record", this.opts.debounceMs);
         else if (name === etab) this.request("reconcile", this.opts.debounceMs);
-      });
-    if (!this.journalWatch) {
-      const own = basename(journalFile(p.journals, this.ctx.node));
-      this.journalWatch = this.tryWatch(p.journals, (name) => {
+      },
+    });
+    out.set("journals", {
+      dir: p.journals,
+      onName: (name) => {
         if (name === null || (name.endsWith(".sqlite") && name !== own)) this.request("reconcile", this.opts.debounceMs);
-      });
+      },
+    });
+    // A symlinked rmtab: mountd renames onto (and writes in place) the link's target.
+    try {
+      const target = realpathSync(p.rmtab);
+      if (dirname(target) !== realpathSync(this.ctx.cfg.stateDir)) {
+        const name = basename(target);
+        out.set("rmtab target", {
+          dir: dirname(target),
+          onName: (n) => {
+            if (n === null || n === name) this.request("record", this.opts.debounceMs);
+          },
+        });
+      }
+    } catch {
+      /* no rmtab yet, or a dangling link: the state directory watch and the interval cover it */
     }
+    return out;
   }
 
-  private tryWatch(dir: string, onName: (name: string | null) => void): Armed | undefined {
+  /** Arms every wanted watch not armed yet; returns true when all are armed. */
+  private arm(): boolean {
+    let all = true;
+    for (const [key, w] of this.wanted()) {
+      const cur = this.watches.get(key);
+      if (cur && cur.dir === w.dir) continue;
+      cur?.watcher.close();
+      this.watches.delete(key);
+      const armed = this.tryWatch(key, w.dir, w.onName);
+      if (armed) this.watches.set(key, armed);
+      else all = false;
+    }
+    return all;
+  }
+
+  private tryWatch(key: string, dir: string, onName: (name: string | null) => void): Armed | undefined {
     const id = dirId(dir);
     if (id === undefined) {
       this.note(`watch:${dir}`, `cannot watch ${dir}: not a directory or missing; polling until it is back`, "warning");
@@ -335,8 +370,7 @@ export class Daemon {
       watcher.on("error", (err) => {
         this.log("warning", `watch on ${dir} failed: ${errorMessage(err)}; re-arming`);
         watcher.close();
-        if (this.stateWatch?.watcher === watcher) this.stateWatch = undefined;
-        if (this.journalWatch?.watcher === watcher) this.journalWatch = undefined;
+        if (this.watches.get(key)?.watcher === watcher) this.watches.delete(key);
       });
       this.note(`watch:${dir}`, "", "info");
       return { dir, id, watcher };
@@ -347,10 +381,8 @@ export class Daemon {
   }
 
   private disarm(): void {
-    this.stateWatch?.watcher.close();
-    this.journalWatch?.watcher.close();
-    this.stateWatch = undefined;
-    this.journalWatch = undefined;
+    for (const w of this.watches.values()) w.watcher.close();
+    this.watches.clear();
   }
 
   /** size/mtime/inode of every peer journal, or undefined when the directory cannot be read. */
@@ -379,19 +411,19 @@ export class Daemon {
   private poll(): void {
     if (this.stopping) return;
     // Re-arm a watch whose directory went away or was replaced (remounted volume).
-    for (const w of [this.stateWatch, this.journalWatch]) {
-      if (w && dirId(w.dir) !== w.id) {
+    let gap = false;
+    for (const [key, w] of this.watches) {
+      if (dirId(w.dir) !== w.id) {
         this.log("info", `${w.dir} changed under its watch (unmounted or remounted?); re-arming`);
         w.watcher.close();
-        if (w === this.stateWatch) this.stateWatch = undefined;
-        else this.journalWatch = undefined;
+        this.watches.delete(key);
+        gap = true;
       }
     }
-    if (!this.stateWatch || !this.journalWatch) {
-      this.arm();
-      // Back after a gap: events may have been missed; the files are the truth.
-      if (this.stateWatch && this.journalWatch) this.request("reconcile", 0);
-    }
+    const before = this.watches.size;
+    const all = this.arm();
+    // Back after a gap: events may have been missed; the files are the truth.
+    if (all && (gap || this.watches.size > before)) this.request("reconcile", 0);
     const sigs = this.peerSignatures();
     if (sigs === undefined) return;
     let changed = sigs.size !== this.peerSigs.size;

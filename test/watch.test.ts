@@ -1,7 +1,7 @@
 // `rmtabsync watch` against real files, real SQLite journals, real fcntl
 // locks (python's fcntl.lockf in a second process) and real signals.
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { line, ROOT, SIM, TestCluster } from "./helpers/cluster.js";
@@ -71,6 +71,30 @@ describe("rmtabsync watch", () => {
       c.mountd("ds03", "mount", "10.0.0.40", "/srv/vm1");
       await w.waitFor(/^<7>not recorded: 10\.0\.0\.40 \/srv\/vm1 \(export vm1 is not exported by this node/);
       expect(events(c, "ds03")).toHaveLength(3);
+    } finally {
+      expect(await w.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
+  it("follows a symlinked rmtab: mountd's rename lands on the link's target, in another directory", async () => {
+    const c = started();
+    const elsewhere = join(c.root, "elsewhere");
+    mkdirSync(elsewhere);
+    writeFileSync(join(elsewhere, "rmtab.real"), "");
+    symlinkSync(join(elsewhere, "rmtab.real"), join(c.stateDir("ds03"), "rmtab"));
+    const w = new WatchProc(c, "ds03", ["--interval", "3600"]);
+    try {
+      await w.ready();
+      c.mountd("ds03", "mount", "10.0.0.21", "/srv/vm0"); // in place, in the target
+      await eventsBecome(c, "ds03", ["mount 10.0.0.21 /srv/vm0 1"]);
+      c.mountd("ds03", "mount", "10.0.0.22", "/srv/vm0");
+      // mountd's UMNT: rmtab.tmp in the state directory, renamed onto the link's target (slink_safe_rename)
+      writeFileSync(join(c.stateDir("ds03"), "rmtab.tmp"), `${line("10.0.0.22", "/srv/vm0")}\n`);
+      renameSync(join(c.stateDir("ds03"), "rmtab.tmp"), join(elsewhere, "rmtab.real"));
+      // one record or two, depending on the debounce: compare as a set
+      await until("both changes in ds03's journal", () => events(c, "ds03").length === 3);
+      expect(events(c, "ds03").sort()).toEqual(["mount 10.0.0.21 /srv/vm0 1", "mount 10.0.0.22 /srv/vm0 1", "umount 10.0.0.21 /srv/vm0 0"]);
+      expect(lstatSync(join(c.stateDir("ds03"), "rmtab")).isSymbolicLink()).toBe(true);
     } finally {
       expect(await w.stop()).toEqual({ code: 0, signal: null });
     }
