@@ -9,8 +9,15 @@
 //   3. the daemon's RSS after one hour's worth of churn, compressed in time
 //      (see churn() below), then the latency again on the hour-old journals.
 //
-//   node dist/bench-watch.js            (after npm run build and the esbuild line in README/the report)
+//   npm run build && npx esbuild bench/watch.ts --bundle --platform=node --target=node20 \
+//     --format=cjs --external:better-sqlite3 --external:os-lock --external:fsevents \
+//     --outfile=dist/bench-watch.js && node dist/bench-watch.js
+//   (or add bench/watch.ts -> dist/bench-watch.js to scripts/build.mjs like bench/bench.ts)
 //   BENCH_WATCH_CHANGES=200 BENCH_WATCH_HOUR=600 node dist/bench-watch.js   (quicker)
+//
+// The full run takes about 13 minutes on 2 busy cores, most of it the hour
+// of churn: every record and reconcile reads every journal event, so each
+// step costs more as the hour's 7200+ events pile up.
 //
 // Progress goes to stderr; the results and one JSON line go to stdout.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
