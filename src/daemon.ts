@@ -271,7 +271,7 @@ export class Daemon {
       this.log(level, `${kind} failed${what}: ${errorMessage(err)}; retry ${this.failures} in ${delay / 1000} s`);
       this.setStatus(`degraded: ${kind} failed ${plural(this.failures, "time")}: ${errorMessage(err).split("\n")[0]}`);
     } finally {
-      if (!this.ready) {
+      if (!this.ready && !this.stopping) {
         this.ready = true;
         this.deps.notify.send({ READY: "1", STATUS: this.status });
       }
