@@ -16,6 +16,7 @@ const common = {
 };
 await build({ ...common, entryPoints: ["src/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } });
 await build({ ...common, entryPoints: ["bench/bench.ts"], outfile: "dist/bench.js" });
+await build({ ...common, entryPoints: ["bench/watch.ts"], outfile: "dist/bench-watch.js" });
 await build({ ...common, entryPoints: ["bench/doctor.ts"], outfile: "dist/bench-doctor.js" });
 // dist/ holds CommonJS bundles in a package whose sources are ESM.
 await mkdir("dist", { recursive: true });

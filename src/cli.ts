@@ -13,6 +13,7 @@ import { forgetCommand } from "./commands/forget.js";
 import { compactCommand } from "./commands/compact.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { metricsCommand } from "./commands/metrics.js";
+import { watchCommand } from "./commands/watch.js";
 
 declare const RMTABSYNC_VERSION: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
@@ -28,7 +29,7 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--debug", "print stack traces on errors")
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand]) {
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, watchCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand]) {
     program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
   }
   return program;

@@ -15,6 +15,8 @@ import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
+import { spoolWaiting, takeSpool } from "./io/spool.js";
+import { planSpool } from "./core/spool.js";
 
 export interface SyncContext {
   readonly cfg: Config;
@@ -25,6 +27,8 @@ export interface SyncContext {
   readonly warn: (msg: string) => void;
   /** Test hook: runs after the new rmtab is durable and before the rename. */
   readonly beforeRename?: () => void;
+  /** Runs at the end of the work done under mountd's lock (the daemon notes what it has seen). */
+  readonly insideLock?: () => void;
 }
 
 export interface HostedInfo {
@@ -57,6 +61,8 @@ export interface RecordReport {
   readonly malformed: MalformedLine[];
   readonly hosted: string[];
   readonly problems: JournalProblem[];
+  /** How many of `recorded` came from mountd's ha-callout spool (the rest from the file diff). */
+  readonly spooled: number;
 }
 
 export interface ReconcileReport extends RecordReport {
@@ -168,17 +174,24 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
   g.own.publishMarks(marks, ctx.now());
 }
 
-/** Journals what mountd changed in the local rmtab since the last record/reconcile. */
+/**
+ * Journals what mountd changed in the local rmtab since the last
+ * record/reconcile. Takes mountd's lock shared, like its DUMP; exclusively
+ * when the callout's spool has events to fold (see src/io/spool.ts).
+ */
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
+  const dryRun = !!opts.dryRun;
   const g = gather(ctx, false);
+  const lockFile = paths(ctx.cfg).lock;
   try {
-    const report = await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () => {
-      const r = recordLocked(ctx, g, index, !!opts.dryRun).report;
-      if (!opts.dryRun) advanceMarks(ctx, g);
-      return r;
-    });
-    if (!opts.dryRun) refreshFacts(ctx, g.own);
+    const exclusive = !dryRun && spoolWaiting(ctx.cfg.stateDir);
+    const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () =>
+      // A spool that appeared while we waited for a shared lock needs the exclusive one.
+      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive) : undefined,
+    );
+    const report = shared ?? (await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordOnly(ctx, g, index, dryRun, true)));
+    if (!dryRun) refreshFacts(ctx, g.own);
     return report;
   } finally {
     g.own.close();
@@ -198,28 +211,74 @@ function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: string, base: Ba
   return planRecord({ current: parsed.entries, baselines, hosted, index });
 }
 
-function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean) {
+/**
+ * Under the lock: the spool's events first (exact counts, in mountd's
+ * order), then what the file differs from the baseline with the spool
+ * applied. `exclusive` says whether the spool may be taken (and then must
+ * be: a baseline moved past spool events would journal them twice).
+ */
+function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean): RecordReport {
+  const r = recordLocked(ctx, g, index, dryRun, exclusive).report;
+  if (!dryRun) advanceMarks(ctx, g);
+  ctx.insideLock?.();
+  return r;
+}
+
+function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean) {
   const p = paths(ctx.cfg);
+  const folded = new Set<string>(JSON.parse(g.own.localState("spool_folded") ?? "[]") as string[]);
+  const spool = exclusive || dryRun ? takeSpool(ctx.cfg.stateDir, folded, { peek: dryRun }) : undefined;
+  for (const pr of spool?.problems ?? []) ctx.warn(`${pr.where}: ${pr.problem}: ${JSON.stringify(pr.text)}`);
   const snap = readSnapshot(p.rmtab);
   const parsed = parseRmtab(snap.content);
   const { hosted, problems } = readHosted(ctx.cfg, index);
   for (const msg of problems) ctx.warn(msg);
   const base = g.own.baseline();
   const canonicalNow = parsed.canonical ? snap.content.toString("utf8") : serializeRmtab(parsed.entries);
-  const plan = planAgainstBaseline(parsed, canonicalNow, base, hosted, index);
+  let changes: Change[];
+  let ignored: Ignored[];
+  let spooled = 0;
+  if (spool && spool.events.length > 0) {
+    // exact counts from the callout first; then the file against the baseline with them applied
+    const bases = [base.committed, base.pending].filter((b): b is Buffer => b !== undefined).map((b) => toCountMap(parseRmtab(b).entries));
+    const sp = planSpool({ events: spool.events, baselines: bases, hosted, index });
+    const plan = planRecord({ current: parsed.entries, baselines: sp.baselines, hosted, index });
+    changes = [...sp.changes, ...plan.changes];
+    const seenKeys = new Set<string>();
+    ignored = [...plan.ignored, ...sp.ignored].filter((i) => {
+      const key = `${i.client}\n${i.path}`;
+      if (seenKeys.has(key)) return false;
+      seenKeys.add(key);
+      return true;
+    });
+    spooled = sp.changes.length;
+  } else {
+    const plan = planAgainstBaseline(parsed, canonicalNow, base, hosted, index);
+    changes = plan.changes;
+    ignored = plan.ignored;
+  }
   const nowMs = ctx.now();
   const recorded = dryRun
-    ? stampDry(plan.changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
-    : g.own.commitRecord({ changes: plan.changes, seen: g.seen, nowMs, current: canonicalNow, what: "record" });
+    ? stampDry(changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
+    : g.own.commitRecord({
+        changes,
+        seen: g.seen,
+        nowMs,
+        current: canonicalNow,
+        what: "record",
+        state: spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : undefined,
+      });
+  spool?.finish();
   const report: RecordReport = {
     node: ctx.node,
     dryRun,
     first: base.committed === undefined,
     recorded,
-    ignored: plan.ignored,
+    ignored,
     malformed: parsed.malformed,
     hosted: [...hosted].sort(),
     problems: g.problems,
+    spooled,
   };
   return { report, snap, parsed, hosted, recorded };
 }
@@ -232,7 +291,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
   const p = paths(ctx.cfg);
   try {
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport => {
-      const r = recordLocked(ctx, g, index, dryRun);
+      const r = recordLocked(ctx, g, index, dryRun, !dryRun);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
       const addOnly = g.problems.length > 0;
@@ -257,6 +316,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
         g.own.commitPending(ctx.now());
       }
       if (!dryRun) advanceMarks(ctx, g);
+      ctx.insideLock?.();
       return {
         ...r.report,
         written,

@@ -444,6 +444,11 @@ export class OwnJournal {
     return readAll(this.db, this.file, this.meta.cluster, opts);
   }
 
+  /** A value of this node's local state (e.g. "spool_folded"), read-only to callers. */
+  localState(key: string): string | undefined {
+    return this.state(key);
+  }
+
   private state(key: string): string | undefined {
     const r = this.db.prepare("SELECT value FROM local_state WHERE key = ?").get(key) as { value: string } | undefined;
     return r?.value;
@@ -489,10 +494,13 @@ export class OwnJournal {
     /** The canonical content of rmtab as read now: the new baseline. */
     current: Buffer | string;
     what: "record" | "reconcile";
+    /** More local state to set in the same transaction (e.g. which spool files were folded). */
+    state?: Readonly<Record<string, string>>;
   }): JournalEvent[] {
     let out: JournalEvent[] = [];
     this.db.transaction(() => {
       out = this.appendEvents(args.changes, args.seen, args.nowMs);
+      for (const [k, v] of Object.entries(args.state ?? {})) this.setState(k, v);
       this.putBaseline("committed", args.current);
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));

@@ -20,6 +20,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { delimiter, join } from "node:path";
+import { lock as fcntlLock } from "os-lock";
 import { ROOT } from "./cluster.js";
 
 export const RPC_UMNT = join(ROOT, "test/helpers/rpc-umnt.py");
@@ -27,6 +28,7 @@ export const RPC_UMNT = join(ROOT, "test/helpers/rpc-umnt.py");
 export const CALLOUT_NAME = "rmtabsync-mountd-callout.sh";
 
 const MOUNT_PROG = 100005;
+const MACHINE_LOCK = "/tmp/rmtabsync-test-rpc-mountd.lock";
 
 interface Tool {
   readonly bin: string;
@@ -270,11 +272,11 @@ interface Started {
 }
 
 /** Starts `cmd` in its own session (setsid(2), like `setsid CMD &`), output to `log`. */
-function startDetached(cmd: string, args: string[], log: string): Started {
+function startDetached(cmd: string, args: string[], log: string, env?: NodeJS.ProcessEnv): Started {
   const fd = openSync(log, "a");
   let child: ChildProcess;
   try {
-    child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd] });
+    child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd], env: env ?? process.env });
   } finally {
     closeSync(fd);
   }
@@ -297,8 +299,16 @@ export class MountdDaemons {
   readonly callout: string;
   readonly calloutLog: string;
   private readonly onExit = () => this.killNow();
+  private machineLockFd: number | undefined;
 
-  constructor(readonly workDir: string) {
+  /**
+   * `chain`: a real ha-callout (e.g. deploy/mountd-callout) the test callout
+   * execs after logging, with mountd's arguments; `env`: rpc.mountd's environment.
+   */
+  constructor(
+    readonly workDir: string,
+    private readonly opts: { chain?: string; env?: NodeJS.ProcessEnv } = {},
+  ) {
     mkdirSync(workDir, { recursive: true });
     this.callout = join(workDir, CALLOUT_NAME);
     this.calloutLog = join(workDir, "callout.log");
@@ -317,7 +327,7 @@ export class MountdDaemons {
         '  while [ ! -e "$d/release" ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done',
         '  rm -f "$d/inside"',
         "fi",
-        "exit 0",
+        opts.chain ? `exec '${opts.chain}' "$@"` : "exit 0",
         "",
       ].join("\n"),
     );
@@ -371,10 +381,18 @@ export class MountdDaemons {
   /** Starts rpcbind if needed, then `rpc.mountd -F -s stateDir`, and waits until rpcbind lists its port. */
   async start(stateDir: string): Promise<void> {
     if (this.mountd) throw new Error("rpc.mountd already started");
+    // One rpc.mountd per machine owns the MOUNT registration: test files that
+    // start one (in parallel vitest workers) take turns on this fcntl lock.
+    // The lock goes with the process, so a crashed test cannot leave it held.
+    this.machineLockFd = openSync(MACHINE_LOCK, "a");
+    await fcntlLock(this.machineLockFd, { exclusive: true });
     await this.clearStaleMountd();
     process.on("exit", this.onExit);
     await this.ensureRpcbind();
-    const s = startDetached(bin["rpc.mountd"]!, ["-F", "-s", stateDir, "--ha-callout", this.callout], join(this.workDir, "mountd.log"));
+    const s = startDetached(bin["rpc.mountd"]!, ["-F", "-s", stateDir, "--ha-callout", this.callout], join(this.workDir, "mountd.log"), {
+      ...process.env,
+      ...this.opts.env,
+    });
     this.mountd = s;
     try {
       await waitFor("rpc.mountd to register MOUNT v3/udp with rpcbind", () => {
@@ -394,6 +412,8 @@ export class MountdDaemons {
     if (this.mountd) await terminate(this.mountd.pid, this.mountd.child);
     if (this.rpcbind) await terminate(this.rpcbind.pid, this.rpcbind.child);
     process.off("exit", this.onExit);
+    if (this.machineLockFd !== undefined) closeSync(this.machineLockFd); // closing drops the fcntl lock
+    this.machineLockFd = undefined;
   }
 
   private killNow(): void {

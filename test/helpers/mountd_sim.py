@@ -9,11 +9,15 @@ under mountd's real lock: a POSIX fcntl write lock on STATEDIR/.rmtab.lock.
   mountd_sim.py STATEDIR loop N PREFIX PATH     N mounts of PREFIX.1 .. PREFIX.N, one lock each
 
 HOST is given with real ':' (IPv6); it is stored with ';' as mountd does.
+With $MOUNTD_SIM_CALLOUT set, mount and umount run that program the way
+mountd runs its --ha-callout (mountd/rmtab.c): `PROG mount|unmount HOST PATH
+NEWCOUNT`, under the lock, before rmtab is written; UMNTALL runs none.
 Used by the tests and the demo: the real rpc.mountd cannot serve MNT
 without a kernel nfsd, so this stands in for its MNT path only.
 """
 import fcntl
 import os
+import subprocess
 import sys
 import time
 
@@ -66,14 +70,22 @@ def fmt(host, path, count):
     return ("%s:%s:0x%.8x\n" % (encode(host), path, count)).encode()
 
 
+def callout(event, host, path, count):
+    prog = os.environ.get("MOUNTD_SIM_CALLOUT")
+    if prog:
+        subprocess.run([prog, event, host, path, str(count)], check=False)
+
+
 def mount(statedir, host, path):
     rmtab = os.path.join(statedir, "rmtab")
     for pos, h, p, c in entries(rmtab):
         if h == host and p == path:
+            callout("mount", h, p, c + 1)
             with open(rmtab, "r+b") as f:
                 f.seek(pos)
                 f.write(fmt(h, p, c + 1))
             return
+    callout("mount", host, path, 1)
     with open(rmtab, "ab") as f:
         f.write(fmt(host, path, 1))
 
@@ -92,6 +104,7 @@ def umount(statedir, host, path):
     for _, h, p, c in entries(os.path.join(statedir, "rmtab")):
         if h == host and p == path:
             c -= 1
+            callout("unmount", h, p, c)
             if c <= 0:
                 continue
         keep.append((h, p, c))

@@ -1,0 +1,58 @@
+import { Command } from "@commander-js/extra-typings";
+import { Daemon } from "../daemon.js";
+import { UsageError } from "../errors.js";
+import { stderrLogger, systemdNotifier } from "../io/systemd.js";
+import { parseSeconds, readGlobals, syncContext, type Runtime } from "./common.js";
+
+function positiveMs(flag: string, v: string, unit: "ms" | "s"): number {
+  const ms = unit === "ms" ? Number(v) : parseSeconds(flag, v);
+  if (v.trim() === "" || !Number.isFinite(ms) || ms <= 0)
+    throw new UsageError(`${flag}: expected a number of ${unit === "ms" ? "milliseconds" : "seconds"} > 0, found "${v}"`);
+  // setTimeout/setInterval take at most 2^31-1 ms (about 24.8 days); more would fire at once.
+  if (ms > 0x7fffffff) throw new UsageError(`${flag}: at most 2147483 seconds (24.8 days), found "${v}"`);
+  return Math.round(ms);
+}
+
+export function watchCommand(rt: Runtime) {
+  return new Command("watch")
+    .description(
+      "run as a daemon: record rmtab changes (and mountd's ha-callout spool) as they happen, reconcile when a peer journal changes and periodically; SIGTERM stops, SIGHUP reloads the configuration",
+    )
+    .option("--debounce <ms>", "wait this long after a change before recording it", "100")
+    .option("--interval <seconds>", "reconcile at least this often", "60")
+    .option("--poll <seconds>", "check peer journals this often (inotify cannot see other nodes' writes)", "1")
+    .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock per attempt", "10")
+    .option("--backoff-max <seconds>", "longest wait between retries while the control volume is unusable", "60")
+    .action(async (opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const daemonOpts = {
+        debounceMs: positiveMs("--debounce", opts.debounce, "ms"),
+        intervalMs: positiveMs("--interval", opts.interval, "s"),
+        pollMs: positiveMs("--poll", opts.poll, "s"),
+        backoffMaxMs: positiveMs("--backoff-max", opts.backoffMax, "s"),
+      };
+      const log = stderrLogger(rt.err, { debug: g.debug === true });
+      const load = () => {
+        const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
+        return { ...ctx, warn: (msg: string) => log.log("warning", msg) };
+      };
+      // A bad configuration at start-up is a usage error (exit 2): systemd
+      // should not restart into the same mistake. Later, SIGHUP keeps the old one.
+      const first = load();
+      const notify = systemdNotifier({ env: rt.env, pid: process.pid, log });
+      const daemon = new Daemon({ load, log, notify }, first, { ...daemonOpts, backoffMinMs: Math.min(1000, daemonOpts.backoffMaxMs) });
+      const onTerm = () => daemon.stop("SIGTERM");
+      const onInt = () => daemon.stop("SIGINT");
+      const onHup = () => daemon.reload();
+      process.on("SIGTERM", onTerm);
+      process.on("SIGINT", onInt);
+      process.on("SIGHUP", onHup);
+      try {
+        await daemon.run();
+      } finally {
+        process.off("SIGTERM", onTerm);
+        process.off("SIGINT", onInt);
+        process.off("SIGHUP", onHup);
+      }
+    });
+}

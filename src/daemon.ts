@@ -1,0 +1,437 @@
+// The long-running `rmtabsync watch` loop. Events are hints, the files are
+// the truth: every event only schedules a record or a reconcile, which reads
+// rmtab, the spool and the journals afresh. One piece of work runs at a time.
+//
+// What it watches, and why fs.watch (inotify) plus a stat poll rather than
+// chokidar: two directories, non-recursive, on Linux. The state directory
+// (mountd replaces rmtab by renaming rmtab.tmp over it, so the directory, not
+// the file, is watched), and the journals directory on the control volume.
+// inotify never reports writes made by ANOTHER node to a shared or
+// replicated filesystem, so peer journals are polled (stat of each *.sqlite
+// every --poll seconds) anyway; the inotify watch on that directory only
+// shortens the delay when the journal writes happen locally. A watch whose
+// directory vanished or was remounted is re-armed by the poll. chokidar would
+// add its own stat layer and an atomic-write delay in front of exactly the
+// rename we want to see at once, and would still need this poll.
+import { createHash } from "node:crypto";
+import { watch, readdirSync, readFileSync, realpathSync, statSync, type FSWatcher } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { journalFile, paths } from "./config.js";
+import { errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
+import type { Level, Logger, Notifier } from "./io/systemd.js";
+import { SPOOL_NAME } from "./io/spool.js";
+import type { Config } from "./config.js";
+import { reconcile, record, type RecordReport, type SyncContext } from "./sync.js";
+
+export interface DaemonOptions {
+  /** Quiet time after an event before the work runs (ms). */
+  readonly debounceMs: number;
+  /** Safety reconcile period (ms). */
+  readonly intervalMs: number;
+  /** Peer journal stat poll period (ms). */
+  readonly pollMs: number;
+  /** First and longest retry delay after a failure (ms). */
+  readonly backoffMinMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export const DEFAULT_DAEMON_OPTIONS: DaemonOptions = {
+  debounceMs: 100,
+  intervalMs: 60_000,
+  pollMs: 1_000,
+  backoffMinMs: 1_000,
+  backoffMaxMs: 60_000,
+};
+
+export interface DaemonDeps {
+  /** Reads the configuration (again, on reload) and resolves this node. Throws on a bad config. */
+  readonly load: () => SyncContext;
+  readonly log: Logger;
+  readonly notify: Notifier;
+}
+
+type Work = "record" | "reconcile";
+
+interface Armed {
+  readonly dir: string;
+  readonly id: string;
+  readonly watcher: FSWatcher;
+}
+
+function dirId(dir: string): string | undefined {
+  try {
+    const st = statSync(dir);
+    return st.isDirectory() ? `${st.dev}:${st.ino}` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What the local files look like: rmtab's content (a hash: an in-place count
+ * update keeps size and, within one clock tick, mtime) and the spool's
+ * inode and size (append-only). Taken under mountd's lock at the end of each
+ * piece of work, so an event whose files still look the same was caused by
+ * our own work (the spool renamed away, rmtab rewritten by reconcile) and
+ * needs no record. Anything mountd does later changes it.
+ */
+function localSignature(cfg: Config): string {
+  const p = paths(cfg);
+  let rmtab = "-";
+  try {
+    rmtab = createHash("sha1").update(readFileSync(p.rmtab)).digest("hex");
+  } catch {
+    /* missing: "-" */
+  }
+  let spool = "-";
+  try {
+    const st = statSync(join(cfg.stateDir, SPOOL_NAME));
+    spool = `${st.ino}:${st.size}`;
+  } catch {
+    /* none */
+  }
+  return `${rmtab}|${spool}`;
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
+function summary(r: RecordReport): string {
+  const shown = r.recorded.slice(0, 5).map((e) => `${e.op} ${e.client} ${e.path} ${e.count}`);
+  return shown.join(", ") + (r.recorded.length > shown.length ? `, ... (${r.recorded.length - shown.length} more)` : "");
+}
+
+export class Daemon {
+  private ctx: SyncContext;
+  private readonly opts: DaemonOptions;
+  private stopping = false;
+  private readonly pending = { record: false, reconcile: false };
+  private dueTimer: NodeJS.Timeout | undefined;
+  private dueAt = 0;
+  private notBefore = 0;
+  private busy: Promise<void> | undefined;
+  private failures = 0;
+  private ready = false;
+  private status = "";
+  private lastNotes = new Map<string, string>();
+  private readonly watches = new Map<string, Armed>();
+  private peerSigs = new Map<string, string>();
+  private timers: NodeJS.Timeout[] = [];
+  /** localSignature() at the end of the last successful piece of work (under the lock). */
+  private seen: string | undefined;
+  private finished!: () => void;
+  private readonly done = new Promise<void>((r) => (this.finished = r));
+
+  constructor(
+    private readonly deps: DaemonDeps,
+    first: SyncContext,
+    opts: Partial<DaemonOptions> = {},
+  ) {
+    this.ctx = first;
+    this.opts = { ...DEFAULT_DAEMON_OPTIONS, ...opts };
+  }
+
+  private log(level: Level, msg: string): void {
+    this.deps.log.log(level, msg);
+  }
+
+  /** Starts watching; resolves once stop() has finished the work in flight. */
+  run(): Promise<void> {
+    const p = paths(this.ctx.cfg);
+    this.log(
+      "info",
+      `watching ${p.rmtab} and ${p.journals} as node ${this.ctx.node} of cluster ${this.ctx.cfg.cluster} (debounce ${this.opts.debounceMs} ms, poll ${this.opts.pollMs / 1000} s, reconcile every ${this.opts.intervalMs / 1000} s)`,
+    );
+    this.arm();
+    this.peerSigs = this.peerSignatures() ?? new Map();
+    this.timers.push(setInterval(() => this.poll(), this.opts.pollMs));
+    this.timers.push(setInterval(() => this.request("reconcile", 0), this.opts.intervalMs));
+    const wd = this.deps.notify.watchdogMs;
+    if (wd !== undefined) {
+      this.log("debug", `systemd watchdog: ${wd} ms, pinging every ${Math.max(1, Math.floor(wd / 2))} ms`);
+      this.timers.push(setInterval(() => this.deps.notify.send({ WATCHDOG: "1" }), Math.max(1, Math.floor(wd / 2))));
+    }
+    this.request("reconcile", 0);
+    return this.done;
+  }
+
+  /** Stops: no new work; the work in flight finishes (and releases the lock) first. */
+  stop(why: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log("info", `${why}: stopping${this.busy ? " after the work in flight" : ""}`);
+    this.deps.notify.send({ STOPPING: "1", STATUS: "stopping" });
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    this.disarm();
+    void (this.busy ?? Promise.resolve())
+      .then(() => this.deps.notify.flush())
+      .then(() => {
+        this.log("info", "stopped");
+        this.finished();
+      });
+  }
+
+  /** Re-reads the configuration; a bad one is reported and the one in force kept. */
+  reload(): void {
+    if (this.stopping) return;
+    let next: SyncContext;
+    try {
+      next = this.deps.load();
+    } catch (err) {
+      this.log("err", `reloading the configuration failed, keeping the one in force (${this.ctx.cfg.file}): ${errorMessage(err)}`);
+      this.setStatus(`config reload failed; running with the previous configuration`);
+      return;
+    }
+    this.ctx = next;
+    this.seen = undefined;
+    this.log("info", `configuration reloaded from ${next.cfg.file} (node ${next.node}, ${plural(next.cfg.exports.length, "export")})`);
+    this.disarm();
+    this.arm();
+    this.peerSigs = this.peerSignatures() ?? new Map();
+    this.failures = 0;
+    this.notBefore = 0;
+    this.request("reconcile", 0);
+  }
+
+  // ---- scheduling -------------------------------------------------------
+
+  private request(kind: Work, delayMs: number): void {
+    if (this.stopping) return;
+    this.pending[kind] = true;
+    this.wake(delayMs);
+  }
+
+  private wake(delayMs: number): void {
+    if (this.stopping) return;
+    const now = Date.now();
+    const at = Math.max(now + delayMs, this.notBefore);
+    if (this.dueTimer && this.dueAt <= at) return;
+    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.dueAt = at;
+    this.dueTimer = setTimeout(() => {
+      this.dueTimer = undefined;
+      this.kick();
+    }, at - now);
+  }
+
+  private kick(): void {
+    if (this.busy || this.stopping) return; // the busy one re-wakes when done
+    if (!this.pending.record && !this.pending.reconcile) return;
+    this.busy = this.work().finally(() => {
+      this.busy = undefined;
+      if (!this.stopping && (this.pending.record || this.pending.reconcile)) this.wake(0);
+    });
+  }
+
+  private async work(): Promise<void> {
+    const kind: Work = this.pending.reconcile ? "reconcile" : "record";
+    this.pending.record = false;
+    if (kind === "reconcile") this.pending.reconcile = false;
+    let sig: string | undefined;
+    const base = this.ctx;
+    const ctx: SyncContext = { ...base, insideLock: () => (sig = localSignature(base.cfg)) };
+    if (kind === "record" && this.seen !== undefined && localSignature(base.cfg) === this.seen) {
+      this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
+      return;
+    }
+    const started = Date.now();
+    this.log("debug", `${kind} started`);
+    try {
+      if (kind === "reconcile") {
+        const r = await reconcile(ctx);
+        this.reportRecord(r);
+        this.note("addonly", r.addOnly ? `add-only mode: ${r.problems.map((p) => `${p.file}: ${p.problem}`).join("; ")}; no entry was removed` : "", "warning");
+        if (r.written)
+          this.log("info", `${r.rmtab} rewritten: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed, ${r.entries} entries`);
+        for (const u of r.unwritable) this.log("warning", `cannot write ${u.client} ${u.path} to rmtab: ${u.problem}`);
+        for (const q of r.quarantined) this.log("warning", `quarantined rmtab line ${q.line} (${q.problem})`);
+      } else {
+        this.reportRecord(await record(ctx));
+      }
+      this.seen = sig;
+      this.log("debug", `${kind} done in ${Date.now() - started} ms`);
+      if (this.failures > 0) {
+        this.log("notice", `${kind} works again after ${plural(this.failures, "failure")}; catching up with a reconcile`);
+        this.failures = 0;
+        this.notBefore = 0;
+        if (kind === "record") this.pending.reconcile = true;
+      }
+      this.setStatus(`ok: last ${kind} ${new Date().toISOString()}`);
+    } catch (err) {
+      this.seen = undefined;
+      this.pending[kind] = true; // retried; whatever mountd changed stays in rmtab and the spool
+      this.failures++;
+      const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(20, this.failures - 1));
+      this.notBefore = Date.now() + delay;
+      const level: Level = err instanceof LockTimeoutError ? "warning" : "err";
+      const what = err instanceof RefusedError || err instanceof JournalError ? "" : " (unexpected)";
+      this.log(level, `${kind} failed${what}: ${errorMessage(err)}; retry ${this.failures} in ${delay / 1000} s`);
+      this.setStatus(`degraded: ${kind} failed ${plural(this.failures, "time")}: ${errorMessage(err).split("\n")[0]}`);
+    } finally {
+      if (!this.ready && !this.stopping) {
+        this.ready = true;
+        this.deps.notify.send({ READY: "1", STATUS: this.status });
+      }
+    }
+  }
+
+  private reportRecord(r: RecordReport): void {
+    if (r.recorded.length > 0) this.log("info", `recorded ${plural(r.recorded.length, "change")}: ${summary(r)}`);
+    for (const i of r.ignored) this.log("debug", `not recorded: ${i.client} ${i.path} (${i.reason})`);
+    this.note("malformed", r.malformed.map((m) => `rmtab line ${m.line}: ${m.problem}`).join("; "), "warning");
+    this.note("problems", r.problems.map((p) => `${p.file}: ${p.problem}`).join("; "), "warning");
+  }
+
+  /** Logs a condition when it starts or changes, and when it clears. */
+  private note(key: string, text: string, level: Level): void {
+    const before = this.lastNotes.get(key) ?? "";
+    if (text === before) return;
+    this.lastNotes.set(key, text);
+    if (text) this.log(level, text);
+    else this.log("info", `cleared: ${before}`);
+  }
+
+  private setStatus(s: string): void {
+    if (s.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/, "") === this.status.replace(/\d{4}-\d\d-\d\dT[\d:.]+Z/, "")) {
+      this.status = s;
+      return;
+    }
+    this.status = s;
+    if (this.ready) this.deps.notify.send({ STATUS: s });
+  }
+
+  // ---- watching ---------------------------------------------------------
+
+  /** The directories to watch now: name -> (dir, handler). */
+  private wanted(): Map<string, { dir: string; onName: (name: string | null) => void }> {
+    const p = paths(this.ctx.cfg);
+    const rmtab = basename(p.rmtab);
+    const local = new Set([rmtab, `${rmtab}.tmp`, SPOOL_NAME]);
+    const etab = basename(p.etab);
+    const own = basename(journalFile(p.journals, this.ctx.node));
+    const out = new Map<string, { dir: string; onName: (name: string | null) => void }>();
+    out.set("state", {
+      dir: this.ctx.cfg.stateDir,
+      onName: (name) => {
+        if (name === null || local.has(name)) this.request("record", this.opts.debounceMs);
+        else if (name === etab) this.request("reconcile", this.opts.debounceMs);
+      },
+    });
+    out.set("journals", {
+      dir: p.journals,
+      onName: (name) => {
+        if (name === null || (name.endsWith(".sqlite") && name !== own)) this.request("reconcile", this.opts.debounceMs);
+      },
+    });
+    // A symlinked rmtab: mountd renames onto (and writes in place) the link's target.
+    try {
+      const target = realpathSync(p.rmtab);
+      if (dirname(target) !== realpathSync(this.ctx.cfg.stateDir)) {
+        const name = basename(target);
+        out.set("rmtab target", {
+          dir: dirname(target),
+          onName: (n) => {
+            if (n === null || n === name) this.request("record", this.opts.debounceMs);
+          },
+        });
+      }
+    } catch {
+      /* no rmtab yet, or a dangling link: the state directory watch and the interval cover it */
+    }
+    return out;
+  }
+
+  /** Arms every wanted watch not armed yet; returns true when all are armed. */
+  private arm(): boolean {
+    let all = true;
+    for (const [key, w] of this.wanted()) {
+      const cur = this.watches.get(key);
+      if (cur && cur.dir === w.dir) continue;
+      cur?.watcher.close();
+      this.watches.delete(key);
+      const armed = this.tryWatch(key, w.dir, w.onName);
+      if (armed) this.watches.set(key, armed);
+      else all = false;
+    }
+    return all;
+  }
+
+  private tryWatch(key: string, dir: string, onName: (name: string | null) => void): Armed | undefined {
+    const id = dirId(dir);
+    if (id === undefined) {
+      this.note(`watch:${dir}`, `cannot watch ${dir}: not a directory or missing; polling until it is back`, "warning");
+      return undefined;
+    }
+    try {
+      const watcher = watch(dir, { persistent: true }, (_event, name) => onName(name === null ? null : String(name)));
+      watcher.on("error", (err) => {
+        this.log("warning", `watch on ${dir} failed: ${errorMessage(err)}; re-arming`);
+        watcher.close();
+        if (this.watches.get(key)?.watcher === watcher) this.watches.delete(key);
+      });
+      this.note(`watch:${dir}`, "", "info");
+      return { dir, id, watcher };
+    } catch (err) {
+      this.note(`watch:${dir}`, `cannot watch ${dir}: ${errorMessage(err)}; polling until it is back`, "warning");
+      return undefined;
+    }
+  }
+
+  private disarm(): void {
+    for (const w of this.watches.values()) w.watcher.close();
+    this.watches.clear();
+  }
+
+  /** size/mtime/inode of every peer journal, or undefined when the directory cannot be read. */
+  private peerSignatures(): Map<string, string> | undefined {
+    const p = paths(this.ctx.cfg);
+    const own = basename(journalFile(p.journals, this.ctx.node));
+    let names: string[];
+    try {
+      names = readdirSync(p.journals);
+    } catch {
+      return undefined;
+    }
+    const sigs = new Map<string, string>();
+    for (const n of names) {
+      if (!n.endsWith(".sqlite") || n === own) continue;
+      try {
+        const st = statSync(`${p.journals}/${n}`);
+        sigs.set(n, `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}`);
+      } catch {
+        sigs.set(n, "unreadable");
+      }
+    }
+    return sigs;
+  }
+
+  private poll(): void {
+    if (this.stopping) return;
+    // Re-arm a watch whose directory went away or was replaced (remounted volume).
+    let gap = false;
+    for (const [key, w] of this.watches) {
+      if (dirId(w.dir) !== w.id) {
+        this.log("info", `${w.dir} changed under its watch (unmounted or remounted?); re-arming`);
+        w.watcher.close();
+        this.watches.delete(key);
+        gap = true;
+      }
+    }
+    const before = this.watches.size;
+    const all = this.arm();
+    // Back after a gap: events may have been missed; the files are the truth.
+    if (all && (gap || this.watches.size > before)) this.request("reconcile", 0);
+    const sigs = this.peerSignatures();
+    if (sigs === undefined) return;
+    let changed = sigs.size !== this.peerSigs.size;
+    if (!changed) for (const [k, v] of sigs) if (this.peerSigs.get(k) !== v) changed = true;
+    this.peerSigs = sigs;
+    if (changed) {
+      this.log("debug", "a peer journal changed");
+      this.request("reconcile", this.opts.debounceMs);
+    }
+  }
+}
