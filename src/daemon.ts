@@ -48,6 +48,8 @@ export interface DaemonDeps {
   readonly load: () => SyncContext;
   readonly log: Logger;
   readonly notify: Notifier;
+  /** Runs after every successful reconcile (e.g. refreshes the metrics textfile). */
+  readonly afterReconcile?: () => void;
 }
 
 type Work = "record" | "reconcile";
@@ -248,6 +250,7 @@ export class Daemon {
           this.log("info", `${r.rmtab} rewritten: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed, ${r.entries} entries`);
         for (const u of r.unwritable) this.log("warning", `cannot write ${u.client} ${u.path} to rmtab: ${u.problem}`);
         for (const q of r.quarantined) this.log("warning", `quarantined rmtab line ${q.line} (${q.problem})`);
+        this.deps.afterReconcile?.();
       } else {
         this.reportRecord(await record(ctx));
       }

@@ -119,6 +119,27 @@ describe("rmtabsync watch", () => {
     }
   });
 
+  it("refreshes the metrics textfile after a reconcile when asked to", async () => {
+    const c = started();
+    const prom = join(c.root, "rmtabsync.prom");
+    const w = new WatchProc(c, "ds03", ["--interval", "3600", "--metrics-textfile", prom]);
+    try {
+      await w.ready();
+      c.mountd("ds04", "mount", "10.0.0.32", "/srv/vm1");
+      c.ok("ds04", ["record"]);
+      await until("the metrics textfile to name vm1's entry", () => {
+        try {
+          return /^rmtabsync_rmtab_entries\{export="vm1"\} 1$/m.test(readFileSync(prom, "utf8"));
+        } catch {
+          return false;
+        }
+      });
+      expect(readFileSync(prom, "utf8")).toMatch(/^rmtabsync_journal_readable\{node="ds04"\} 1$/m);
+    } finally {
+      expect(await w.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
   it("SIGTERM during a reconcile waiting for the lock finishes it: rmtab is old or new, never partial, and exit is 0", async () => {
     const c = started();
     const w = new WatchProc(c, "ds03", ["--interval", "3600", "--lock-timeout", "30"]);
