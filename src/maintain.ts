@@ -1,23 +1,12 @@
 // Administrator actions on the journals: forget and compact.
 import { statSync } from "node:fs";
-import { journalFile, paths } from "./config.js";
 import { planCompaction } from "./core/compact.js";
 import { foldEvents, mounted, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { HLC_ZERO, maxHlc } from "./core/hlc.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
-import { OwnJournal } from "./io/journal.js";
-import type { SyncContext } from "./sync.js";
-
-function openOwn(ctx: SyncContext): OwnJournal {
-  return OwnJournal.open(journalFile(paths(ctx.cfg).journals, ctx.node), {
-    cluster: ctx.cfg.cluster,
-    node: ctx.node,
-    create: false,
-    now: new Date(ctx.now()),
-  });
-}
+import { openOwn, type SyncContext } from "./sync.js";
 
 export interface ForgetReport {
   readonly forgotten: JournalEvent[];

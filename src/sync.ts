@@ -78,7 +78,8 @@ export interface ReconcileReport extends RecordReport {
   readonly rmtab: string;
 }
 
-function openOwn(ctx: SyncContext): OwnJournal {
+/** This node's own journal, read-write; it must exist (rmtabsync init). */
+export function openOwn(ctx: SyncContext): OwnJournal {
   const p = paths(ctx.cfg);
   return OwnJournal.open(journalFile(p.journals, ctx.node), {
     cluster: ctx.cfg.cluster,

@@ -6,18 +6,10 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { line, SIM, TestCluster } from "./helpers/cluster.js";
+import { line, SIM, TestCluster, started } from "./helpers/cluster.js";
 import { CALLOUT, until, WatchProc } from "./helpers/watch-proc.js";
 
 type Ev = { op: string; client: string; path: string; count: number };
-
-function started(): TestCluster {
-  const c = new TestCluster();
-  c.initAll();
-  c.etab("ds03", ["/srv/vm0"]);
-  c.etab("ds04", ["/srv/vm1"]);
-  return c;
-}
 
 function spool(c: TestCluster, node: string): string {
   return join(c.stateDir(node), "rmtabsync.spool");

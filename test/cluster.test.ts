@@ -1,23 +1,15 @@
 // Multi-node scenarios: separate state directories, one control directory,
 // the real CLI, real SQLite journals.
 import { execFileSync, spawnSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, renameSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, line, TestCluster } from "./helpers/cluster.js";
+import { CLI, line, TestCluster, started } from "./helpers/cluster.js";
 
 type Row = { client: string; path: string; count: number; export: string | null; node: string; time: string; op?: string };
 
 function table(c: TestCluster, node = c.nodes[0]!, args: string[] = []): string[] {
   return (c.json<{ mounts: Row[] }>(node, ["show", ...args]).mounts).map((r) => `${r.client} ${r.path} ${r.count}`).sort();
-}
-
-function started(): TestCluster {
-  const c = new TestCluster();
-  c.initAll();
-  c.etab("ds03", ["/srv/vm0"]);
-  c.etab("ds04", ["/srv/vm1"]);
-  return c;
 }
 
 describe("failover between two nodes", () => {

@@ -38,9 +38,6 @@ function input(nodes: Record<string, NodeFacts | null>, opts: { cib?: string | n
 
 const healthy = () => ({ ds03: nodeFacts(), ds04: nodeFacts({ hostname: "ds04" }) });
 
-function ids(i: DoctorInput): string[] {
-  return [...new Set(runChecks(CHECKS, i).findings.map((f) => f.check))].sort();
-}
 function fired(i: DoctorInput, id: string) {
   return runChecks(CHECKS, i).findings.filter((f) => f.check === id);
 }

@@ -4,7 +4,7 @@ import { execFileSync } from "node:child_process";
 import { copyFileSync, cpSync, readFileSync, renameSync, rmSync, truncateSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { line, python3, TestCluster } from "./helpers/cluster.js";
+import { line, python3, TestCluster, started } from "./helpers/cluster.js";
 
 type Row = { client: string; path: string; count: number; export: string | null; node: string; op?: string };
 
@@ -18,14 +18,6 @@ function table(c: TestCluster, node = "ds03", args: string[] = []): string[] {
 
 function journal(c: TestCluster, node: string): string {
   return join(c.control, "journals", `${node}.sqlite`);
-}
-
-function started(): TestCluster {
-  const c = new TestCluster();
-  c.initAll();
-  c.etab("ds03", ["/srv/vm0"]);
-  c.etab("ds04", ["/srv/vm1"]);
-  return c;
 }
 
 /** Points a node's config at another copy of the control volume. */

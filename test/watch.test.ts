@@ -4,18 +4,10 @@ import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { line, ROOT, SIM, TestCluster } from "./helpers/cluster.js";
+import { line, ROOT, SIM, TestCluster, started } from "./helpers/cluster.js";
 import { sleep, until, WatchProc } from "./helpers/watch-proc.js";
 
 type Ev = { op: string; client: string; path: string; count: number; node: string };
-
-function started(): TestCluster {
-  const c = new TestCluster();
-  c.initAll();
-  c.etab("ds03", ["/srv/vm0"]);
-  c.etab("ds04", ["/srv/vm1"]);
-  return c;
-}
 
 /** Events recorded by `origin`, as "op client path count". */
 function events(c: TestCluster, origin: string): string[] {

@@ -8,7 +8,6 @@ import { eventHash, originKey, type ChainRow, type JournalView, type Mark, type 
 import Database from "better-sqlite3";
 import type { Change, JournalEvent, Op } from "../core/events.js";
 import { compareHlc, HLC_ZERO, maxHlc, tick, type Hlc } from "../core/hlc.js";
-import { entryKey, type RmtabEntry } from "../core/rmtab.js";
 import { JournalError } from "../errors.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";

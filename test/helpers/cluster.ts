@@ -139,3 +139,12 @@ export class TestCluster {
 export function line(host: string, path: string, count = 1): string {
   return `${host.replaceAll(":", ";")}:${path}:0x${count.toString(16).padStart(8, "0")}`;
 }
+
+/** Two initialised nodes: ds03 exports vm0, ds04 exports vm1. */
+export function started(): TestCluster {
+  const c = new TestCluster();
+  c.initAll();
+  c.etab("ds03", ["/srv/vm0"]);
+  c.etab("ds04", ["/srv/vm1"]);
+  return c;
+}
