@@ -8,9 +8,9 @@ import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
-import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
+import { listJournalFiles, readJournals, requireMarker, type JournalProblem } from "./io/control.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
-import { isBranchFile, OwnJournal, type Baseline, type ReadJournal } from "./io/journal.js";
+import { isBranchFile, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
@@ -135,12 +135,26 @@ function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], m
   return { problems, bad };
 }
 
+/** Sequence numbers, per journal id, that this node's and the published marks point at. */
+function markInterest(local: readonly Mark[], files: readonly string[]): Map<string, number[]> {
+  const interest = new Map<string, number[]>();
+  for (const m of [...local, ...files.flatMap((f) => readPublishedMarks(f))]) {
+    const seqs = interest.get(m.journalId) ?? [];
+    if (!seqs.includes(m.seq)) seqs.push(m.seq);
+    interest.set(m.journalId, seqs);
+  }
+  return interest;
+}
+
 function gather(ctx: SyncContext, withFold: boolean): Gathered {
   requireMarker(ctx.cfg);
   const own = openOwn(ctx);
   try {
-    const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold });
-    const mine = own.read({ events: withFold });
+    const marks = readMarks(ctx.cfg.stateDir);
+    // without a fold, only the hashes that marks point at are read
+    const interest = withFold ? undefined : markInterest(marks, listJournalFiles(paths(ctx.cfg).journals));
+    const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest });
+    const mine = own.read({ events: withFold, interest });
     const journals = [mine, ...set.journals];
     let seen: Hlc = maxHlc(mine.maxHlc, HLC_ZERO);
     const fold: Fold = new Map();
@@ -148,7 +162,6 @@ function gather(ctx: SyncContext, withFold: boolean): Gathered {
       seen = maxHlc(seen, j.maxHlc);
       if (withFold) foldEvents(j.events, {}, fold);
     }
-    const marks = readMarks(ctx.cfg.stateDir);
     const integrity = integrityProblems(ctx, journals, marks, set.problems);
     return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad };
   } catch (err) {

@@ -103,6 +103,18 @@ function parseLine(text: string): RmtabEntry | string {
   return entryProblem(entry) ?? entry;
 }
 
+/** Whether `text` is exactly the line formatLine writes for `e` (cheaper than formatting it). */
+function isCanonicalText(text: string, e: RmtabEntry): boolean {
+  const countAt = text.length - 11;
+  return (
+    text.charCodeAt(countAt) === 0x3a && // ':'
+    CANONICAL_COUNT_RE.test(text.slice(countAt + 1)) &&
+    text.length === e.client.length + 1 + e.path.length + 11
+  );
+}
+
+const CANONICAL_COUNT_RE = /^0x[0-9a-f]{8}$/;
+
 function truncate(s: string, max = 60): string {
   return s.length > max ? `${s.slice(0, max)}...` : s;
 }
@@ -148,7 +160,7 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
       malformed.push({ line: lineNo, text, bytes: raw, problem: parsed });
       continue;
     }
-    if (!hasNewline || `${text}\n` !== formatLine(parsed)) linesCanonical = false;
+    if (linesCanonical && (!hasNewline || !isCanonicalText(text, parsed))) linesCanonical = false;
     const key = entryKey(parsed.client, parsed.path);
     const at = index.get(key);
     if (at === undefined) {

@@ -99,7 +99,7 @@ export function listJournalFiles(dir: string): string[] {
  * Reads every journal in the volume except `skip` (the caller's own, read
  * read-write elsewhere). Configured nodes without a journal are problems.
  */
-export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { cluster?: string }, opts: { skipFile?: string; events?: boolean } = {}): JournalSet {
+export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { cluster?: string }, opts: { skipFile?: string; events?: boolean; interest?: ReadonlyMap<string, readonly number[]> } = {}): JournalSet {
   const dir = paths(cfg as Config).journals;
   const journals: ReadJournal[] = [];
   const problems: JournalProblem[] = [];
@@ -108,7 +108,7 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     if (!isBranchFile(file)) present.add(nodeOfFile(file));
     if (file === opts.skipFile) continue;
     try {
-      journals.push(readJournal(file, cfg.cluster, { events: opts.events }));
+      journals.push(readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest }));
     } catch (err) {
       problems.push({ file, node: nodeOfFile(file), problem: err instanceof JournalError ? err.problem : errorMessage(err), kind: "unreadable" });
     }

@@ -222,6 +222,11 @@ function checkIdentity(file: string, meta: JournalMeta, cluster: string | undefi
 export interface ReadOptions {
   /** Read the events themselves (false: only what record and the integrity checks need). */
   readonly events?: boolean;
+  /**
+   * Without events: the sequence numbers, per journal id, whose hashes the
+   * integrity checks will look up (the marks). Others are not loaded.
+   */
+  readonly interest?: ReadonlyMap<string, readonly number[]>;
 }
 
 function readAll(db: Database.Database, file: string, cluster: string | undefined, opts: ReadOptions = {}): ReadJournal {
@@ -229,12 +234,19 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
   checkIdentity(file, meta, cluster);
   try {
     const withEvents = opts.events !== false;
-    // without events: seq and hash only (for the marks), origin fields only where they differ
-    const rows = (
-      withEvents
-        ? db.prepare("SELECT * FROM events ORDER BY seq").all()
-        : db.prepare("SELECT seq, hash, ? AS origin_journal, 0 AS origin_seq, '' AS origin_hash FROM events WHERE origin_journal = ? UNION ALL SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal != ?").all(meta.journalId, meta.journalId, meta.journalId)
-    ) as EventRow[];
+    // without events: the hashes the marks point at, and events imported from other journals
+    let rows: EventRow[];
+    if (withEvents) rows = db.prepare("SELECT * FROM events ORDER BY seq").all() as EventRow[];
+    else {
+      rows = db
+        .prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal != ?")
+        .all(meta.journalId) as EventRow[];
+      const one = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
+      for (const seq of opts.interest?.get(meta.journalId) ?? []) {
+        const r = one.get(seq) as EventRow | undefined;
+        if (r) rows.push(r);
+      }
+    }
     let max = HLC_ZERO;
     if (withEvents) for (const r of rows) max = maxHlc(max, r);
     else {
@@ -249,6 +261,7 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
       hashes.set(r.seq, r.hash);
       if (r.origin_journal !== meta.journalId) origins.set(originKey(r.origin_journal, r.origin_seq), r.origin_hash);
     }
+    if (last) hashes.set(last.seq, last.hash);
     let lastSeq = last?.seq ?? 0;
     for (const p of pruned) if (p.seq > lastSeq) lastSeq = p.seq;
     const peerMarks = (db.prepare("SELECT journal_id, node, seq, hash FROM peer_marks").all() as { journal_id: string; node: string; seq: number; hash: string }[]).map(
@@ -326,6 +339,22 @@ export function withReadOnly<T>(file: string, fn: (db: Database.Database) => T):
     }
   } finally {
     db?.close();
+  }
+}
+
+/** The marks a journal's node published (what it saw of every journal); [] when unreadable. */
+export function readPublishedMarks(file: string): Mark[] {
+  try {
+    return withReadOnly(file, (db) =>
+      (db.prepare("SELECT journal_id, node, seq, hash FROM peer_marks").all() as { journal_id: string; node: string; seq: number; hash: string }[]).map((m) => ({
+        journalId: m.journal_id,
+        node: m.node,
+        seq: m.seq,
+        hash: m.hash,
+      })),
+    );
+  } catch {
+    return [];
   }
 }
 
