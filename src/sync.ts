@@ -151,8 +151,8 @@ function gather(ctx: SyncContext, withFold: boolean): Gathered {
   const own = openOwn(ctx);
   try {
     const marks = readMarks(ctx.cfg.stateDir);
-    // without a fold, only the hashes that marks point at are read
-    const interest = withFold ? undefined : markInterest(marks, listJournalFiles(paths(ctx.cfg).journals));
+    // only the hashes that marks point at are kept (and, without a fold, read)
+    const interest = markInterest(marks, listJournalFiles(paths(ctx.cfg).journals));
     const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest });
     const mine = own.read({ events: withFold, interest });
     const journals = [mine, ...set.journals];

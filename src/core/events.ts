@@ -21,10 +21,6 @@ export interface JournalEvent extends Change, Hlc {
   /** Node that recorded the event (origin). */
   readonly node: string;
   readonly hash: string;
-  /** Where the event was first recorded: journal id, sequence number and hash there. */
-  readonly originJournal?: string;
-  readonly originSeq?: number;
-  readonly originHash?: string;
 }
 
 /**

@@ -133,9 +133,6 @@ function toEvent(journalId: string, r: EventRow): JournalEvent {
     path: r.path,
     count: r.count,
     hash: r.hash,
-    originJournal: r.origin_journal,
-    originSeq: r.origin_seq,
-    originHash: r.origin_hash,
   };
 }
 
@@ -236,7 +233,13 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
     const withEvents = opts.events !== false;
     // without events: the hashes the marks point at, and events imported from other journals
     let rows: EventRow[];
-    if (withEvents) rows = db.prepare("SELECT * FROM events ORDER BY seq").all() as EventRow[];
+    // the columns a fold needs (the 64-hex origin and prev hashes stay on disk), plus origins of imported events
+    if (withEvents)
+      rows = db
+        .prepare(
+          "SELECT seq, wall, logical, node, op, client, path, count, hash, CASE WHEN origin_journal = @id THEN @id ELSE origin_journal END AS origin_journal, CASE WHEN origin_journal = @id THEN 0 ELSE origin_seq END AS origin_seq, CASE WHEN origin_journal = @id THEN '' ELSE origin_hash END AS origin_hash FROM events ORDER BY seq",
+        )
+        .all({ id: meta.journalId }) as EventRow[];
     else {
       rows = db
         .prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal != ?")
@@ -257,10 +260,12 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
     const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
     const hashes = new Map<number, string>();
     const origins = new Map<string, string>();
-    for (const r of [...pruned, ...rows]) {
-      hashes.set(r.seq, r.hash);
-      if (r.origin_journal !== meta.journalId) origins.set(originKey(r.origin_journal, r.origin_seq), r.origin_hash);
-    }
+    const wanted = opts.interest ? new Set(opts.interest.get(meta.journalId) ?? []) : undefined;
+    for (const list of [pruned, rows] as const)
+      for (const r of list) {
+        if (!wanted || wanted.has(r.seq)) hashes.set(r.seq, r.hash);
+        if (r.origin_journal !== meta.journalId) origins.set(originKey(r.origin_journal, r.origin_seq), r.origin_hash);
+      }
     if (last) hashes.set(last.seq, last.hash);
     let lastSeq = last?.seq ?? 0;
     for (const p of pruned) if (p.seq > lastSeq) lastSeq = p.seq;
