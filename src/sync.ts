@@ -12,6 +12,7 @@ import { listJournalFiles, readJournals, requireMarker, type JournalProblem } fr
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { isBranchFile, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
+import { readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
@@ -105,6 +106,8 @@ interface Gathered {
   journals: ReadJournal[];
   marks: Mark[];
   badMarks: Set<string>;
+  /** The local copy of the baseline (survives a rolled-back control volume). */
+  local: LocalBaseline | undefined;
 }
 
 /**
@@ -163,7 +166,9 @@ function gather(ctx: SyncContext, withFold: boolean): Gathered {
       if (withFold) foldEvents(j.events, {}, fold);
     }
     const integrity = integrityProblems(ctx, journals, marks, set.problems);
-    return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad };
+    const local = readLocalBaseline(ctx.cfg.stateDir);
+    if (local) seen = maxHlc(seen, local.hlc);
+    return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local };
   } catch (err) {
     own.close();
     throw err;
@@ -215,14 +220,33 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}):
 /** What changed since the baseline, looking only at changed lines when it can. */
 function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: string, base: Baseline, hosted: ReadonlySet<string>, index: ExportIndex) {
   if (base.committed === undefined) return planRecord({ current: parsed.entries, baselines: [], hosted, index });
+  const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
   const committed = base.committed.toString("utf8");
   if (base.pending === undefined) {
     if (canonicalNow === committed) return { changes: [], ignored: [] };
     const d = diffLines(canonicalNow, committed);
-    return planRecord({ current: parseRmtab(d.added).entries, baselines: [toCountMap(parseRmtab(d.removed).entries)], hosted, index });
+    return planRecord({ current: parseRmtab(d.added).entries, baselines: [toCountMap(parseRmtab(d.removed).entries)], hosted, hostedBefore, index });
   }
   const baselines = [committed, base.pending.toString("utf8")].map((b) => toCountMap(parseRmtab(b).entries));
-  return planRecord({ current: parsed.entries, baselines, hosted, index });
+  return planRecord({ current: parsed.entries, baselines, hosted, hostedBefore, index });
+}
+
+/**
+ * The baseline to diff against: the journal's, or the local copy when it is
+ * newer (the control volume was rolled back under us).
+ */
+function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLocal: boolean } {
+  const jb = g.own.baseline();
+  const local = g.local;
+  const nextGen = Math.max(jb.gen, local?.gen ?? 0) + 1;
+  if (local && local.journalId === g.own.meta.journalId && local.gen > jb.gen)
+    return { base: { committed: local.content, pending: undefined, gen: local.gen, hosted: local.hosted }, nextGen, fromLocal: true };
+  return { base: jb, nextGen, fromLocal: false };
+}
+
+function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: string): void {
+  g.local = { gen, journalId: g.own.meta.journalId, hosted: [...hosted], hlc: maxHlc(g.own.seenHlc(), g.seen), content: Buffer.from(content, "utf8") };
+  writeLocalBaseline(ctx.cfg.stateDir, g.local);
 }
 
 /**
@@ -247,7 +271,8 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const parsed = parseRmtab(snap.content);
   const { hosted, problems } = readHosted(ctx.cfg, index);
   for (const msg of problems) ctx.warn(msg);
-  const base = g.own.baseline();
+  const { base, nextGen } = chooseBaseline(g);
+  const hostedList = [...hosted].sort();
   const canonicalNow = parsed.canonical ? snap.content.toString("utf8") : serializeRmtab(parsed.entries);
   let changes: Change[];
   let ignored: Ignored[];
@@ -256,7 +281,8 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     // exact counts from the callout first; then the file against the baseline with them applied
     const bases = [base.committed, base.pending].filter((b): b is Buffer => b !== undefined).map((b) => toCountMap(parseRmtab(b).entries));
     const sp = planSpool({ events: spool.events, baselines: bases, hosted, index });
-    const plan = planRecord({ current: parsed.entries, baselines: sp.baselines, hosted, index });
+    const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
+    const plan = planRecord({ current: parsed.entries, baselines: sp.baselines, hosted, hostedBefore, index });
     changes = [...sp.changes, ...plan.changes];
     const seenKeys = new Set<string>();
     ignored = [...plan.ignored, ...sp.ignored].filter((i) => {
@@ -279,9 +305,12 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
         seen: g.seen,
         nowMs,
         current: canonicalNow,
+        hosted: hostedList,
+        gen: nextGen,
         what: "record",
         state: spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : undefined,
       });
+  if (!dryRun) saveLocal(ctx, g, nextGen, hostedList, canonicalNow);
   spool?.finish();
   const report: RecordReport = {
     node: ctx.node,
@@ -290,11 +319,11 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     recorded,
     ignored,
     malformed: parsed.malformed,
-    hosted: [...hosted].sort(),
+    hosted: hostedList,
     problems: g.problems,
     spooled,
   };
-  return { report, snap, parsed, hosted, recorded };
+  return { report, snap, parsed, hosted, recorded, nextGen };
 }
 
 /** Records, folds every journal and rewrites rmtab under mountd's lock. */
@@ -318,13 +347,14 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {
           throw new RefusedError("refusing to empty rmtab while a journal is unreadable");
         const nowMs = ctx.now();
         appendQuarantine(p.quarantine, p.rmtab, r.parsed.malformed, new Date(nowMs));
-        g.own.markPending(content);
+        g.own.markPending(content, r.report.hosted);
         writeFileAtomic(p.rmtab, content, {
           mtimeAfterMs: r.snap.mtimeMs,
           now: ctx.now,
           beforeRename: ctx.beforeRename,
         });
-        g.own.commitPending(nowMs);
+        g.own.commitPending(nowMs, r.nextGen + 1);
+        saveLocal(ctx, g, r.nextGen + 1, r.report.hosted, content);
         written = true;
       } else if (!dryRun) {
         g.own.commitPending(ctx.now());

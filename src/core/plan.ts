@@ -40,6 +40,12 @@ export interface RecordInput {
   readonly baselines: readonly CountMap[];
   /** Exports this node exports now (per etab). */
   readonly hosted: ReadonlySet<string>;
+  /**
+   * Exports it exported when the baseline was taken (undefined: unknown, as
+   * hosted). A line of an export taken over since then may have been dropped
+   * by an UMNTALL while the export lived elsewhere: only what grew is news.
+   */
+  readonly hostedBefore?: ReadonlySet<string>;
   readonly index: ExportIndex;
 }
 
@@ -78,6 +84,15 @@ export function planRecord(input: RecordInput): RecordPlan {
         path: sample.path,
         export: exp.name,
         reason: `export ${exp.name} is not exported by this node (etab)`,
+      });
+      continue;
+    }
+    if (input.hostedBefore !== undefined && !input.hostedBefore.has(exp.name) && curCount <= Math.max(...before)) {
+      ignored.push({
+        client: sample.client,
+        path: sample.path,
+        export: exp.name,
+        reason: `export ${exp.name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`,
       });
       continue;
     }

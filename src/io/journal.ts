@@ -417,6 +417,10 @@ export interface Baseline {
   readonly committed: Buffer | undefined;
   /** What a reconcile that did not finish was about to write. */
   readonly pending: Buffer | undefined;
+  /** Generation: increases with every baseline written, here and in the local copy. */
+  readonly gen: number;
+  /** Exports this node exported when the baseline was taken (undefined: unknown). */
+  readonly hosted: string[] | undefined;
 }
 
 /** This node's own journal, opened read-write. */
@@ -507,7 +511,13 @@ export class OwnJournal {
 
   baseline(): Baseline {
     const get = (slot: string) => (this.db.prepare("SELECT content FROM baseline WHERE slot = ?").get(slot) as { content: Buffer } | undefined)?.content;
-    return { committed: get("committed"), pending: get("pending") };
+    const hosted = this.state("baseline_hosted");
+    return {
+      committed: get("committed"),
+      pending: get("pending"),
+      gen: Number(this.state("baseline_gen") ?? 0),
+      hosted: hosted === undefined ? undefined : (JSON.parse(hosted) as string[]),
+    };
   }
 
   private putBaseline(slot: string, content: Buffer | string): void {
@@ -526,6 +536,10 @@ export class OwnJournal {
     nowMs: number;
     /** The canonical content of rmtab as read now: the new baseline. */
     current: Buffer | string;
+    /** Exports exported now (etab), kept with the baseline. */
+    hosted: readonly string[];
+    /** The new baseline generation. */
+    gen: number;
     what: "record" | "reconcile";
     /** More local state to set in the same transaction (e.g. which spool files were folded). */
     state?: Readonly<Record<string, string>>;
@@ -536,6 +550,8 @@ export class OwnJournal {
       for (const [k, v] of Object.entries(args.state ?? {})) this.setState(k, v);
       this.putBaseline("committed", args.current);
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
+      this.setState("baseline_hosted", JSON.stringify(args.hosted));
+      this.setState("baseline_gen", String(args.gen));
       this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));
       if (args.what === "reconcile") this.setState("last_record", String(args.nowMs));
     })();
@@ -657,19 +673,27 @@ export class OwnJournal {
   }
 
   /** Before renaming a new rmtab into place: remember what it holds, in case we crash. */
-  markPending(next: string): void {
-    this.putBaseline("pending", next);
+  markPending(next: string, hosted: readonly string[]): void {
+    this.db.transaction(() => {
+      this.putBaseline("pending", next);
+      this.setState("pending_hosted", JSON.stringify(hosted));
+    })();
   }
 
-  /** After the rename is durable: the pending rmtab is the baseline. */
-  commitPending(nowMs: number): void {
+  /** After the rename is durable: the pending rmtab is the baseline, of generation `gen`. */
+  commitPending(nowMs: number, gen?: number): void {
     this.db.transaction(() => {
       const p = this.baseline().pending;
-      if (p !== undefined) this.putBaseline("committed", p);
+      if (p !== undefined) {
+        this.putBaseline("committed", p);
+        this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
+        if (gen !== undefined) this.setState("baseline_gen", String(gen));
+      }
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState("last_reconcile", String(nowMs));
     })();
   }
+
 }
 
 /**
