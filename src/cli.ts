@@ -7,6 +7,7 @@ import { recordCommand } from "./commands/record.js";
 import { reconcileCommand } from "./commands/reconcile.js";
 import { showCommand } from "./commands/show.js";
 import { logCommand } from "./commands/log.js";
+import { statusCommand } from "./commands/status.js";
 
 declare const RMTABSYNC_VERSION: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
@@ -22,7 +23,7 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--debug", "print stack traces on errors")
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand]) {
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, statusCommand]) {
     program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
   }
   return program;

@@ -69,12 +69,13 @@ export interface ReconcileReport extends RecordReport {
   readonly rmtab: string;
 }
 
-function openOwn(ctx: SyncContext): OwnJournal {
+function openOwn(ctx: SyncContext, readOnly: boolean): OwnJournal {
   const p = paths(ctx.cfg);
   return OwnJournal.open(journalFile(p.journals, ctx.node), {
     cluster: ctx.cfg.cluster,
     node: ctx.node,
     create: false,
+    readOnly,
     now: new Date(ctx.now()),
   });
 }
@@ -94,9 +95,9 @@ interface Gathered {
   problems: JournalProblem[];
 }
 
-function gather(ctx: SyncContext, withFold: boolean): Gathered {
+function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered {
   requireMarker(ctx.cfg);
-  const own = openOwn(ctx);
+  const own = openOwn(ctx, readOnly);
   try {
     const set = readJournals(ctx.cfg, { skipFile: own.file });
     const mine = own.read();
@@ -153,14 +154,20 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   return { report, snap, parsed, hosted, current, recorded };
 }
 
-/** Records, folds every journal and rewrites rmtab under mountd's lock. */
-export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
+/**
+ * Records, folds every journal and rewrites rmtab under mountd's lock.
+ * `dryRun` writes nothing and takes the lock shared (like mountd's DUMP);
+ * `readOnly` (status) also opens this node's journal read-only and never
+ * creates the lock file (a missing one means no mountd holds it).
+ */
+export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; readOnly?: boolean } = {}): Promise<ReconcileReport> {
   const index = new ExportIndex(ctx.cfg.exports);
-  const dryRun = !!opts.dryRun;
-  const g = gather(ctx, true);
+  const readOnly = !!opts.readOnly;
+  const dryRun = !!opts.dryRun || readOnly;
+  const g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
   try {
-    return await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => {
+    return await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, () => {
       const r = recordLocked(ctx, g, index, dryRun);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);

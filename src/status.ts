@@ -1,0 +1,154 @@
+// Reads the facts `rmtabsync status` judges (src/core/status.ts). Writes
+// nothing: journals are opened read-only, the reconcile is a read-only dry
+// run under a shared lock, and the lock file is never created.
+import { readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { journalFile, paths } from "./config.js";
+import type { JournalEvent } from "./core/events.js";
+import { ExportIndex } from "./core/exports.js";
+import type { LineChange } from "./core/plan.js";
+import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/status.js";
+import { errorMessage, JournalError } from "./errors.js";
+import { listJournalFiles, readMarker } from "./io/control.js";
+import { nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
+import { readHosted, reconcile, type SyncContext } from "./sync.js";
+
+function lastEventOf(events: readonly JournalEvent[]): JournalFact["lastEvent"] {
+  const e = events[events.length - 1];
+  return e && { wall: e.wall, op: e.op, client: e.client, path: e.path, count: e.count };
+}
+
+function problemOf(err: unknown): string {
+  return err instanceof JournalError ? err.problem : errorMessage(err);
+}
+
+function readMarkerFact(ctx: SyncContext): MarkerFact {
+  try {
+    const m = readMarker(paths(ctx.cfg).marker);
+    if (!m) return { kind: "missing" };
+    return m.cluster === ctx.cfg.cluster ? { kind: "ok", cluster: m.cluster } : { kind: "foreign", cluster: m.cluster };
+  } catch (err) {
+    return { kind: "unreadable", problem: errorMessage(err) };
+  }
+}
+
+function isMountPoint(dir: string): boolean | undefined {
+  try {
+    return statSync(dir).dev !== statSync(dirname(dir)).dev;
+  } catch {
+    return undefined;
+  }
+}
+
+function countQuarantined(file: string): number {
+  let text: string;
+  try {
+    text = readFileSync(file, "latin1");
+  } catch {
+    return 0;
+  }
+  return text.split("\n").filter((l) => /^# \S+ removed from /.test(l)).length;
+}
+
+interface OwnFacts {
+  journal: JournalFact;
+  lastRecord?: number;
+  lastReconcile?: number;
+  pending: boolean;
+}
+
+function readOwn(ctx: SyncContext, file: string, present: boolean): OwnFacts {
+  const base = { node: ctx.node, file, own: true, present };
+  if (!present) return { journal: base, pending: false };
+  let own: OwnJournal | undefined;
+  try {
+    own = OwnJournal.open(file, { cluster: ctx.cfg.cluster, node: ctx.node, create: false, readOnly: true, now: new Date(ctx.now()) });
+    const read = own.read();
+    const times = own.lastTimes();
+    return {
+      journal: { ...base, events: read.events.length, lastEvent: lastEventOf(read.events) },
+      lastRecord: times.record,
+      lastReconcile: times.reconcile,
+      pending: own.pendingReconcile(),
+    };
+  } catch (err) {
+    return { journal: { ...base, problem: problemOf(err) }, pending: false };
+  } finally {
+    own?.close();
+  }
+}
+
+function onlyExport(changes: readonly LineChange[], name: string | undefined): number {
+  return name === undefined ? changes.length : changes.filter((c) => c.export === name).length;
+}
+
+/** Everything status judges, read without writing anything. */
+export async function gatherStatus(ctx: SyncContext, opts: { export?: string; staleAfterMs: number }): Promise<StatusFacts> {
+  const p = paths(ctx.cfg);
+  const marker = readMarkerFact(ctx);
+  const journals: JournalFact[] = [];
+  let own: OwnFacts | undefined;
+  let rmtab: StatusFacts["rmtab"];
+  if (marker.kind === "ok") {
+    let files: string[] = [];
+    let listProblem: string | undefined;
+    try {
+      files = listJournalFiles(p.journals);
+    } catch (err) {
+      listProblem = errorMessage(err);
+    }
+    const byNode = new Map(files.map((f) => [nodeOfFile(f), f]));
+    const ownFile = journalFile(p.journals, ctx.node);
+    own = readOwn(ctx, ownFile, byNode.has(ctx.node));
+    journals.push(own.journal);
+    const peers = [...new Set([...ctx.cfg.nodes, ...byNode.keys()])].filter((n) => n !== ctx.node).sort();
+    for (const node of peers) {
+      const file = byNode.get(node) ?? journalFile(p.journals, node);
+      if (!byNode.has(node)) {
+        journals.push({ node, file, own: false, present: false, ...(listProblem ? { problem: listProblem } : {}) });
+        continue;
+      }
+      try {
+        const j = readJournal(file, ctx.cfg.cluster);
+        journals.push({ node, file, own: false, present: true, events: j.events.length, lastEvent: lastEventOf(j.events) });
+      } catch (err) {
+        journals.push({ node, file, own: false, present: true, problem: problemOf(err) });
+      }
+    }
+    if (own.journal.present && own.journal.problem === undefined) {
+      try {
+        const r = await reconcile({ ...ctx, warn: () => {} }, { readOnly: true });
+        const check: RmtabCheck = {
+          add: onlyExport(r.added, opts.export),
+          remove: onlyExport(r.removed, opts.export),
+          change: onlyExport(r.changed, opts.export),
+          heldBack: onlyExport(r.heldBack, opts.export),
+          malformed: r.malformed.length,
+          addOnly: r.addOnly,
+        };
+        rmtab = { ok: check };
+      } catch (err) {
+        rmtab = { error: errorMessage(err) };
+      }
+    }
+  }
+  const hosted = readHosted(ctx.cfg, new ExportIndex(ctx.cfg.exports));
+  return {
+    node: ctx.node,
+    cluster: ctx.cfg.cluster,
+    controlDir: ctx.cfg.controlDir,
+    controlMounted: isMountPoint(ctx.cfg.controlDir),
+    marker,
+    journals,
+    lastRecord: own?.lastRecord,
+    lastReconcile: own?.lastReconcile,
+    pending: own?.pending ?? false,
+    rmtab,
+    quarantined: countQuarantined(p.quarantine),
+    export: opts.export,
+    exportHosted: opts.export === undefined ? undefined : hosted.hosted.has(opts.export),
+    etabProblems: hosted.problems,
+    now: ctx.now(),
+    staleAfterMs: opts.staleAfterMs,
+  };
+}
