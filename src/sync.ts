@@ -114,24 +114,31 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
   }
 }
 
-/** Journals what mountd changed in the local rmtab since the last record/reconcile. */
-export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}): Promise<RecordReport> {
+/**
+ * Journals what mountd changed in the local rmtab since the last
+ * record/reconcile. `hosting` names exports to treat as exported here even
+ * when etab no longer lists them: the Pacemaker agent's stop runs after
+ * exportfs has already removed the export, and must still journal its last
+ * changes.
+ */
+export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
   const g = gather(ctx, false);
   try {
     return await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs }, () =>
-      recordLocked(ctx, g, index, !!opts.dryRun).report,
+      recordLocked(ctx, g, index, !!opts.dryRun, opts.hosting ?? []).report,
     );
   } finally {
     g.own.close();
   }
 }
 
-function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean) {
+function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, hosting: readonly string[] = []) {
   const p = paths(ctx.cfg);
   const snap = readSnapshot(p.rmtab);
   const parsed = parseRmtab(snap.content);
   const { hosted, problems } = readHosted(ctx.cfg, index);
+  for (const name of hosting) hosted.add(name);
   for (const msg of problems) ctx.warn(msg);
   const base = g.own.baseline();
   const baselines = base.committed === undefined ? [] : base.pending ? [base.committed, base.pending] : [base.committed];
