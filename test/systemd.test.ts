@@ -4,11 +4,11 @@
 // /usr/bin/rmtabsync is a stub that runs the built CLI (test/package.test.ts
 // verifies the installed units against the real installed path).
 import { spawnSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, ROOT } from "./helpers/cluster.js";
+import { CLI, line, ROOT, SIM, TestCluster } from "./helpers/cluster.js";
 
 const UNITS = join(ROOT, "deploy/systemd");
 
@@ -62,5 +62,54 @@ describe("systemd units", () => {
       expect(m, r.out).not.toBeNull();
       expect(Number(m![1])).toBeLessThanOrEqual(1.5);
     }
+  });
+});
+
+// What the units' file-system settings leave writable, emulated in a private
+// mount namespace (systemd itself is not PID 1 here): the root file system
+// read-only (ProtectSystem=strict), a fresh /tmp (PrivateTmp), and writable
+// only mountd's state directory and the control volume (ReadWritePaths,
+// StateDirectory). record, reconcile, status, show and log must all work.
+const SANDBOX = `
+set -eu
+R=$1 CLI=$2 NODE=$3 SIM=$4 H=$5
+mount --bind "$R" "$H"
+mount -t tmpfs tmpfs /tmp
+mkdir -p "$R"
+mount --bind "$H" "$R"
+mount -o remount,bind,ro "$R"
+mount --bind "$H/control" "$R/control"
+mount --bind "$H/state" "$R/state"
+mount -o remount,bind,ro /
+if touch /var/lib/rmtabsync-sandbox-check 2>/dev/null || touch "$R/ds03.yaml" 2>/dev/null; then
+  echo "sandbox: the root file system is still writable" >&2; exit 99
+fi
+run() { n=$1; shift; "$NODE" "$CLI" -c "$R/$n.yaml" -n "$n" "$@"; }
+python3 "$SIM" "$R/state/ds03" mount 10.0.0.21 /srv/vm0
+run ds03 record
+python3 "$SIM" "$R/state/ds04" mount 10.0.0.22 /srv/vm1
+run ds04 reconcile
+run ds03 reconcile
+run ds03 status
+run ds03 show >/dev/null
+run ds03 log >/dev/null
+`;
+
+describe("the units' file-system sandbox (emulated with unshare)", () => {
+  it("record, reconcile, status, show and log need nothing writable beyond the state directory, the control volume and /tmp", () => {
+    const c = new TestCluster();
+    c.initAll();
+    c.etab("ds03", ["/srv/vm0"]);
+    c.etab("ds04", ["/srv/vm1"]);
+    const hold = mkdtempSync("/dev/shm/rmtabsync-sandbox-");
+    const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", SANDBOX, "sh", c.root, CLI, process.execPath, SIM, hold], {
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    rmSync(hold, { recursive: true, force: true });
+    if (r.error) throw new Error(`unshare could not run (${r.error.message}): apt-get install util-linux`);
+    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+    expect(r.stdout).toMatch(/^rmtabsync OK: /m);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.21", "/srv/vm0"), line("10.0.0.22", "/srv/vm1")]);
   });
 });
