@@ -1,8 +1,9 @@
 // Reads the facts `rmtabsync status` judges (src/core/status.ts). Writes
 // nothing: journals are opened read-only, the reconcile is a read-only dry
 // run under a shared lock, and the lock file is never created.
-import { readFileSync, statSync } from "node:fs";
-import { dirname } from "node:path";
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
 import { journalFile, paths } from "./config.js";
 import type { JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
@@ -57,24 +58,51 @@ interface OwnFacts {
   pending: boolean;
 }
 
-function readOwn(ctx: SyncContext, file: string, present: boolean): OwnFacts {
-  const base = { node: ctx.node, file, own: true, present };
-  if (!present) return { journal: base, pending: false };
-  let own: OwnJournal | undefined;
+function needsRollback(err: unknown): boolean {
+  const cause = err instanceof JournalError ? err.cause : err;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return code === "SQLITE_READONLY_ROLLBACK" || code === "SQLITE_READONLY_RECOVERY";
+}
+
+function readOwnAt(ctx: SyncContext, file: string, readOnly: boolean): Omit<OwnFacts, "journal"> & { events: number; lastEvent: JournalFact["lastEvent"] } {
+  const own = OwnJournal.open(file, { cluster: ctx.cfg.cluster, node: ctx.node, create: false, readOnly, now: new Date(ctx.now()) });
   try {
-    own = OwnJournal.open(file, { cluster: ctx.cfg.cluster, node: ctx.node, create: false, readOnly: true, now: new Date(ctx.now()) });
     const read = own.read();
     const times = own.lastTimes();
     return {
-      journal: { ...base, events: read.events.length, lastEvent: lastEventOf(read.events) },
+      events: read.events.length,
+      lastEvent: lastEventOf(read.events),
       lastRecord: times.record,
       lastReconcile: times.reconcile,
       pending: own.pendingReconcile(),
     };
+  } finally {
+    own.close();
+  }
+}
+
+function readOwn(ctx: SyncContext, file: string, present: boolean): OwnFacts {
+  const base = { node: ctx.node, file, own: true, present };
+  if (!present) return { journal: base, pending: false };
+  try {
+    const { events, lastEvent, ...rest } = readOwnAt(ctx, file, true);
+    return { journal: { ...base, events, lastEvent }, ...rest };
+  } catch (err) {
+    if (!needsRollback(err)) return { journal: { ...base, problem: problemOf(err) }, pending: false };
+  }
+  // A crash left a hot rollback journal, which a read-only open cannot roll
+  // back: read a private copy (rolled back there), leave the file alone.
+  const dir = mkdtempSync(join(tmpdir(), "rmtabsync-status-"));
+  try {
+    const copy = join(dir, basename(file));
+    copyFileSync(file, copy);
+    if (existsSync(`${file}-journal`)) copyFileSync(`${file}-journal`, `${copy}-journal`);
+    const { events, lastEvent, ...rest } = readOwnAt(ctx, copy, false);
+    return { journal: { ...base, recovery: true, events, lastEvent }, ...rest };
   } catch (err) {
     return { journal: { ...base, problem: problemOf(err) }, pending: false };
   } finally {
-    own?.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

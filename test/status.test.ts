@@ -1,7 +1,7 @@
 // rmtabsync status: health of one node, monitoring-plugin exit codes.
 // The scenarios run the real CLI against a TestCluster; the checks also run
 // as pure functions with a case that fires and a close case that does not.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -192,6 +192,32 @@ describe("rmtabsync status on a cluster", () => {
     expect(existsSync(join(c.stateDir("ds03"), ".rmtab.lock"))).toBe(false);
   });
 
+  it("a crash-left rollback journal beside this node's journal: WARNING, read through a copy, file untouched", () => {
+    const c = healthy();
+    const file = join(c.control, "journals", "ds03.sqlite");
+    // a writer that dies inside a transaction big enough to spill into the database file
+    spawnSync("python3", [
+      "-c",
+      `import sqlite3, os
+c = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)
+c.execute("PRAGMA cache_size = 2")
+c.execute("BEGIN IMMEDIATE")
+for i in range(3000): c.execute("INSERT INTO pruned (seq, hash) VALUES (?, ?)", (100000 + i, "x" * 64))
+os._exit(0)`,
+    ]);
+    expect(existsSync(`${file}-journal`)).toBe(true);
+    const before = snapshot(c.control);
+    const s = status(c, "ds03");
+    expect(snapshot(c.control)).toEqual(before);
+    expect(ids(s.json)).toEqual(["own-journal-recovery", "rmtab-unchecked"]);
+    expect(s.code).toBe(3);
+    expect(s.json.journals[0]).toMatchObject({ node: "ds03", readable: true, events: 1 });
+    expect(s.json.lastReconcile).not.toBeNull();
+    c.ok("ds03", ["record"]); // a read-write open rolls the journal back
+    expect(existsSync(`${file}-journal`)).toBe(false);
+    expect(status(c, "ds03").code).toBe(0);
+  });
+
   it("when mountd's lock stays held, rmtab is UNKNOWN (exit 3), not a failure", async () => {
     const c = healthy();
     await holdLock(c.stateDir("ds03"), 20);
@@ -260,6 +286,8 @@ describe("status checks (pure)", () => {
     expect(fired({ journals: peerBad })).toEqual(["WARNING journal-unreadable"]);
     const ownBad = [{ ...base.journals[0]!, problem: "busy" }, base.journals[1]!];
     expect(fired({ journals: ownBad })).toEqual(["CRITICAL own-journal-unreadable"]);
+    const ownHot = [{ ...base.journals[0]!, recovery: true }, base.journals[1]!];
+    expect(fired({ journals: ownHot })).toEqual(["WARNING own-journal-recovery"]);
   });
 
   it("the worst state wins: CRITICAL over UNKNOWN over WARNING", () => {

@@ -29,6 +29,8 @@ export interface JournalFact {
   /** The file exists on the control volume. */
   readonly present: boolean;
   readonly problem?: string;
+  /** A crash left a rollback journal beside it (read through a private copy). */
+  readonly recovery?: boolean;
   readonly events?: number;
   readonly lastEvent?: { readonly wall: number; readonly op: string; readonly client: string; readonly path: string; readonly count: number };
 }
@@ -114,6 +116,14 @@ const ownJournal: Check = (f) => {
     return [{ id: "own-journal-missing", state: "CRITICAL", message: `${own.file} does not exist: run 'rmtabsync init' on ${f.node}` }];
   if (own.problem !== undefined)
     return [{ id: "own-journal-unreadable", state: "CRITICAL", message: `${own.file}: ${own.problem} (record and reconcile fail)` }];
+  if (own.recovery)
+    return [
+      {
+        id: "own-journal-recovery",
+        state: "WARNING",
+        message: `${own.file}-journal: an interrupted write left a rollback journal; the next record or reconcile on ${f.node} rolls it back`,
+      },
+    ];
   return [];
 };
 
