@@ -14,6 +14,7 @@ import { compactCommand } from "./commands/compact.js";
 import { doctorCommand } from "./commands/doctor.js";
 import { metricsCommand } from "./commands/metrics.js";
 import { watchCommand } from "./commands/watch.js";
+import { statusCommand } from "./commands/status.js";
 
 declare const RMTABSYNC_VERSION: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
@@ -29,7 +30,7 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--debug", "print stack traces on errors")
     .exitOverride()
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, watchCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand]) {
+  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, statusCommand, watchCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand]) {
     program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
   }
   return program;

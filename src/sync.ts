@@ -79,13 +79,14 @@ export interface ReconcileReport extends RecordReport {
   readonly rmtab: string;
 }
 
-/** This node's own journal, read-write; it must exist (rmtabsync init). */
-export function openOwn(ctx: SyncContext): OwnJournal {
+/** This node's own journal; it must exist (rmtabsync init). `readOnly` (status) writes nothing. */
+export function openOwn(ctx: SyncContext, readOnly = false): OwnJournal {
   const p = paths(ctx.cfg);
   return OwnJournal.open(journalFile(p.journals, ctx.node), {
     cluster: ctx.cfg.cluster,
     node: ctx.node,
     create: false,
+    readOnly,
     now: new Date(ctx.now()),
   });
 }
@@ -149,9 +150,9 @@ function markInterest(local: readonly Mark[], files: readonly string[]): Map<str
   return interest;
 }
 
-function gather(ctx: SyncContext, withFold: boolean): Gathered {
+function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered {
   requireMarker(ctx.cfg);
-  const own = openOwn(ctx);
+  const own = openOwn(ctx, readOnly);
   try {
     const marks = readMarks(ctx.cfg.stateDir);
     // only the hashes that marks point at are kept (and, without a fold, read)
@@ -197,19 +198,23 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
  * Journals what mountd changed in the local rmtab since the last
  * record/reconcile. Takes mountd's lock shared, like its DUMP; exclusively
  * when the callout's spool has events to fold (see src/io/spool.ts).
+ * `hosting` names exports to treat as exported here even when etab does not
+ * list them: the Pacemaker agent's stop runs after exportfs has removed the
+ * export and must still journal its last changes.
  */
-export async function record(ctx: SyncContext, opts: { dryRun?: boolean } = {}): Promise<RecordReport> {
+export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
   const dryRun = !!opts.dryRun;
   const g = gather(ctx, false);
   const lockFile = paths(ctx.cfg).lock;
   try {
+    const hosting = opts.hosting ?? [];
     const exclusive = !dryRun && spoolWaiting(ctx.cfg.stateDir);
     const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () =>
       // A spool that appeared while we waited for a shared lock needs the exclusive one.
-      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive) : undefined,
+      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive, hosting) : undefined,
     );
-    const report = shared ?? (await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordOnly(ctx, g, index, dryRun, true)));
+    const report = shared ?? (await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordOnly(ctx, g, index, dryRun, true, hosting)));
     if (!dryRun) refreshFacts(ctx, g.own);
     return report;
   } finally {
@@ -255,14 +260,14 @@ function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly 
  * applied. `exclusive` says whether the spool may be taken (and then must
  * be: a baseline moved past spool events would journal them twice).
  */
-function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean): RecordReport {
-  const r = recordLocked(ctx, g, index, dryRun, exclusive).report;
+function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean, hosting: readonly string[]): RecordReport {
+  const r = recordLocked(ctx, g, index, dryRun, exclusive, hosting).report;
   if (!dryRun) advanceMarks(ctx, g);
   ctx.insideLock?.();
   return r;
 }
 
-function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean) {
+function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean, hosting: readonly string[] = []) {
   const p = paths(ctx.cfg);
   const folded = new Set<string>(JSON.parse(g.own.localState("spool_folded") ?? "[]") as string[]);
   const spool = exclusive || dryRun ? takeSpool(ctx.cfg.stateDir, folded, { peek: dryRun }) : undefined;
@@ -270,6 +275,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const snap = readSnapshot(p.rmtab);
   const parsed = parseRmtab(snap.content);
   const { hosted, problems } = readHosted(ctx.cfg, index);
+  for (const name of hosting) hosted.add(name);
   for (const msg of problems) ctx.warn(msg);
   const { base, nextGen } = chooseBaseline(g);
   const hostedList = [...hosted].sort();
@@ -326,15 +332,21 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   return { report, snap, parsed, hosted, recorded, nextGen };
 }
 
-/** Records, folds every journal and rewrites rmtab under mountd's lock. */
-export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean } = {}): Promise<ReconcileReport> {
+/**
+ * Records, folds every journal and rewrites rmtab under mountd's lock.
+ * `dryRun` writes nothing and takes the lock shared (like mountd's DUMP);
+ * `readOnly` (status) also opens this node's journal read-only and never
+ * creates the lock file (a missing one means no mountd holds it).
+ */
+export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; readOnly?: boolean; hosting?: readonly string[] } = {}): Promise<ReconcileReport> {
   const index = new ExportIndex(ctx.cfg.exports);
-  const dryRun = !!opts.dryRun;
-  const g = gather(ctx, true);
+  const readOnly = !!opts.readOnly;
+  const dryRun = !!opts.dryRun || readOnly;
+  const g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
   try {
-    const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport => {
-      const r = recordLocked(ctx, g, index, dryRun, !dryRun);
+    const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
+      const r = recordLocked(ctx, g, index, dryRun, !dryRun, opts.hosting ?? []);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
       const addOnly = g.problems.length > 0;

@@ -83,6 +83,29 @@ describe("failover between two nodes", () => {
   });
 });
 
+describe("takeover after an UMNTALL", () => {
+  it("lines an UMNTALL dropped while the export lived elsewhere are restored at takeover, not journaled as umounts", () => {
+    const c = started();
+    c.mountd("ds04", "mount", "10.0.0.21", "/srv/vm1");
+    c.ok("ds04", ["reconcile"]);
+    c.ok("ds03", ["reconcile"]);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.21", "/srv/vm1")]);
+    // the client reboots and sends UMNTALL to ds03, which does not export vm1
+    c.mountd("ds03", "umountall", "10.0.0.21");
+    // vm1 fails over to ds03 before anything recorded there
+    c.etab("ds04", []);
+    c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
+    const r = c.json("ds03", ["reconcile"]);
+    expect(r.recorded).toEqual([]);
+    expect(r.ignored.map((i: Row) => i.path)).toEqual(["/srv/vm1"]);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.21", "/srv/vm1")]);
+    // from now on vm1 is ds03's: a real umount there is journaled
+    c.mountd("ds03", "umount", "10.0.0.21", "/srv/vm1");
+    expect(c.json("ds03", ["record"]).recorded.map((e: Row) => e.op)).toEqual(["umount"]);
+    expect(table(c)).toEqual([]);
+  });
+});
+
 describe("three nodes, an export only some may host", () => {
   it("a node never gets lines of an export it may not host, and loses stale ones", () => {
     const c = new TestCluster(
@@ -109,6 +132,7 @@ describe("three nodes, an export only some may host", () => {
     expect(table(c, "ds05", ["--export", "vm1"])).toEqual(["10.0.0.2 /srv/vm1 1", "10.0.0.3 /srv/vm1/sub 1"]);
     // vm1 moves to ds05; an umount there reaches ds04
     c.etab("ds04", []);
+    c.ok("ds05", ["reconcile", "--hosting", "vm1"]); // the Pacemaker agent's start, before exportfs
     c.etab("ds05", ["/srv/vm1"]);
     c.mountd("ds05", "umount", "10.0.0.3", "/srv/vm1/sub");
     c.ok("ds05", ["record"]);

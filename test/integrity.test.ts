@@ -88,6 +88,10 @@ describe("rollback and fork detection", () => {
     const v = c.run("ds04", ["verify"]);
     expect(v.code).toBe(1);
     expect(v.stdout).toMatch(/rolled-back: .*ds03\.sqlite event 3: rolled back: node ds0[34] saw event 3/);
+    // status is CRITICAL until resolved
+    const st = c.run("ds04", ["status", "--json"]);
+    expect(st.code).toBe(2);
+    expect(JSON.parse(st.stdout).findings).toContainEqual(expect.objectContaining({ id: "journal-diverged", state: "CRITICAL" }));
   });
 });
 
@@ -145,6 +149,7 @@ describe("split-brain recovery", () => {
     }
     expect(c.lines("ds03")).toEqual(c.lines("ds04"));
     expect(c.lines("ds03")).toEqual([line("10.0.0.3", "/srv/vm0"), line("10.0.0.4", "/srv/vm1"), line("10.0.0.5", "/srv/vm1")].sort());
+    expect(JSON.parse(c.run("ds04", ["status", "--json"]).stdout).findings.map((f: { id: string }) => f.id)).not.toContain("journal-diverged");
   });
 
   it("appends the missing tail of a journal that did not fork, keeping its chain", () => {

@@ -1,5 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
+import { UsageError } from "../errors.js";
 import { reconcile } from "../sync.js";
 import { eventJson, lineJson, recordText } from "./format.js";
 import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
@@ -9,11 +10,19 @@ export function reconcileCommand(rt: Runtime) {
     .description("record, fold every journal, and rewrite the local rmtab under mountd's lock")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock, then exit 3", "10")
     .option("--dry-run", "print the change, write nothing")
+    .option(
+      "--hosting <export>",
+      "treat this export as exported here even if etab does not list it yet (the Pacemaker agent's start, before exportfs); repeatable",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
       const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
-      const r = await reconcile(ctx, { dryRun: opts.dryRun === true });
       const index = new ExportIndex(ctx.cfg.exports);
+      for (const name of opts.hosting)
+        if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);
+      const r = await reconcile(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
       const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
       if (r.addOnly) ctx.warn(`add-only mode: ${r.problems.map((p) => p.file).join(", ")} unreadable; no entry was removed`);
       if (g.json) {

@@ -1,5 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
+import { UsageError } from "../errors.js";
 import { record } from "../sync.js";
 import { eventJson, recordText } from "./format.js";
 import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
@@ -9,11 +10,19 @@ export function recordCommand(rt: Runtime) {
     .description("journal what rpc.mountd changed in the local rmtab since the last record/reconcile")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock", "10")
     .option("--dry-run", "show what would be recorded, write nothing")
+    .option(
+      "--hosting <export>",
+      "treat this export as exported here even if etab no longer lists it (the Pacemaker agent's stop, after exportfs stopped); repeatable",
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
       const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
-      const r = await record(ctx, { dryRun: opts.dryRun === true });
       const index = new ExportIndex(ctx.cfg.exports);
+      for (const name of opts.hosting)
+        if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);
+      const r = await record(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
       const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
       if (g.json) {
         printJson(rt, {

@@ -431,8 +431,11 @@ export class OwnJournal {
     readonly meta: JournalMeta,
   ) {}
 
-  /** Opens (and with `create`, creates) the journal of `node`. */
-  static open(file: string, opts: { cluster: string; node: string; create: boolean; now: Date }): OwnJournal {
+  /**
+   * Opens (and with `create`, creates) the journal of `node`. `readOnly`
+   * (status) opens it without writing anything: only the readers work.
+   */
+  static open(file: string, opts: { cluster: string; node: string; create: boolean; readOnly?: boolean; now: Date }): OwnJournal {
     const exists = existsSync(file);
     if (!exists && !opts.create)
       throw new JournalError(file, `does not exist: run 'rmtabsync init' on node ${opts.node}`);
@@ -440,9 +443,13 @@ export class OwnJournal {
       throw new JournalError(file, "is empty (truncated?)");
     let db: Database.Database;
     try {
-      db = new Database(file, { timeout: 10000 });
-      db.pragma("journal_mode = DELETE");
-      db.pragma("synchronous = FULL");
+      if (opts.readOnly) {
+        db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10000 });
+      } else {
+        db = new Database(file, { timeout: 10000 });
+        db.pragma("journal_mode = DELETE");
+        db.pragma("synchronous = FULL");
+      }
     } catch (err) {
       throw new JournalError(file, describeSqliteError(err), { cause: err });
     }
@@ -450,7 +457,7 @@ export class OwnJournal {
       const version = db.pragma("user_version", { simple: true }) as number;
       const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
       if (version === 0 && tables.n === 0) {
-        if (!opts.create) throw new JournalError(file, "is empty: run 'rmtabsync init'");
+        if (!opts.create || opts.readOnly) throw new JournalError(file, "is empty: run 'rmtabsync init'");
         db.transaction(() => {
           db.exec(SCHEMA_V1);
           const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
@@ -501,6 +508,11 @@ export class OwnJournal {
     if (!v) return HLC_ZERO;
     const [wall, logical] = v.split(".").map(Number);
     return { wall: wall ?? 0, logical: logical ?? 0 };
+  }
+
+  /** A reconcile wrote its pending baseline but did not confirm the rename. */
+  pendingReconcile(): boolean {
+    return this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'pending'").get() !== undefined;
   }
 
   lastTimes(): { record?: number; reconcile?: number } {

@@ -14,6 +14,11 @@ export interface LockOptions {
   readonly timeoutMs: number;
   /** Called once when the lock is busy and we start waiting. */
   readonly onWait?: () => void;
+  /**
+   * false: never create the lock file (read-only callers). A missing file
+   * means no rpc.mountd holds the lock, and fn runs without it. Default true.
+   */
+  readonly create?: boolean;
 }
 
 const mutexes = new Map<string, Promise<void>>();
@@ -28,11 +33,19 @@ function isBusy(err: unknown): boolean {
 }
 
 /** Takes the fcntl lock, re-checking that the path still names the locked inode. */
-async function acquire(path: string, opts: LockOptions, deadline: number): Promise<number> {
+async function acquire(path: string, opts: LockOptions, deadline: number): Promise<number | undefined> {
   let waited = false;
   let delay = 2;
   for (;;) {
-    const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+    let fd: number;
+    if (opts.create === false) {
+      try {
+        fd = openSync(path, opts.exclusive ? constants.O_RDWR : constants.O_RDONLY);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+        throw err;
+      }
+    } else fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
     let locked = false;
     try {
       await fcntlLock(fd, { exclusive: opts.exclusive, immediate: true });
@@ -81,6 +94,7 @@ export async function withRmtabLock<T>(path: string, opts: LockOptions, fn: () =
   try {
     await previous;
     const fd = await acquire(path, opts, deadline);
+    if (fd === undefined) return await fn();
     try {
       return await fn();
     } finally {

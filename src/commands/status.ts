@@ -1,0 +1,139 @@
+import { Command } from "@commander-js/extra-typings";
+import { formatAge, evaluateStatus, STATE_CODE, type JournalFact, type StatusFacts } from "../core/status.js";
+import { ExportIndex } from "../core/exports.js";
+import { errorMessage, ExitError } from "../errors.js";
+import { gatherStatus } from "../status.js";
+import type { SyncContext } from "../sync.js";
+import { durationOption, printJson, readGlobals, syncContext, table, type Runtime } from "./common.js";
+
+const UNKNOWN = STATE_CODE.UNKNOWN;
+
+function iso(ms: number | undefined): string | null {
+  return ms === undefined ? null : new Date(ms).toISOString();
+}
+
+function ageSeconds(now: number, ms: number | undefined): number | null {
+  return ms === undefined ? null : Math.round((now - ms) / 1000);
+}
+
+function journalJson(j: JournalFact, now: number) {
+  return {
+    node: j.node,
+    file: j.file,
+    own: j.own,
+    present: j.present,
+    readable: j.present && j.problem === undefined,
+    problem: j.problem ?? null,
+    events: j.events ?? null,
+    lastEvent: j.lastEvent ? { time: iso(j.lastEvent.wall), op: j.lastEvent.op, client: j.lastEvent.client, path: j.lastEvent.path, count: j.lastEvent.count } : null,
+    ageSeconds: ageSeconds(now, j.lastEvent?.wall),
+  };
+}
+
+function statusText(f: StatusFacts, ev: ReturnType<typeof evaluateStatus>): string {
+  const out: string[] = [];
+  const counts = (["CRITICAL", "UNKNOWN", "WARNING"] as const)
+    .map((s) => [s, ev.findings.filter((x) => x.state === s).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([s, n]) => `${n} ${s.toLowerCase()}`);
+  out.push(`rmtabsync ${ev.state}: ${ev.findings[0]?.message ?? "rmtab and journals in order"}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`);
+  out.push(`node ${f.node}, cluster ${f.cluster}${f.export ? `, export ${f.export} ${f.exportHosted ? "exported here" : "not exported here"}` : ""}`);
+  const marker =
+    f.marker.kind === "ok" ? "marker ok" : f.marker.kind === "missing" ? "NO MARKER" : f.marker.kind === "foreign" ? `marker of cluster ${f.marker.cluster}` : "marker unreadable";
+  out.push(`control volume ${f.controlDir}: ${marker}${f.controlMounted === undefined ? ", missing" : f.controlMounted ? ", mounted" : ", not a mount point"}`);
+  if (f.journals.length > 0) {
+    out.push("");
+    out.push(
+      table(
+        ["NODE", "EVENTS", "LAST EVENT", "AGE", "JOURNAL"],
+        f.journals.map((j) => [
+          j.node + (j.own ? "*" : ""),
+          j.events === undefined ? "-" : String(j.events),
+          j.lastEvent ? `${iso(j.lastEvent.wall)} ${j.lastEvent.op} ${j.lastEvent.client} ${j.lastEvent.path}` : "-",
+          j.lastEvent ? formatAge(f.now - j.lastEvent.wall) : "-",
+          !j.present ? "missing" : (j.problem ?? "ok"),
+        ]),
+      ).trimEnd(),
+    );
+    out.push("");
+  }
+  const when = (ms: number | undefined) => (ms === undefined ? "never" : `${iso(ms)} (${formatAge(f.now - ms)} ago)`);
+  if (f.marker.kind === "ok") out.push(`last record ${when(f.lastRecord)}, last reconcile ${when(f.lastReconcile)}`);
+  if (f.rmtab !== undefined) {
+    if ("error" in f.rmtab) out.push(`rmtab: not checked (${f.rmtab.error})`);
+    else {
+      const r = f.rmtab.ok;
+      const n = r.add + r.remove + r.change;
+      out.push(
+        `rmtab${f.export ? ` (export ${f.export})` : ""}: ${n === 0 ? "matches the journals" : `differs: ${r.add} to add, ${r.remove} to remove, ${r.change} to change`}${r.addOnly ? ", reconcile is add-only" : ""}${r.heldBack ? ` (${r.heldBack} removal(s) held back)` : ""}`,
+      );
+    }
+  }
+  if (f.quarantined > 0) out.push(`rmtab.quarantine: ${f.quarantined} line(s)`);
+  for (const x of ev.findings) out.push(`${x.state} ${x.id}: ${x.message}`);
+  return out.join("\n") + "\n";
+}
+
+export function statusCommand(rt: Runtime) {
+  return new Command("status")
+    .description("health of this node: control volume, journals, last record/reconcile, rmtab vs journals (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
+    .option("--export <name>", "check this export's lines only (what the Pacemaker agent's monitor uses)")
+    .option("--stale-after <duration>", "warn when the last reconcile is older than this (e.g. 15m, 2h)", "15m")
+    .option("--lock-timeout <seconds>", "wait at most this long for a shared rmtab lock; then rmtab is reported unchecked", "5")
+    .action(async (opts, cmd) => {
+      const g = readGlobals(cmd.optsWithGlobals());
+      const unknown = (msg: string): never => {
+        if (g.json) printJson(rt, { state: "UNKNOWN", code: UNKNOWN, error: msg });
+        throw new ExitError(`status UNKNOWN: ${msg}`, UNKNOWN);
+      };
+      let ctx: SyncContext | undefined;
+      let staleAfterMs = 0;
+      try {
+        ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
+        staleAfterMs = durationOption("--stale-after", opts.staleAfter);
+        if (opts.export !== undefined && !new ExportIndex(ctx.cfg.exports).named(opts.export))
+          throw new Error(`--export: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
+      } catch (err) {
+        unknown(errorMessage(err));
+      }
+      if (ctx === undefined) return;
+      let facts: StatusFacts;
+      try {
+        facts = await gatherStatus(ctx, { export: opts.export, staleAfterMs });
+      } catch (err) {
+        return unknown(errorMessage(err));
+      }
+      const ev = evaluateStatus(facts);
+      if (g.json) {
+        printJson(rt, {
+          state: ev.state,
+          code: STATE_CODE[ev.state],
+          node: facts.node,
+          cluster: facts.cluster,
+          export: facts.export ?? null,
+          exportHosted: facts.exportHosted ?? null,
+          controlVolume: {
+            dir: facts.controlDir,
+            mountPoint: facts.controlMounted ?? null,
+            marker: facts.marker.kind,
+            markerCluster: "cluster" in facts.marker ? facts.marker.cluster : null,
+          },
+          journals: facts.journals.map((j) => journalJson(j, facts.now)),
+          lastRecord: iso(facts.lastRecord),
+          lastRecordAgeSeconds: ageSeconds(facts.now, facts.lastRecord),
+          lastReconcile: iso(facts.lastReconcile),
+          lastReconcileAgeSeconds: ageSeconds(facts.now, facts.lastReconcile),
+          reconcileInterrupted: facts.pending,
+          rmtab:
+            facts.rmtab === undefined
+              ? null
+              : "error" in facts.rmtab
+                ? { checked: false, error: facts.rmtab.error }
+                : { checked: true, matches: facts.rmtab.ok.add + facts.rmtab.ok.remove + facts.rmtab.ok.change === 0, ...facts.rmtab.ok },
+          quarantined: facts.quarantined,
+          findings: ev.findings,
+        });
+      } else rt.out(statusText(facts, ev));
+      if (ev.state !== "OK") throw new ExitError(`status ${ev.state}: ${ev.findings.length} finding(s)`, STATE_CODE[ev.state]);
+    });
+}

@@ -1,0 +1,186 @@
+// Reads the facts `rmtabsync status` judges (src/core/status.ts). Writes
+// nothing: journals are opened read-only, the reconcile is a read-only dry
+// run under a shared lock, and the lock file is never created.
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join } from "node:path";
+import { journalFile, paths } from "./config.js";
+import type { JournalEvent } from "./core/events.js";
+import { ExportIndex } from "./core/exports.js";
+import type { LineChange } from "./core/plan.js";
+import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/status.js";
+import { errorMessage, JournalError } from "./errors.js";
+import { listJournalFiles, readMarker } from "./io/control.js";
+import { nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
+import { readHosted, reconcile, type SyncContext } from "./sync.js";
+
+function lastEventOf(events: readonly JournalEvent[]): JournalFact["lastEvent"] {
+  const e = events[events.length - 1];
+  return e && { wall: e.wall, op: e.op, client: e.client, path: e.path, count: e.count };
+}
+
+function problemOf(err: unknown): string {
+  return err instanceof JournalError ? err.problem : errorMessage(err);
+}
+
+function readMarkerFact(ctx: SyncContext): MarkerFact {
+  try {
+    const m = readMarker(paths(ctx.cfg).marker);
+    if (!m) return { kind: "missing" };
+    return m.cluster === ctx.cfg.cluster ? { kind: "ok", cluster: m.cluster } : { kind: "foreign", cluster: m.cluster };
+  } catch (err) {
+    return { kind: "unreadable", problem: errorMessage(err) };
+  }
+}
+
+function isMountPoint(dir: string): boolean | undefined {
+  try {
+    return statSync(dir).dev !== statSync(dirname(dir)).dev;
+  } catch {
+    return undefined;
+  }
+}
+
+function countQuarantined(file: string): number {
+  let text: string;
+  try {
+    text = readFileSync(file, "latin1");
+  } catch {
+    return 0;
+  }
+  return text.split("\n").filter((l) => /^# \S+ removed from /.test(l)).length;
+}
+
+interface OwnFacts {
+  journal: JournalFact;
+  lastRecord?: number;
+  lastReconcile?: number;
+  pending: boolean;
+}
+
+function needsRollback(err: unknown): boolean {
+  const cause = err instanceof JournalError ? err.cause : err;
+  const code = (cause as { code?: unknown } | undefined)?.code;
+  return code === "SQLITE_READONLY_ROLLBACK" || code === "SQLITE_READONLY_RECOVERY";
+}
+
+function readOwnAt(ctx: SyncContext, file: string, readOnly: boolean): Omit<OwnFacts, "journal"> & { events: number; lastEvent: JournalFact["lastEvent"] } {
+  const own = OwnJournal.open(file, { cluster: ctx.cfg.cluster, node: ctx.node, create: false, readOnly, now: new Date(ctx.now()) });
+  try {
+    const read = own.read();
+    const times = own.lastTimes();
+    return {
+      events: read.events.length,
+      lastEvent: lastEventOf(read.events),
+      lastRecord: times.record,
+      lastReconcile: times.reconcile,
+      pending: own.pendingReconcile(),
+    };
+  } finally {
+    own.close();
+  }
+}
+
+function readOwn(ctx: SyncContext, file: string, present: boolean): OwnFacts {
+  const base = { node: ctx.node, file, own: true, present };
+  if (!present) return { journal: base, pending: false };
+  try {
+    const { events, lastEvent, ...rest } = readOwnAt(ctx, file, true);
+    return { journal: { ...base, events, lastEvent }, ...rest };
+  } catch (err) {
+    if (!needsRollback(err)) return { journal: { ...base, problem: problemOf(err) }, pending: false };
+  }
+  // A crash left a hot rollback journal, which a read-only open cannot roll
+  // back: read a private copy (rolled back there), leave the file alone.
+  const dir = mkdtempSync(join(tmpdir(), "rmtabsync-status-"));
+  try {
+    const copy = join(dir, basename(file));
+    copyFileSync(file, copy);
+    if (existsSync(`${file}-journal`)) copyFileSync(`${file}-journal`, `${copy}-journal`);
+    const { events, lastEvent, ...rest } = readOwnAt(ctx, copy, false);
+    return { journal: { ...base, recovery: true, events, lastEvent }, ...rest };
+  } catch (err) {
+    return { journal: { ...base, problem: problemOf(err) }, pending: false };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function onlyExport(changes: readonly LineChange[], name: string | undefined): number {
+  return name === undefined ? changes.length : changes.filter((c) => c.export === name).length;
+}
+
+/** Everything status judges, read without writing anything. */
+export async function gatherStatus(ctx: SyncContext, opts: { export?: string; staleAfterMs: number }): Promise<StatusFacts> {
+  const p = paths(ctx.cfg);
+  const marker = readMarkerFact(ctx);
+  const journals: JournalFact[] = [];
+  let own: OwnFacts | undefined;
+  let rmtab: StatusFacts["rmtab"];
+  const diverged: { file: string; kind: string; problem: string }[] = [];
+  if (marker.kind === "ok") {
+    let files: string[] = [];
+    let listProblem: string | undefined;
+    try {
+      files = listJournalFiles(p.journals);
+    } catch (err) {
+      listProblem = errorMessage(err);
+    }
+    const byNode = new Map(files.map((f) => [nodeOfFile(f), f]));
+    const ownFile = journalFile(p.journals, ctx.node);
+    own = readOwn(ctx, ownFile, byNode.has(ctx.node));
+    journals.push(own.journal);
+    const peers = [...new Set([...ctx.cfg.nodes, ...byNode.keys()])].filter((n) => n !== ctx.node).sort();
+    for (const node of peers) {
+      const file = byNode.get(node) ?? journalFile(p.journals, node);
+      if (!byNode.has(node)) {
+        journals.push({ node, file, own: false, present: false, ...(listProblem ? { problem: listProblem } : {}) });
+        continue;
+      }
+      try {
+        const j = readJournal(file, ctx.cfg.cluster);
+        journals.push({ node, file, own: false, present: true, events: j.events.length, lastEvent: lastEventOf(j.events) });
+      } catch (err) {
+        journals.push({ node, file, own: false, present: true, problem: problemOf(err) });
+      }
+    }
+    if (own.journal.present && own.journal.problem === undefined) {
+      try {
+        const r = await reconcile({ ...ctx, warn: () => {} }, { readOnly: true });
+        const check: RmtabCheck = {
+          add: onlyExport(r.added, opts.export),
+          remove: onlyExport(r.removed, opts.export),
+          change: onlyExport(r.changed, opts.export),
+          heldBack: onlyExport(r.heldBack, opts.export),
+          malformed: r.malformed.length,
+          addOnly: r.addOnly,
+        };
+        rmtab = { ok: check };
+        for (const pr of r.problems)
+          if (pr.kind === "rolled-back" || pr.kind === "forked" || pr.kind === "gone") diverged.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
+      } catch (err) {
+        rmtab = { error: errorMessage(err) };
+      }
+    }
+  }
+  const hosted = readHosted(ctx.cfg, new ExportIndex(ctx.cfg.exports));
+  return {
+    node: ctx.node,
+    cluster: ctx.cfg.cluster,
+    controlDir: ctx.cfg.controlDir,
+    controlMounted: isMountPoint(ctx.cfg.controlDir),
+    marker,
+    journals,
+    lastRecord: own?.lastRecord,
+    lastReconcile: own?.lastReconcile,
+    pending: own?.pending ?? false,
+    rmtab,
+    quarantined: countQuarantined(p.quarantine),
+    export: opts.export,
+    exportHosted: opts.export === undefined ? undefined : hosted.hosted.has(opts.export),
+    etabProblems: hosted.problems,
+    diverged,
+    now: ctx.now(),
+    staleAfterMs: opts.staleAfterMs,
+  };
+}
