@@ -93,7 +93,7 @@ const bundled = [...new Set(map.sources.map((s) => /node_modules\/((?:@[^/]+\/)?
 const bundledInfo = bundled.map((n) => licenseOf(join(ROOT, "node_modules", n)));
 const shipped = Object.keys(MODULES).map((n) => licenseOf(join(ROOT, "node_modules", n)));
 for (const m of [...bundledInfo, ...shipped])
-  if (!["MIT", "ISC"].includes(m.license)) fail(`${m.name} is licensed ${m.license}: add its license text to the copyright file`);
+  if (!["MIT", "ISC", "Apache-2.0"].includes(m.license)) fail(`${m.name} is licensed ${m.license}: add its license text to the copyright file`);
 const MIT = readFileSync(join(ROOT, "deploy/debian/MIT"), "utf8").trimEnd().split("\n").map((l) => (l === "" ? " ." : ` ${l}`)).join("\n");
 const ISC = readFileSync(join(ROOT, "deploy/debian/ISC"), "utf8").trimEnd().split("\n").map((l) => (l === "" ? " ." : ` ${l}`)).join("\n");
 let copyright = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
@@ -122,6 +122,13 @@ ${MIT}
 
 License: ISC
 ${ISC}
+
+License: Apache-2.0
+ Licensed under the Apache License, Version 2.0 (the "License"); you may not
+ use this file except in compliance with the License.
+ .
+ On Debian systems, the full text of the Apache License, Version 2.0 can be
+ found in the file /usr/share/common-licenses/Apache-2.0.
 `;
 put(`${DOC}/copyright`, copyright);
 

@@ -202,7 +202,7 @@ describe("rmtabsync status on a cluster", () => {
 c = sqlite3.connect(${JSON.stringify(file)}, isolation_level=None)
 c.execute("PRAGMA cache_size = 2")
 c.execute("BEGIN IMMEDIATE")
-for i in range(3000): c.execute("INSERT INTO pruned (seq, hash) VALUES (?, ?)", (100000 + i, "x" * 64))
+for i in range(3000): c.execute("INSERT INTO meta (key, value) VALUES (?, ?)", ("junk%d" % i, "x" * 64))
 os._exit(0)`,
     ]);
     expect(existsSync(`${file}-journal`)).toBe(true);
