@@ -267,7 +267,14 @@ function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: b
   return r;
 }
 
-function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean, hosting: readonly string[] = []) {
+/**
+ * `hosting`: exports journaled as if etab listed them. For record (the
+ * agent's stop, releasing the export) the baseline still remembers only what
+ * etab says, so an UMNTALL while the export lives elsewhere is never taken for
+ * umounts when it comes back; for reconcile (the agent's start, taking it
+ * over) the baseline counts them as hosted from now on (`keepHosting`).
+ */
+function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean, hosting: readonly string[] = [], keepHosting = false) {
   const p = paths(ctx.cfg);
   const folded = new Set<string>(JSON.parse(g.own.localState("spool_folded") ?? "[]") as string[]);
   const spool = exclusive || dryRun ? takeSpool(ctx.cfg.stateDir, folded, { peek: dryRun }) : undefined;
@@ -275,10 +282,11 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const snap = readSnapshot(p.rmtab);
   const parsed = parseRmtab(snap.content);
   const { hosted, problems } = readHosted(ctx.cfg, index);
+  const etabHosted = [...hosted].sort();
   for (const name of hosting) hosted.add(name);
   for (const msg of problems) ctx.warn(msg);
   const { base, nextGen } = chooseBaseline(g);
-  const hostedList = [...hosted].sort();
+  const hostedList = keepHosting ? [...hosted].sort() : etabHosted;
   const canonicalNow = parsed.canonical ? snap.content.toString("utf8") : serializeRmtab(parsed.entries);
   let changes: Change[];
   let ignored: Ignored[];
@@ -325,7 +333,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     recorded,
     ignored,
     malformed: parsed.malformed,
-    hosted: hostedList,
+    hosted: [...hosted].sort(),
     problems: g.problems,
     spooled,
   };
@@ -346,7 +354,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const p = paths(ctx.cfg);
   try {
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
-      const r = recordLocked(ctx, g, index, dryRun, !dryRun, opts.hosting ?? []);
+      const r = recordLocked(ctx, g, index, dryRun, !dryRun, opts.hosting ?? [], true);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
       const addOnly = g.problems.length > 0;

@@ -304,18 +304,18 @@ export class World {
     return this.healing !== undefined;
   }
 
-  async record(node: string): Promise<void> {
-    this.note(`record on ${node}`);
+  async record(node: string, hosting: string[] = []): Promise<void> {
+    this.note(`record on ${node}${hosting.length ? ` --hosting ${hosting.join(",")}` : ""}`);
     this.counters.engineCalls++;
-    const r = await record(this.ctx(node));
+    const r = await record(this.ctx(node), { hosting });
     if (!this.problemsExpected && r.problems.length > 0)
       throw new ModelViolation(`record on ${node} reported problems outside a split-brain: ${r.problems.map((p) => p.problem).join("; ")}`);
   }
 
-  async reconcile(node: string): Promise<ReconcileReport> {
-    this.note(`reconcile on ${node}`);
+  async reconcile(node: string, hosting: string[] = []): Promise<ReconcileReport> {
+    this.note(`reconcile on ${node}${hosting.length ? ` --hosting ${hosting.join(",")}` : ""}`);
     this.counters.engineCalls++;
-    const r = await reconcile(this.ctx(node));
+    const r = await reconcile(this.ctx(node), { hosting });
     if (r.addOnly) this.counters.addOnlySeen++;
     if (!this.problemsExpected && (r.problems.length > 0 || r.addOnly))
       throw new ModelViolation(`reconcile on ${node} reported problems outside a split-brain (addOnly ${r.addOnly}): ${r.problems.map((p) => p.problem).join("; ")}`);
@@ -354,20 +354,22 @@ export class World {
   }
 
   /**
-   * Pacemaker moves an export: the old node records its last changes and
-   * stops exporting; the new node exports it and reconciles before any
-   * client reaches it there.
+   * Pacemaker moves an export, in the order of the group's resources and of
+   * deploy/ocf/rmtabsync: on the old node exportfs stops (etab loses it), then
+   * the agent's stop runs `record --hosting EXPORT`; on the new node the
+   * agent's start runs `reconcile --hosting EXPORT`, then exportfs starts,
+   * before any client reaches it there.
    */
   async move(exp: string, to: string): Promise<void> {
     const from = this.host.get(exp)!;
     if (from === to) return;
     this.note(`move ${exp} from ${from} to ${to}`);
     this.counters.moves++;
-    await this.record(from);
     this.host.set(exp, to);
     this.writeEtab(from);
+    await this.record(from, [exp]);
+    await this.reconcile(to, [exp]);
     this.writeEtab(to);
-    await this.reconcile(to);
     this.checkServed(to, "after taking over");
   }
 
