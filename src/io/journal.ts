@@ -12,6 +12,9 @@ import { JournalError } from "../errors.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 export const SCHEMA_VERSION = 1;
+const INSERT_EVENT = `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
+  VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`;
+
 /** How often unchanged facts re-confirm their `facts_checked` time. */
 export const FACTS_CHECKED_EVERY_MS = 60_000;
 
@@ -584,10 +587,7 @@ export class OwnJournal {
       // AUTOINCREMENT never reuses a sequence number, even after deletes.
       const seqRow = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
       let seq = seqRow?.seq ?? 0;
-      const ins = this.db.prepare(
-        `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
-         VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
-      );
+      const ins = this.db.prepare(INSERT_EVENT);
       for (const c of changes) {
         clock = tick(clock, nowMs);
         seq++;
@@ -771,10 +771,7 @@ export class JournalWriter {
 
   /** Appends events with their own seq and hashes (they continue this journal's chain). */
   appendVerbatim(rows: readonly ChainRow[]): void {
-    const ins = this.db.prepare(
-      `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
-       VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
-    );
+    const ins = this.db.prepare(INSERT_EVENT);
     this.db.transaction(() => {
       for (const r of rows) ins.run(r);
     })();
@@ -787,10 +784,7 @@ export class JournalWriter {
       const seqRow = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
       let seq = seqRow?.seq ?? 0;
       let prev = last?.hash ?? this.meta.journalId;
-      const ins = this.db.prepare(
-        `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
-         VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`,
-      );
+      const ins = this.db.prepare(INSERT_EVENT);
       for (const r of rows) {
         seq++;
         const row = { ...r, seq };
