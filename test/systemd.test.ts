@@ -8,7 +8,7 @@ import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, line, ROOT, SIM, TestCluster } from "./helpers/cluster.js";
+import { CLI, line, python3, ROOT, SIM, TestCluster } from "./helpers/cluster.js";
 
 const UNITS = join(ROOT, "deploy/systemd");
 
@@ -72,10 +72,15 @@ describe("systemd units", () => {
 // StateDirectory). record, reconcile, status, show and log must all work.
 const SANDBOX = `
 set -eu
-R=$1 CLI=$2 NODE=$3 SIM=$4 H=$5
+R=$1 CLI=$2 NODE=$3 SIM=$4 H=$5 TOP=$6 HTOP=$7 PY=$8
+cd /
 mount --bind "$R" "$H"
+# the checkout itself may live under /tmp (a fresh clone in CI): keep it, read-only
+mount --bind "$TOP" "$HTOP"
 mount -t tmpfs tmpfs /tmp
-mkdir -p "$R"
+mkdir -p "$TOP" "$R"
+mount --bind "$HTOP" "$TOP"
+mount -o remount,bind,ro "$TOP"
 mount --bind "$H" "$R"
 mount -o remount,bind,ro "$R"
 mount --bind "$H/control" "$R/control"
@@ -85,9 +90,9 @@ if touch /var/lib/rmtabsync-sandbox-check 2>/dev/null || touch "$R/ds03.yaml" 2>
   echo "sandbox: the root file system is still writable" >&2; exit 99
 fi
 run() { n=$1; shift; "$NODE" "$CLI" -c "$R/$n.yaml" -n "$n" "$@"; }
-python3 "$SIM" "$R/state/ds03" mount 10.0.0.21 /srv/vm0
+"$PY" "$SIM" "$R/state/ds03" mount 10.0.0.21 /srv/vm0
 run ds03 record
-python3 "$SIM" "$R/state/ds04" mount 10.0.0.22 /srv/vm1
+"$PY" "$SIM" "$R/state/ds04" mount 10.0.0.22 /srv/vm1
 run ds04 reconcile
 run ds03 reconcile
 run ds03 status
@@ -102,11 +107,13 @@ describe("the units' file-system sandbox (emulated with unshare)", () => {
     c.etab("ds03", ["/srv/vm0"]);
     c.etab("ds04", ["/srv/vm1"]);
     const hold = mkdtempSync("/dev/shm/rmtabsync-sandbox-");
-    const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", SANDBOX, "sh", c.root, CLI, process.execPath, SIM, hold], {
+    const holdTop = mkdtempSync("/dev/shm/rmtabsync-sandbox-top-");
+    const r = spawnSync("unshare", ["-m", "--propagation", "private", "sh", "-c", SANDBOX, "sh", c.root, CLI, process.execPath, SIM, hold, ROOT, holdTop, python3()], {
       encoding: "utf8",
       timeout: 120_000,
     });
     rmSync(hold, { recursive: true, force: true });
+    rmSync(holdTop, { recursive: true, force: true });
     if (r.error) throw new Error(`unshare could not run (${r.error.message}): apt-get install util-linux`);
     expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
     expect(r.stdout).toMatch(/^rmtabsync OK: /m);
