@@ -90,13 +90,17 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
       continue;
     }
     if (o) {
-      // first event of theirs that our copy of the same journal lacks or has differently
-      const firstDiff = theirs.rows.find((r) => o.hashes.get(r.seq) !== r.hash);
-      const continues = firstDiff !== undefined && firstDiff.seq === o.lastSeq + 1 && firstDiff.prev_hash === (o.hashes.get(o.lastSeq) ?? id);
+      // first event (or compacted event) of theirs that our copy of the same journal lacks or has differently
+      const theirAll = [...theirs.rows.map((r) => ({ seq: r.seq, hash: r.hash, row: r as ChainRow | undefined })), ...theirs.pruned.map((p) => ({ seq: p.seq, hash: p.hash, row: undefined }))].sort((a, b) => a.seq - b.seq);
+      const firstDiff = theirAll.find((x) => o.hashes.get(x.seq) !== x.hash);
+      const continues =
+        firstDiff !== undefined && firstDiff.seq === o.lastSeq + 1 && (firstDiff.row === undefined || firstDiff.row.prev_hash === (o.hashes.get(o.lastSeq) ?? id));
       if (continues) {
         const rows = theirs.rows.filter((r) => r.seq >= firstDiff.seq);
-        actions.push({ action: "append", from, into: o.file, node, events: rows.length, detail: `events ${firstDiff.seq}..${rows[rows.length - 1]!.seq} of journal ${short(id)} appended` });
-        if (!opts.dryRun) write(JournalWriter.open(o.file, cfg.cluster), (w) => w.appendVerbatim(rows));
+        const pruned = theirs.pruned.filter((p) => p.seq >= firstDiff.seq);
+        const lastSeq = theirAll[theirAll.length - 1]!.seq;
+        actions.push({ action: "append", from, into: o.file, node, events: rows.length, detail: `events ${firstDiff.seq}..${lastSeq} of journal ${short(id)} appended` });
+        if (!opts.dryRun) write(JournalWriter.open(o.file, cfg.cluster), (w) => w.appendVerbatim(rows, pruned));
         for (const r of rows) known.add(identity(r));
         continue;
       }
@@ -107,7 +111,7 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
       actions.push({ action: "copy", from, into, node, events: theirs.rows.length, detail: `journal ${short(id)} of node ${node} was missing: copied whole` });
       if (!opts.dryRun) {
         write(JournalWriter.create(into, { cluster: cfg.cluster, node, journalId: id, created: theirs.meta.created }), (w) =>
-          w.appendVerbatim(theirs.rows),
+          w.appendVerbatim(theirs.rows, theirs.pruned),
         );
       }
       for (const r of theirs.rows) known.add(identity(r));

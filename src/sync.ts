@@ -358,7 +358,10 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
       const addOnly = g.problems.length > 0;
-      const plan = planReconcile({ current: r.parsed.entries, fold: g.fold, managed, index, addOnly });
+      // our own journal rolled back or forked: our lost events are not in the fold, so the
+      // exports we serve keep mountd's lines as they are until recover
+      const frozen = g.badMarks.has(g.own.meta.journalId) ? new Set(r.hosted) : undefined;
+      const plan = planReconcile({ current: r.parsed.entries, fold: g.fold, managed, index, addOnly, frozen });
       const content = serializeRmtab(plan.entries);
       const same = content === r.snap.content.toString("utf8") && r.parsed.malformed.length === 0 && (r.snap.exists || content === "");
       let written = false;

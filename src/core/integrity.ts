@@ -33,6 +33,8 @@ export interface ChainRow extends HashedFields {
 export interface PrunedRow {
   readonly seq: number;
   readonly hash: string;
+  /** Wall time of the event that was compacted away (when read). */
+  readonly wall?: number;
   readonly origin_journal: string;
   readonly origin_seq: number;
   readonly origin_hash: string;

@@ -115,6 +115,12 @@ export interface ReconcileInput {
   readonly index: ExportIndex;
   /** A journal could not be read: add entries, remove none, lower no count. */
   readonly addOnly: boolean;
+  /**
+   * Exports whose lines stay exactly as rmtab has them: those this node
+   * exports while its own journal is rolled back or forked. Its lost events
+   * are not in the fold until recover, and mountd's own file is the truth.
+   */
+  readonly frozen?: ReadonlySet<string>;
 }
 
 export interface LineChange {
@@ -155,6 +161,10 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       out.push(e); // unmanaged: untouched
       continue;
     }
+    if (input.frozen?.has(exp.name)) {
+      out.push(e);
+      continue;
+    }
     const want = managed.has(exp.name) ? (input.fold.get(key)?.count ?? 0) : 0;
     const change = { client: e.client, path: e.path, export: exp.name, from: e.count };
     if (want === e.count) out.push(e);
@@ -172,7 +182,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   for (const [key, ev] of input.fold) {
     if (ev.count <= 0 || seen.has(key)) continue;
     const exp = index.exportOf(ev.path);
-    if (!exp || !managed.has(exp.name)) continue;
+    if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
     const entry = { client: ev.client, path: ev.path, count: ev.count };
     const problem = entryProblem(entry);
     if (problem) {

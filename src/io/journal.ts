@@ -403,7 +403,7 @@ export function readChain(file: string, cluster?: string): ChainData {
     checkIdentity(file, meta, cluster);
     try {
       const rows = db.prepare("SELECT * FROM events ORDER BY seq").all() as ChainRow[];
-      const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
+      const pruned = db.prepare("SELECT seq, hash, wall, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
       const peerMarks = (db.prepare("SELECT journal_id, node, seq, hash FROM peer_marks").all() as { journal_id: string; node: string; seq: number; hash: string }[]).map(
         (m) => ({ journalId: m.journal_id, node: m.node, seq: m.seq, hash: m.hash }),
       );
@@ -770,10 +770,15 @@ export class JournalWriter {
   }
 
   /** Appends events with their own seq and hashes (they continue this journal's chain). */
-  appendVerbatim(rows: readonly ChainRow[]): void {
+  appendVerbatim(rows: readonly ChainRow[], pruned: readonly PrunedRow[] = []): void {
     const ins = this.db.prepare(INSERT_EVENT);
+    const insPruned = this.db.prepare(
+      "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
+    );
     this.db.transaction(() => {
       for (const r of rows) ins.run(r);
+      // events the other copy compacted away: their hashes keep the chain whole
+      for (const p of pruned) insPruned.run({ ...p, wall: p.wall ?? 0 });
     })();
   }
 
