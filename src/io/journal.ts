@@ -50,6 +50,25 @@ CREATE TABLE pruned (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, wall INTEGER N
 CREATE TABLE facts (version INTEGER PRIMARY KEY AUTOINCREMENT, wall INTEGER NOT NULL, format INTEGER NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL);
 `;
 
+/** Creates the schema and the journal's identity in an empty database, in one transaction. */
+function createSchema(
+  db: Database.Database,
+  m: { cluster: string; node: string; journalId: string; created: string; branchOf?: string; branchAt?: number },
+): void {
+  db.transaction(() => {
+    db.exec(SCHEMA_V1);
+    const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
+    ins.run("format", JOURNAL_FORMAT);
+    ins.run("cluster", m.cluster);
+    ins.run("node", m.node);
+    ins.run("journal_id", m.journalId);
+    ins.run("created", m.created);
+    if (m.branchOf) ins.run("branch_of", m.branchOf);
+    if (m.branchAt !== undefined) ins.run("branch_at", String(m.branchAt));
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  })();
+}
+
 export interface JournalMeta {
   readonly format: string;
   readonly cluster: string;
@@ -461,16 +480,7 @@ export class OwnJournal {
       const tables = db.prepare("SELECT count(*) AS n FROM sqlite_master").get() as { n: number };
       if (version === 0 && tables.n === 0) {
         if (!opts.create || opts.readOnly) throw new JournalError(file, "is empty: run 'rmtabsync init'");
-        db.transaction(() => {
-          db.exec(SCHEMA_V1);
-          const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-          ins.run("format", JOURNAL_FORMAT);
-          ins.run("cluster", opts.cluster);
-          ins.run("node", opts.node);
-          ins.run("journal_id", randomUUID());
-          ins.run("created", opts.now.toISOString());
-          db.pragma(`user_version = ${SCHEMA_VERSION}`);
-        })();
+        createSchema(db, { cluster: opts.cluster, node: opts.node, journalId: randomUUID(), created: opts.now.toISOString() });
       }
       const meta = readMeta(db, file);
       checkIdentity(file, meta, opts.cluster);
@@ -741,18 +751,7 @@ export class JournalWriter {
     try {
       db.pragma("journal_mode = DELETE");
       db.pragma("synchronous = FULL");
-      db.transaction(() => {
-        db.exec(SCHEMA_V1);
-        const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
-        ins.run("format", JOURNAL_FORMAT);
-        ins.run("cluster", m.cluster);
-        ins.run("node", m.node);
-        ins.run("journal_id", m.journalId);
-        ins.run("created", m.created);
-        if (m.branchOf) ins.run("branch_of", m.branchOf);
-        if (m.branchAt !== undefined) ins.run("branch_at", String(m.branchAt));
-        db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      })();
+      createSchema(db, m);
       return new JournalWriter(file, db, readMeta(db, file));
     } catch (err) {
       db.close();

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { CLI, ROOT, type TestCluster } from "./cluster.js";
+import { sleep, waitFor } from "./mountd-daemon.js";
 
 /** The shipped ha-callout for rpc.mountd. */
 export const CALLOUT = join(ROOT, "deploy/mountd-callout");
@@ -12,19 +13,11 @@ export interface Exit {
   readonly signal: NodeJS.Signals | null;
 }
 
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
+export { sleep };
 
-/** Polls `cond` until it returns something other than undefined/false; throws after timeoutMs. */
-export async function until<T>(what: string, cond: () => T | undefined | false, timeoutMs = 15_000, everyMs = 25): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = cond();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
+/** Polls `cond` until it returns something other than undefined/false; throws after timeoutMs (15 s). */
+export function until<T>(what: string, cond: () => T | undefined | false, timeoutMs = 15_000, everyMs = 25): Promise<T> {
+  return waitFor(what, cond, timeoutMs, everyMs);
 }
 
 export class WatchProc {
