@@ -5,6 +5,7 @@ import { isAbsolute, join } from "node:path";
 import { parseDocument } from "yaml";
 import type { ExportDef } from "./core/exports.js";
 import { ConfigError } from "./errors.js";
+import { parseDuration } from "./core/time.js";
 
 export const DEFAULT_CONFIG_PATH = "/etc/rmtabsync/config.yaml";
 
@@ -17,7 +18,11 @@ export interface Config {
   readonly exports: readonly ExportDef[];
   /** Where this node's system files are (real defaults; tests point them at prepared trees). */
   readonly system: SystemPaths;
+  /** How far ahead of this node's clock an event may be stamped before it is held back (ms). */
+  readonly maxClockSkewMs: number;
 }
+
+export const DEFAULT_MAX_CLOCK_SKEW_MS = 5 * 60_000;
 
 /** System files and tools the node facts are read from. */
 export interface SystemPaths {
@@ -51,7 +56,7 @@ export const DEFAULT_SYSTEM_PATHS: SystemPaths = {
 /** Names usable as file names and in every tool that shows them. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-const TOP_KEYS = ["cluster", "controlDir", "stateDir", "nodes", "exports", "system"];
+const TOP_KEYS = ["cluster", "controlDir", "stateDir", "nodes", "exports", "system", "maxClockSkew"];
 const SYSTEM_KEYS = Object.keys(DEFAULT_SYSTEM_PATHS) as (keyof SystemPaths)[];
 const EXPORT_KEYS = ["name", "path", "nodes"];
 
@@ -153,8 +158,15 @@ export function validateConfig(raw: unknown, file: string): Config | string[] {
     }
   }
 
+  let maxClockSkewMs = DEFAULT_MAX_CLOCK_SKEW_MS;
+  if (obj.maxClockSkew !== undefined) {
+    const d = typeof obj.maxClockSkew === "string" ? parseDuration(obj.maxClockSkew) : undefined;
+    if (typeof d === "number" && d >= 1000 && d <= 86400e3) maxClockSkewMs = d;
+    else bad("maxClockSkew", "a duration from 1s to 1d, like 5m", obj.maxClockSkew);
+  }
+
   if (problems.length > 0 || cluster === undefined || controlDir === undefined || stateDir === undefined) return problems;
-  return { file, cluster, controlDir, stateDir, nodes, exports, system };
+  return { file, cluster, controlDir, stateDir, nodes, exports, system, maxClockSkewMs };
 }
 
 /** Reads, parses and validates the configuration file. */

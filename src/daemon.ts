@@ -20,6 +20,7 @@ import { journalFile, paths } from "./config.js";
 import { errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
 import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
+import { describeProblems } from "./io/control.js";
 import type { Config } from "./config.js";
 import { reconcile, record, type RecordReport, type SyncContext } from "./sync.js";
 
@@ -245,7 +246,7 @@ export class Daemon {
       if (kind === "reconcile") {
         const r = await reconcile(ctx);
         this.reportRecord(r);
-        this.note("addonly", r.addOnly ? `add-only mode: ${r.problems.map((p) => `${p.file}: ${p.problem}`).join("; ")}; no entry was removed` : "", "warning");
+        this.note("addonly", r.addOnly ? `add-only mode, no entry was removed: ${describeProblems(r.problems)}` : "", "warning");
         if (r.written)
           this.log("info", `${r.rmtab} rewritten: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed, ${r.entries} entries`);
         for (const u of r.unwritable) this.log("warning", `cannot write ${u.client} ${u.path} to rmtab: ${u.problem}`);

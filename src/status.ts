@@ -118,6 +118,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
   let own: OwnFacts | undefined;
   let rmtab: StatusFacts["rmtab"];
   const diverged: { file: string; kind: string; problem: string }[] = [];
+  const unusable: { file: string; kind: string; problem: string }[] = [];
   if (marker.kind === "ok") {
     let files: string[] = [];
     let listProblem: string | undefined;
@@ -138,7 +139,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
         continue;
       }
       try {
-        const j = readJournal(file, ctx.cfg.cluster);
+        const j = readJournal(file, ctx.cfg.cluster, { futureAfterMs: ctx.now() + ctx.cfg.maxClockSkewMs });
         journals.push({ node, file, own: false, present: true, events: j.events.length, lastEvent: lastEventOf(j.events) });
       } catch (err) {
         journals.push({ node, file, own: false, present: true, problem: problemOf(err) });
@@ -158,6 +159,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
         rmtab = { ok: check };
         for (const pr of r.problems)
           if (pr.kind === "rolled-back" || pr.kind === "forked" || pr.kind === "gone") diverged.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
+          else if (pr.kind === "invalid" || pr.kind === "future") unusable.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
       } catch (err) {
         rmtab = { error: errorMessage(err) };
       }
@@ -180,6 +182,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
     exportHosted: opts.export === undefined ? undefined : hosted.hosted.has(opts.export),
     etabProblems: hosted.problems,
     diverged,
+    unusable,
     now: ctx.now(),
     staleAfterMs: opts.staleAfterMs,
   };

@@ -8,9 +8,9 @@ import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
-import { listJournalFiles, readJournals, requireMarker, type JournalProblem } from "./io/control.js";
+import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type JournalProblem } from "./io/control.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
-import { isBranchFile, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
+import { isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
@@ -26,6 +26,10 @@ export interface SyncContext {
   /** Wall clock in ms; the only clock the engine reads. */
   readonly now: () => number;
   readonly warn: (msg: string) => void;
+  /** Test hook: runs after each peer journal was read. */
+  readonly afterJournalRead?: (file: string) => void;
+  /** Test hook: runs after the journals were first read and before mountd's lock is taken. */
+  readonly beforeLock?: () => void;
   /** Test hook: runs after the new rmtab is durable and before the rename. */
   readonly beforeRename?: () => void;
   /** Runs at the end of the work done under mountd's lock (the daemon notes what it has seen). */
@@ -109,21 +113,27 @@ interface Gathered {
   badMarks: Set<string>;
   /** The local copy of the baseline (survives a rolled-back control volume). */
   local: LocalBaseline | undefined;
+  /** Events stamped later than this are held back (this node's clock plus the accepted skew). */
+  futureAfterMs: number;
+  /** journalStamp of our own journal before it was read. */
+  ownStamp: string;
 }
 
 /**
  * Checks what this node saw of every journal (its marks, kept outside the
  * control volume) and what the peers published they saw, against the
- * journals now on the volume.
+ * journals now on the volume. `published` was read before the journals, so
+ * a mark can only point at an event the journal read later still holds,
+ * unless it really went backwards or forked.
  */
-function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], marks: readonly Mark[], unreadable: readonly JournalProblem[]) {
+function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], marks: readonly Mark[], published: ReadonlyMap<string, Mark[]>, unreadable: readonly JournalProblem[]) {
   const views = journals.map((j) => j.view);
   // a journal that cannot be read now is reported as such, not also as gone
   const known = marks.filter((m) => views.some((v) => v.journalId === m.journalId) || !unreadable.some((p) => p.node === m.node));
   const found: MarkProblem[] = [...checkMarks(known, views, `this node (${ctx.node})`)];
   for (const j of journals) {
     if (j.meta.node === ctx.node && !isBranchFile(j.file)) continue;
-    const present = j.peerMarks.filter((m) => views.some((v) => v.journalId === m.journalId));
+    const present = (published.get(j.file) ?? []).filter((m) => views.some((v) => v.journalId === m.journalId));
     found.push(...checkMarks(present, views, `node ${j.meta.node}`));
   }
   const seen = new Set<string>();
@@ -140,9 +150,9 @@ function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], m
 }
 
 /** Sequence numbers, per journal id, that this node's and the published marks point at. */
-function markInterest(local: readonly Mark[], files: readonly string[]): Map<string, number[]> {
+function markInterest(marks: Iterable<Mark>): Map<string, number[]> {
   const interest = new Map<string, number[]>();
-  for (const m of [...local, ...files.flatMap((f) => readPublishedMarks(f))]) {
+  for (const m of marks) {
     const seqs = interest.get(m.journalId) ?? [];
     if (!seqs.includes(m.seq)) seqs.push(m.seq);
     interest.set(m.journalId, seqs);
@@ -150,30 +160,51 @@ function markInterest(local: readonly Mark[], files: readonly string[]): Map<str
   return interest;
 }
 
+/**
+ * Reads this node's marks, what every node published it saw, then the
+ * journals themselves (each in one read transaction), in that order.
+ */
 function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered {
   requireMarker(ctx.cfg);
+  const futureAfterMs = ctx.now() + ctx.cfg.maxClockSkewMs;
   const own = openOwn(ctx, readOnly);
   try {
+    const ownStamp = journalStamp(own.file);
     const marks = readMarks(ctx.cfg.stateDir);
+    const published = new Map(listJournalFiles(paths(ctx.cfg).journals).map((f) => [f, readPublishedMarks(f)] as const));
     // only the hashes that marks point at are kept (and, without a fold, read)
-    const interest = markInterest(marks, listJournalFiles(paths(ctx.cfg).journals));
-    const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest });
-    const mine = own.read({ events: withFold, interest });
+    const interest = markInterest([...marks, ...[...published.values()].flat()]);
+    const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead });
+    const mine = own.read({ events: withFold, interest, futureAfterMs });
     const journals = [mine, ...set.journals];
-    let seen: Hlc = maxHlc(mine.maxHlc, HLC_ZERO);
+    const problems = [...set.problems];
+    const mineBad = rejectedProblem(mine);
+    if (mineBad) problems.push(mineBad);
+    let seen: Hlc = HLC_ZERO;
     const fold: Fold = new Map();
     for (const j of journals) {
       seen = maxHlc(seen, j.maxHlc);
       if (withFold) foldEvents(j.events, {}, fold);
     }
-    const integrity = integrityProblems(ctx, journals, marks, set.problems);
+    const integrity = integrityProblems(ctx, journals, marks, published, set.problems);
     const local = readLocalBaseline(ctx.cfg.stateDir);
-    if (local) seen = maxHlc(seen, local.hlc);
-    return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local };
+    if (local && local.hlc.wall <= futureAfterMs) seen = maxHlc(seen, local.hlc);
+    return { own, fold, seen, problems: [...problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local, futureAfterMs, ownStamp };
   } catch (err) {
     own.close();
     throw err;
   }
+}
+
+/**
+ * Under mountd's lock: what gather read, or a fresh read when another
+ * process on this node (the daemon, the timer, the agent) committed to our
+ * journal since. Planning from the older read would undo what it recorded.
+ */
+function current(ctx: SyncContext, g: Gathered, withFold: boolean, readOnly: boolean): Gathered {
+  if (journalStamp(g.own.file) === g.ownStamp) return g;
+  g.own.close();
+  return gather(ctx, withFold, readOnly);
 }
 
 /** Moves this node's marks to the newest event of every sound journal; publishes them. */
@@ -205,16 +236,23 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
   const dryRun = !!opts.dryRun;
-  const g = gather(ctx, false);
+  let g = gather(ctx, false);
   const lockFile = paths(ctx.cfg).lock;
   try {
     const hosting = opts.hosting ?? [];
     const exclusive = !dryRun && spoolWaiting(ctx.cfg.stateDir);
-    const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () =>
+    ctx.beforeLock?.();
+    const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () => {
+      g = current(ctx, g, false, false);
       // A spool that appeared while we waited for a shared lock needs the exclusive one.
-      exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive, hosting) : undefined,
-    );
-    const report = shared ?? (await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => recordOnly(ctx, g, index, dryRun, true, hosting)));
+      return exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive, hosting) : undefined;
+    });
+    const report =
+      shared ??
+      (await withRmtabLock(lockFile, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, () => {
+        g = current(ctx, g, false, false);
+        return recordOnly(ctx, g, index, dryRun, true, hosting);
+      }));
     if (!dryRun) refreshFacts(ctx, g.own);
     return report;
   } finally {
@@ -250,7 +288,9 @@ function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLoc
 }
 
 function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: string): void {
-  g.local = { gen, journalId: g.own.meta.journalId, hosted: [...hosted], hlc: maxHlc(g.own.seenHlc(), g.seen), content: Buffer.from(content, "utf8") };
+  const own = g.own.seenHlc();
+  const hlc = own.wall <= g.futureAfterMs ? maxHlc(own, g.seen) : g.seen;
+  g.local = { gen, journalId: g.own.meta.journalId, hosted: [...hosted], hlc, content: Buffer.from(content, "utf8") };
   writeLocalBaseline(ctx.cfg.stateDir, g.local);
 }
 
@@ -313,7 +353,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   }
   const nowMs = ctx.now();
   const recorded = dryRun
-    ? stampDry(changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
+    ? stampDry(changes, ctx.node, g.seen, nowMs)
     : g.own.commitRecord({
         changes,
         seen: g.seen,
@@ -322,6 +362,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
         hosted: hostedList,
         gen: nextGen,
         what: "record",
+        futureAfterMs: g.futureAfterMs,
         state: spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : undefined,
       });
   if (!dryRun) saveLocal(ctx, g, nextGen, hostedList, canonicalNow);
@@ -350,10 +391,12 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const index = new ExportIndex(ctx.cfg.exports);
   const readOnly = !!opts.readOnly;
   const dryRun = !!opts.dryRun || readOnly;
-  const g = gather(ctx, true, readOnly);
+  let g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
   try {
+    ctx.beforeLock?.();
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
+      g = current(ctx, g, true, readOnly);
       const r = recordLocked(ctx, g, index, dryRun, !dryRun, opts.hosting ?? [], true);
       foldEvents(r.recorded, {}, g.fold);
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);

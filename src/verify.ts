@@ -2,12 +2,13 @@
 import { journalFile, paths, type Config } from "./config.js";
 import { checkChain, checkMarks, originKey, type JournalView, type Mark } from "./core/integrity.js";
 import { errorMessage, JournalError } from "./errors.js";
+import { futureProblem, rowProblem, type RawRow } from "./core/event-check.js";
 import { listJournalFiles, readMarker } from "./io/control.js";
 import { isBranchFile, nodeOfFile, readChain } from "./io/journal.js";
 import { readMarks } from "./io/marks.js";
 
 export interface VerifyFinding {
-  /** Stable id: sqlite-integrity, unreadable, chain, rolled-back, forked, gone, missing-journal, marker. */
+  /** Stable id: sqlite-integrity, unreadable, chain, invalid-event, future-event, rolled-back, forked, gone, missing-journal, marker. */
   readonly check: string;
   readonly file: string;
   readonly seq?: number;
@@ -31,7 +32,7 @@ export interface VerifyReport {
 }
 
 /** Checks SQLite integrity, schema, identity, the hash chains, and rollbacks/forks against every mark known. */
-export function verifyVolume(cfg: Config, opts: { node?: string } = {}): VerifyReport {
+export function verifyVolume(cfg: Config, opts: { node?: string; futureAfterMs?: number } = {}): VerifyReport {
   const p = paths(cfg);
   const findings: VerifyFinding[] = [];
   try {
@@ -57,6 +58,13 @@ export function verifyVolume(cfg: Config, opts: { node?: string } = {}): VerifyR
       for (const pr of checkChain(c.meta.journalId, c.rows, c.pruned)) {
         findings.push({ check: "chain", file, seq: pr.seq, problem: pr.problem });
         ok = false;
+      }
+      for (const r of c.rows) {
+        const bad = rowProblem(r as unknown as RawRow, { node: c.meta.node });
+        const future = bad === undefined ? futureProblem(r.wall, opts.futureAfterMs) : undefined;
+        if (bad) findings.push({ check: "invalid-event", file, seq: r.seq, problem: `event ${r.seq}: ${bad}` });
+        else if (future) findings.push({ check: "future-event", file, seq: r.seq, problem: `event ${r.seq}: ${future}` });
+        if (bad || future) ok = false;
       }
       const hashes = new Map<number, string>();
       const origins = new Map<string, string>();

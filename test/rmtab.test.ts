@@ -106,7 +106,7 @@ describe("rmtab properties", () => {
     fc.stringMatching(/^[a-z][a-z0-9.-]{0,20}$/),
   );
   const path = fc
-    .array(fc.stringMatching(/^[A-Za-z0-9 ._-]{1,12}$/), { minLength: 1, maxLength: 6 })
+    .array(fc.stringMatching(/^[A-Za-z0-9 ._-]{1,12}$/).filter((c) => c !== "." && c !== ".."), { minLength: 1, maxLength: 6 })
     .map((parts) => `/${parts.join("/")}`);
   const entry = fc.record({ client: host, path, count: fc.integer({ min: 1, max: 0x7fffffff }) });
 

@@ -258,6 +258,7 @@ describe("status checks (pure)", () => {
     exportHosted: undefined,
     etabProblems: [],
     diverged: [],
+    unusable: [],
     now: 1_000_000 + 60_000,
     staleAfterMs: 15 * 60_000,
   };

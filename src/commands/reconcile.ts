@@ -1,4 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
+import { describeProblems } from "../io/control.js";
 import { ExportIndex } from "../core/exports.js";
 import { UsageError } from "../errors.js";
 import { reconcile } from "../sync.js";
@@ -24,7 +25,7 @@ export function reconcileCommand(rt: Runtime) {
         if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);
       const r = await reconcile(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
       const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
-      if (r.addOnly) ctx.warn(`add-only mode: ${r.problems.map((p) => p.file).join(", ")} unreadable; no entry was removed`);
+      if (r.addOnly) ctx.warn(`add-only mode, no entry was removed: ${describeProblems(r.problems)}`);
       if (g.json) {
         printJson(rt, {
           node: r.node,

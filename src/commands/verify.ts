@@ -14,7 +14,10 @@ export function verifyCommand(rt: Runtime) {
       const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
       // this node's own marks count too, when we know which node we are
       const node = g.node ?? rt.env.RMTABSYNC_NODE ?? rt.hostname().split(".")[0];
-      const r = verifyVolume(cfg, { node: node && NAME_RE.test(node) && cfg.nodes.includes(node) && !opts.controlDir ? node : undefined });
+      const r = verifyVolume(cfg, {
+        node: node && NAME_RE.test(node) && cfg.nodes.includes(node) && !opts.controlDir ? node : undefined,
+        futureAfterMs: rt.now() + cfg.maxClockSkewMs,
+      });
       if (g.json) printJson(rt, { ok: r.findings.length === 0, ...r });
       else {
         rt.out(

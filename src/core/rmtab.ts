@@ -63,15 +63,31 @@ function byteLength(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
 
+/** Why a client address cannot stand in an rmtab line, or undefined. */
+export function clientProblem(client: string): string | undefined {
+  if (client === "") return "empty client address";
+  if (byteLength(client) > MAX_FIELD_BYTES) return `client address longer than ${MAX_FIELD_BYTES} bytes`;
+  // mountd writes numeric addresses (names in old files): never a space or a control character
+  if (/[\x00-\x20\x7f]/.test(client)) return "client address contains a space or a control character";
+  if (client.includes(";")) return "client address contains ';'";
+  return undefined;
+}
+
+/** Why a path cannot stand in an rmtab line, or undefined. */
+export function pathProblem(path: string): string | undefined {
+  if (path === "") return "empty path";
+  if (byteLength(path) > MAX_FIELD_BYTES) return `path longer than ${MAX_FIELD_BYTES} bytes`;
+  if (/[\x00-\x1f\x7f]/.test(path)) return "path contains a control character";
+  if (path.includes(":")) return "path contains ':' (mountd would split it there)";
+  if (!path.startsWith("/")) return "path is not absolute";
+  if (path.split("/").some((c) => c === "." || c === "..")) return "path has a '.' or '..' component (mountd records real paths)";
+  return undefined;
+}
+
 /** Why an entry cannot be written as an rmtab line mountd reads back unchanged, or undefined. */
 export function entryProblem(e: RmtabEntry): string | undefined {
-  if (e.client === "") return "empty client address";
-  if (e.path === "") return "empty path";
-  if (/[\n\0]/.test(e.client) || e.client.includes(";")) return "client address contains a newline, NUL or ';'";
-  if (/[\n\0]/.test(e.path)) return "path contains a newline or NUL";
-  if (e.path.includes(":")) return "path contains ':' (mountd would split it there)";
-  if (byteLength(e.client) > MAX_FIELD_BYTES) return `client address longer than ${MAX_FIELD_BYTES} bytes`;
-  if (byteLength(e.path) > MAX_FIELD_BYTES) return `path longer than ${MAX_FIELD_BYTES} bytes`;
+  const p = clientProblem(e.client) ?? pathProblem(e.path);
+  if (p) return p;
   if (!Number.isInteger(e.count) || e.count < 1 || e.count > MAX_COUNT)
     return `count ${e.count} outside 1..${MAX_COUNT}`;
   if (byteLength(formatLine(e)) > MAX_LINE_BYTES) return `line longer than ${MAX_LINE_BYTES} bytes`;

@@ -69,6 +69,8 @@ export interface StatusFacts {
   readonly etabProblems: readonly string[];
   /** Journals rolled back, forked or gone relative to what some node saw (a split-brain or a restored backup). */
   readonly diverged: readonly { readonly file: string; readonly kind: string; readonly problem: string }[];
+  /** Journals holding events reconcile does not use: "invalid" (bad content or chain) or "future" (stamped beyond the clock skew). */
+  readonly unusable: readonly { readonly file: string; readonly kind: string; readonly problem: string }[];
   readonly now: number;
   /** A last reconcile older than this (ms) is stale. */
   readonly staleAfterMs: number;
@@ -153,6 +155,21 @@ const journalsDiverged: Check = (f) =>
     message: `${d.file}: ${d.problem}; reconcile runs add-only until 'rmtabsync recover' merges the other copy`,
   }));
 
+const journalsUnusable: Check = (f) =>
+  f.unusable.map((u) =>
+    u.kind === "future"
+      ? {
+          id: "journal-future",
+          state: "WARNING" as const,
+          message: `${u.file}: ${u.problem}; check the clocks (NTP) of this node and of that journal's node; reconcile runs add-only meanwhile`,
+        }
+      : {
+          id: "journal-invalid",
+          state: "WARNING" as const,
+          message: `${u.file}: ${u.problem}; reconcile ignores those events and runs add-only ('rmtabsync verify' names them all)`,
+        },
+  );
+
 const rmtabMatches: Check = (f) => {
   const r = f.rmtab;
   if (r === undefined) return [];
@@ -211,7 +228,7 @@ const quarantine: Check = (f) =>
 const etab: Check = (f) => f.etabProblems.map((p) => ({ id: "etab-unparsable", state: "WARNING" as const, message: p }));
 
 /** The registry: adding a check means adding a function here. */
-export const CHECKS: readonly Check[] = [controlVolume, ownJournal, peerJournals, journalsDiverged, rmtabMatches, reconcileFresh, pendingReconcile, quarantine, etab];
+export const CHECKS: readonly Check[] = [controlVolume, ownJournal, peerJournals, journalsDiverged, journalsUnusable, rmtabMatches, reconcileFresh, pendingReconcile, quarantine, etab];
 
 /** Worst first: CRITICAL, then UNKNOWN (something could not be checked), then WARNING. */
 const RANK: Readonly<Record<State, number>> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };

@@ -67,13 +67,17 @@ export function initControl(cfg: Config, now: Date): { created: string[] } {
   return { created };
 }
 
-export type ProblemKind = "unreadable" | "missing" | "rolled-back" | "forked" | "gone";
+export type ProblemKind = "unreadable" | "missing" | "invalid" | "future" | "rolled-back" | "forked" | "gone";
 
 export interface JournalProblem {
   readonly file: string;
   readonly node: string;
   readonly problem: string;
-  /** unreadable/missing: a journal cannot be read; rolled-back/forked/gone: split-brain or restored backup (critical). */
+  /**
+   * unreadable/missing: a journal cannot be read; invalid: some of its events break the rules or the
+   * hash chain; future: some are stamped beyond the accepted clock skew; rolled-back/forked/gone:
+   * split-brain or restored backup (critical).
+   */
   readonly kind?: ProblemKind;
 }
 
@@ -95,11 +99,50 @@ export function listJournalFiles(dir: string): string[] {
     .map((n) => join(dir, n));
 }
 
+const KIND_WORDS: Record<ProblemKind, string> = {
+  unreadable: "unreadable",
+  missing: "missing",
+  invalid: "holds events that cannot be used",
+  future: "holds events stamped in the future",
+  "rolled-back": "rolled back",
+  forked: "forked",
+  gone: "gone",
+};
+
+/** Why reconcile runs add-only, one clause per journal problem: "FILE (KIND): PROBLEM; ...". */
+export function describeProblems(problems: readonly JournalProblem[]): string {
+  return problems.map((p) => `${p.file} (${KIND_WORDS[p.kind ?? "unreadable"]}): ${p.problem}`).join("; ");
+}
+
+/** The events a journal holds but a reader did not use, as one problem (or none). */
+export function rejectedProblem(j: ReadJournal): JournalProblem | undefined {
+  if (j.rejected.length === 0) return undefined;
+  const invalid = j.rejected.filter((r) => r.kind === "invalid");
+  const first = (invalid[0] ?? j.rejected[0])!;
+  const n = j.rejected.length;
+  return {
+    file: j.file,
+    node: j.meta.node,
+    problem: `${n} event${n === 1 ? "" : "s"} not used; event ${first.seq} ${first.problem}`,
+    kind: invalid.length > 0 ? "invalid" : "future",
+  };
+}
+
+export interface ReadJournalsOptions {
+  readonly skipFile?: string;
+  readonly events?: boolean;
+  readonly interest?: ReadonlyMap<string, readonly number[]>;
+  readonly futureAfterMs?: number;
+  /** Test hook: runs after each journal was read. */
+  readonly afterRead?: (file: string) => void;
+}
+
 /**
  * Reads every journal in the volume except `skip` (the caller's own, read
- * read-write elsewhere). Configured nodes without a journal are problems.
+ * read-write elsewhere). Configured nodes without a journal are problems, and
+ * so are events a journal holds that cannot be used (see rowProblem).
  */
-export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { cluster?: string }, opts: { skipFile?: string; events?: boolean; interest?: ReadonlyMap<string, readonly number[]> } = {}): JournalSet {
+export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { cluster?: string }, opts: ReadJournalsOptions = {}): JournalSet {
   const dir = paths(cfg as Config).journals;
   const journals: ReadJournal[] = [];
   const problems: JournalProblem[] = [];
@@ -108,7 +151,11 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     if (!isBranchFile(file)) present.add(nodeOfFile(file));
     if (file === opts.skipFile) continue;
     try {
-      journals.push(readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest }));
+      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs });
+      journals.push(j);
+      const bad = rejectedProblem(j);
+      if (bad) problems.push(bad);
+      opts.afterRead?.(file);
     } catch (err) {
       problems.push({ file, node: nodeOfFile(file), problem: err instanceof JournalError ? err.problem : errorMessage(err), kind: "unreadable" });
     }

@@ -1,6 +1,6 @@
 // Per-node SQLite journals on the control volume. The owner opens its own
 // journal read-write; every other journal is opened read-only.
-import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { createHash, randomUUID } from "node:crypto";
@@ -9,6 +9,8 @@ import Database from "better-sqlite3";
 import type { Change, JournalEvent, Op } from "../core/events.js";
 import { compareHlc, HLC_ZERO, maxHlc, tick, type Hlc } from "../core/hlc.js";
 import { JournalError } from "../errors.js";
+import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../config.js";
+import { futureProblem, MAX_WALL_MS, rowProblem, type RowRules } from "../core/event-check.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 export const SCHEMA_VERSION = 1;
@@ -194,6 +196,22 @@ export function canonicalJson(v: unknown): string {
   return JSON.stringify(v) ?? "null";
 }
 
+/**
+ * Changes whenever the journal file is replaced or a transaction commits to
+ * it: its inode and SQLite's file change counter (header bytes 24..27, kept
+ * by the rollback journal mode every journal uses). Cheap: one small read.
+ */
+export function journalStamp(file: string): string {
+  const fd = openSync(file, "r");
+  try {
+    const head = Buffer.alloc(28);
+    const n = readSync(fd, head, 0, 28, 0);
+    return `${fstatSync(fd).ino}:${n === 28 ? head.readUInt32BE(24) : `short${n}`}`;
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Node name a journal file stands for: ds03.sqlite and the branch ds03~1a2b3c4d.sqlite are ds03's. */
 export function nodeOfFile(file: string): string {
   return basename(file).replace(/\.sqlite$/, "").replace(/~[^~]*$/, "");
@@ -217,6 +235,8 @@ export interface ReadJournal {
   readonly view: JournalView;
   /** Newest event of each journal its node has seen, as it published them. */
   readonly peerMarks: Mark[];
+  /** Events read but not folded (bad content, broken chain, or stamped in the future); `events` holds the rest. */
+  readonly rejected: RejectedRow[];
   /** For a branch journal: the journal whose history forked. */
   readonly branchOf: string | undefined;
   /** Events before this wall time may have been compacted away. */
@@ -246,23 +266,91 @@ export interface ReadOptions {
    * integrity checks will look up (the marks). Others are not loaded.
    */
   readonly interest?: ReadonlyMap<string, readonly number[]>;
+  /** Events stamped later than this (ms) are held back as from the future (see rowProblem). */
+  readonly futureAfterMs?: number;
 }
 
+/** An event read but not used: the row breaks the rules or the chain, or comes from the future. */
+export interface RejectedRow {
+  readonly seq: number;
+  readonly problem: string;
+  /** "future": only its stamp is ahead of this node's clock; "invalid": its content or chain is bad. */
+  readonly kind: "invalid" | "future";
+}
+
+// Long text columns are cut in SQL: a row with a 64 MiB client is rejected without loading it.
+const FIELD = (c: string) => `CASE WHEN typeof(${c}) = 'text' AND length(${c}) > 2100 THEN substr(${c}, 1, 2100) ELSE ${c} END AS ${c}`;
+const SELECT_EVENTS = `SELECT seq, wall, logical, node, op, ${FIELD("client")}, ${FIELD("path")}, count, origin_journal, origin_seq, origin_hash, prev_hash, hash FROM events ORDER BY seq`;
+
+/**
+ * Reads every event in sequence order, keeping the ones that pass rowProblem
+ * and the hash chain (from the journal id, over compacted events). A broken
+ * link rejects everything from the break on: what follows cannot be trusted.
+ */
+function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly PrunedRow[], futureAfterMs: number | undefined) {
+  const rules: RowRules = { node: meta.node };
+  const events: JournalEvent[] = [];
+  const rejected: RejectedRow[] = [];
+  const rows: { seq: number; hash: string; origin_journal: string; origin_seq: number; origin_hash: string }[] = [];
+  const prunedHash = new Map(pruned.map((p) => [p.seq, p.hash]));
+  let max = HLC_ZERO;
+  let prevSeq = 0;
+  let prevHash = meta.journalId;
+  let broken: string | undefined;
+  for (const r of db.prepare(SELECT_EVENTS).iterate() as IterableIterator<Record<string, unknown>>) {
+    const seq = Number(r.seq);
+    const hash = String(r.hash);
+    rows.push({ seq, hash, origin_journal: String(r.origin_journal), origin_seq: Number(r.origin_seq), origin_hash: String(r.origin_hash) });
+    if (broken === undefined) {
+      for (let s = prevSeq + 1; s < seq && broken === undefined; s++) {
+        const h = prunedHash.get(s);
+        if (h === undefined) broken = `event ${s} is missing (sequence gap, not compacted)`;
+        else prevHash = h;
+      }
+      if (broken === undefined && r.prev_hash !== prevHash)
+        broken = `event ${seq} does not chain to the event before it (prev_hash ${String(r.prev_hash).slice(0, 12)}, expected ${prevHash.slice(0, 12)})`;
+      if (broken !== undefined) broken = `${broken}: it and every later event are not trusted`;
+    }
+    const bad = broken ?? rowProblem(r, rules) ?? hashProblem(r as unknown as ChainRow, meta.journalId);
+    const future = bad === undefined ? futureProblem(Number(r.wall), futureAfterMs) : undefined;
+    if (bad !== undefined) rejected.push({ seq, problem: bad, kind: "invalid" });
+    else if (future !== undefined) rejected.push({ seq, problem: future, kind: "future" });
+    else {
+      const e = toEvent(meta.journalId, r as unknown as EventRow);
+      events.push(e);
+      max = maxHlc(max, e);
+    }
+    prevSeq = seq;
+    prevHash = hash;
+  }
+  return { events, rejected, rows, max };
+}
+
+/** Whether a row hashes to its own hash, and its origin fields agree for an event of this journal. */
+function hashProblem(r: ChainRow, journalId: string): string | undefined {
+  if (eventHash(r.prev_hash, r) !== r.hash) return "was altered (its content does not hash to its hash)";
+  if (r.origin_journal === journalId && (r.origin_seq !== r.seq || r.origin_hash !== r.hash)) return "claims to originate here but its origin fields disagree";
+  return undefined;
+}
+
+/** Everything a reader needs of one journal, read in one read transaction so the parts agree. */
 function readAll(db: Database.Database, file: string, cluster: string | undefined, opts: ReadOptions = {}): ReadJournal {
+  return db.transaction(() => readAllNow(db, file, cluster, opts))();
+}
+
+function readAllNow(db: Database.Database, file: string, cluster: string | undefined, opts: ReadOptions): ReadJournal {
   const meta = readMeta(db, file);
   checkIdentity(file, meta, cluster);
   try {
     const withEvents = opts.events !== false;
-    // without events: the hashes the marks point at, and events imported from other journals
-    let rows: EventRow[];
-    // the columns a fold needs (the 64-hex origin and prev hashes stay on disk), plus origins of imported events
-    if (withEvents)
-      rows = db
-        .prepare(
-          "SELECT seq, wall, logical, node, op, client, path, count, hash, CASE WHEN origin_journal = @id THEN @id ELSE origin_journal END AS origin_journal, CASE WHEN origin_journal = @id THEN 0 ELSE origin_seq END AS origin_seq, CASE WHEN origin_journal = @id THEN '' ELSE origin_hash END AS origin_hash FROM events ORDER BY seq",
-        )
-        .all({ id: meta.journalId }) as EventRow[];
+    const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
+    let rows: { seq: number; hash: string; origin_journal: string; origin_seq: number; origin_hash: string }[];
+    let events: JournalEvent[] = [];
+    let rejected: RejectedRow[] = [];
+    let max = HLC_ZERO;
+    if (withEvents) ({ events, rejected, rows, max } = readEvents(db, meta, pruned, opts.futureAfterMs));
     else {
+      // without events: the hashes the marks point at, and events imported from other journals
       rows = db
         .prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal != ?")
         .all(meta.journalId) as EventRow[];
@@ -271,18 +359,18 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
         const r = one.get(seq) as EventRow | undefined;
         if (r) rows.push(r);
       }
-    }
-    let max = HLC_ZERO;
-    if (withEvents) for (const r of rows) max = maxHlc(max, r);
-    else {
-      const top = db.prepare("SELECT wall, logical FROM events ORDER BY wall DESC, logical DESC LIMIT 1").get() as Hlc | undefined;
+      // the newest stamp a clock may take from this journal: a sound one, not from the future
+      const top = db
+        .prepare(
+          "SELECT wall, logical FROM events WHERE typeof(wall) = 'integer' AND typeof(logical) = 'integer' AND wall BETWEEN 0 AND @max AND logical >= 0 ORDER BY wall DESC, logical DESC LIMIT 1",
+        )
+        .get({ max: Math.min(opts.futureAfterMs ?? MAX_WALL_MS, MAX_WALL_MS) }) as Hlc | undefined;
       if (top) max = top;
     }
     const last = db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
-    const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
     const hashes = new Map<number, string>();
     const origins = new Map<string, string>();
-    const wanted = opts.interest ? new Set(opts.interest.get(meta.journalId) ?? []) : undefined;
+    const wanted = opts.interest && !withEvents ? new Set(opts.interest.get(meta.journalId) ?? []) : undefined;
     for (const list of [pruned, rows] as const)
       for (const r of list) {
         if (!wanted || wanted.has(r.seq)) hashes.set(r.seq, r.hash);
@@ -305,7 +393,8 @@ function readAll(db: Database.Database, file: string, cluster: string | undefine
       compactedBefore: compacted ? Number(compacted.value) : undefined,
       file,
       meta,
-      events: withEvents ? rows.map((r) => toEvent(meta.journalId, r)) : [],
+      events,
+      rejected,
       maxHlc: max,
       lastSeq,
       lastHash: hashes.get(lastSeq) ?? meta.journalId,
@@ -566,12 +655,14 @@ export class OwnJournal {
     /** The new baseline generation. */
     gen: number;
     what: "record" | "reconcile";
+    /** Stamps later than this (ms) never feed the clock (see appendEvents). */
+    futureAfterMs?: number;
     /** More local state to set in the same transaction (e.g. which spool files were folded). */
     state?: Readonly<Record<string, string>>;
   }): JournalEvent[] {
     let out: JournalEvent[] = [];
     this.db.transaction(() => {
-      out = this.appendEvents(args.changes, args.seen, args.nowMs);
+      out = this.appendEvents(args.changes, args.seen, args.nowMs, args.futureAfterMs);
       for (const [k, v] of Object.entries(args.state ?? {})) this.setState(k, v);
       this.putBaseline("committed", args.current);
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
@@ -583,16 +674,22 @@ export class OwnJournal {
     return out;
   }
 
-  /** Appends changes stamped by the hybrid logical clock past `seen`, in one transaction. */
-  appendEvents(changes: readonly Change[], seen: Hlc, nowMs: number): JournalEvent[] {
+  /**
+   * Appends changes stamped by the hybrid logical clock past `seen`, in one
+   * transaction. A stamp later than `futureAfterMs` (a peer's or our own
+   * clock was far ahead once) does not feed the clock: taking it would pin
+   * every later stamp to it for ever.
+   */
+  appendEvents(changes: readonly Change[], seen: Hlc, nowMs: number, futureAfterMs = nowMs + DEFAULT_MAX_CLOCK_SKEW_MS): JournalEvent[] {
     const out: JournalEvent[] = [];
     const id = this.meta.journalId;
+    const sane = (h: Hlc | undefined): Hlc => (h !== undefined && h.wall <= futureAfterMs ? h : HLC_ZERO);
     this.db.transaction(() => {
-      let clock = maxHlc(seen, this.seenHlc());
+      let clock = maxHlc(sane(seen), sane(this.seenHlc()));
       const last = this.db.prepare("SELECT seq, hash, wall, logical FROM events ORDER BY seq DESC LIMIT 1").get() as
         | { seq: number; hash: string; wall: number; logical: number }
         | undefined;
-      if (last) clock = maxHlc(clock, last);
+      clock = maxHlc(clock, sane(last));
       let prev = last?.hash ?? id;
       // AUTOINCREMENT never reuses a sequence number, even after deletes.
       const seqRow = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;

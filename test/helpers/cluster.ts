@@ -42,6 +42,8 @@ process.on("exit", () => {
 export class TestCluster {
   readonly root: string;
   readonly control: string;
+  /** More top-level YAML for every node's config (call writeConfigs() after changing it). */
+  extraConfig = "";
 
   constructor(
     readonly nodes: string[] = ["ds03", "ds04"],
@@ -74,7 +76,12 @@ export class TestCluster {
     const ex = this.exports
       .map((e) => `  - name: ${e.name}\n    path: ${e.path}\n${e.nodes ? `    nodes: [${e.nodes.join(", ")}]\n` : ""}`)
       .join("");
-    return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\nstateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}`;
+    return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\nstateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}${this.extraConfig}`;
+  }
+
+  /** Rewrites every node's config file (after changing extraConfig). */
+  writeConfigs(): void {
+    for (const n of this.nodes) writeFileSync(this.configFile(n), this.configText(n));
   }
 
   /** Runs `rmtabsync -c <node config> -n <node> ...args`. */
