@@ -122,7 +122,7 @@ export function lstatIfExists(path: string): Stats | undefined {
 }
 
 /** Temp files of `writeFileAtomic` for `target`: `.<name>.tmp-<12 hex digits>`, next to it. */
-export function tempName(target: string, suffix: string): string {
+function tempName(target: string, suffix: string): string {
   return join(dirname(target), `.${basename(target)}.tmp-${suffix}`);
 }
 
