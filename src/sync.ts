@@ -415,6 +415,9 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         appendQuarantine(p.quarantine, p.rmtab, r.parsed.malformed, new Date(nowMs));
         g.own.markPending(content, r.report.hosted);
         writeFileAtomic(p.rmtab, content, {
+          // like mountd: a symlinked rmtab is followed, its mode kept (README, Safety)
+          followSymlink: true,
+          mode: "keep",
           mtimeAfterMs: r.snap.mtimeMs,
           now: ctx.now,
           beforeRename: ctx.beforeRename,

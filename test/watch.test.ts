@@ -42,7 +42,7 @@ async function holdLock(stateDir: string, seconds: number) {
 }
 
 function tempFiles(dir: string): string[] {
-  return readdirSync(dir).filter((n) => n.endsWith(".tmp"));
+  return readdirSync(dir).filter((n) => n.endsWith(".tmp") || /\.tmp-[0-9a-f]{12}$/.test(n));
 }
 
 describe("rmtabsync watch", () => {

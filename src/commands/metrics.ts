@@ -87,7 +87,8 @@ export function metricsCommand(rt: Runtime) {
       for (const s of res.skipped) skipped.set({ check: s.check }, 1);
 
       const out = await reg.metrics();
-      if (opts.textfile !== undefined) writeFileAtomic(opts.textfile, out);
+      // 0644: node_exporter reads the textfile as its own user; it holds counts, no addresses
+      if (opts.textfile !== undefined) writeFileAtomic(opts.textfile, out, { mode: 0o644 });
       else rt.out(out);
     });
 }

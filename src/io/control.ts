@@ -55,7 +55,8 @@ export function initControl(cfg: Config, now: Date): { created: string[] } {
   if (existing && existing.cluster !== cfg.cluster)
     throw new RefusedError(`control volume ${cfg.controlDir} belongs to cluster "${existing.cluster}", not "${cfg.cluster}"`);
   if (!existing) {
-    writeFileAtomic(p.marker, `${JSON.stringify({ cluster: cfg.cluster, format: 1, created: now.toISOString() })}\n`);
+    // 0644: it names the cluster only
+    writeFileAtomic(p.marker, `${JSON.stringify({ cluster: cfg.cluster, format: 1, created: now.toISOString() })}\n`, { mode: 0o644 });
     created.push(p.marker);
   }
   try {

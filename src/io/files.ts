@@ -1,20 +1,27 @@
-// File edges: reading rmtab/etab and writing rmtab atomically.
+// File edges: reading rmtab/etab; writing files atomically, never through a
+// symbolic link (except rmtab's, which mountd follows too), with a fixed mode.
+import { randomBytes } from "node:crypto";
 import {
   closeSync,
   constants,
+  fchmodSync,
   fstatSync,
   fsyncSync,
   futimesSync,
+  lstatSync,
   openSync,
+  readdirSync,
   readFileSync,
   realpathSync,
   renameSync,
   statSync,
   unlinkSync,
   writeSync,
+  type Stats,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import type { MalformedLine } from "../core/rmtab.js";
+import { RefusedError } from "../errors.js";
 
 export interface FileSnapshot {
   readonly content: Buffer;
@@ -58,7 +65,7 @@ function fsyncDir(dir: string): void {
   }
 }
 
-/** Where a write to `path` really lands: mountd follows a symlinked rmtab, so do we. */
+/** Where a write to `path` really lands: mountd follows a symlinked rmtab, so do we (rmtab only). */
 export function resolveTarget(path: string): string {
   try {
     return realpathSync(path);
@@ -68,30 +75,127 @@ export function resolveTarget(path: string): string {
   }
 }
 
+function symlinkRefused(path: string, cause?: unknown): RefusedError {
+  return new RefusedError(`refusing to write ${path}: it is a symbolic link (replace it with a regular file, or name the real path)`, { cause });
+}
+
+/** Refuses (exit 3) to write `path` when it is a symbolic link: root must not write where another user points it. */
+export function refuseSymlink(path: string): void {
+  if (lstatIfExists(path)?.isSymbolicLink()) throw symlinkRefused(path);
+}
+
+/**
+ * Opens `path` for writing without following a symbolic link (O_NOFOLLOW),
+ * creating it with exactly `mode` (whatever the umask). `flags` adds
+ * O_APPEND, O_EXCL, ...; an existing file is set to `mode` too.
+ */
+export function openNoFollow(path: string, flags: number, mode: number): number {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW | flags, mode);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ELOOP") throw symlinkRefused(path, err);
+    throw err;
+  }
+  try {
+    fchmodSync(fd, mode);
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
+  return fd;
+}
+
+/** Creates an empty `path` with exactly `mode`; fails if anything (a file, a link) is there already. */
+export function createExclusive(path: string, mode: number): void {
+  closeSync(openNoFollow(path, constants.O_EXCL, mode));
+}
+
+/** lstat, or undefined when nothing is there. */
+export function lstatIfExists(path: string): Stats | undefined {
+  try {
+    return lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+}
+
+/** Temp files of `writeFileAtomic` for `target`: `.<name>.tmp-<12 hex digits>`, next to it. */
+function tempName(target: string, suffix: string): string {
+  return join(dirname(target), `.${basename(target)}.tmp-${suffix}`);
+}
+
+function isTempOf(target: string, name: string): boolean {
+  const prefix = `.${basename(target)}.tmp-`;
+  return name.startsWith(prefix) && /^[0-9a-f]{12}$/.test(name.slice(prefix.length));
+}
+
+/** A temp file older than this was left by a killed writer (a live one renames it within milliseconds). */
+const STALE_TEMP_MS = 60_000;
+
+/** Removes temp files of `target` that a killed writer left: regular files we own, older than a minute. */
+function removeStaleTemps(target: string, nowMs: number): void {
+  const dir = dirname(target);
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!isTempOf(target, name)) continue;
+    const file = join(dir, name);
+    try {
+      const st = lstatSync(file);
+      if (st.isFile() && st.uid === process.getuid?.() && nowMs - st.mtimeMs > STALE_TEMP_MS) unlinkSync(file);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+}
+
 export interface AtomicWriteOptions {
   /** The new file's mtime must fall in a later whole second than this (ms). */
   readonly mtimeAfterMs?: number;
   /** Called after the temp file is durable and before the rename. */
   readonly beforeRename?: () => void;
   readonly now?: () => number;
+  /**
+   * Mode of the written file, whatever the umask (default 0600: our files
+   * hold client addresses). "keep" (rmtab): the existing file's mode, else 0644.
+   */
+  readonly mode?: number | "keep";
+  /**
+   * rmtab only: a symlinked target is followed and the rename lands on the
+   * link's target, as mountd does. Every other write refuses a symlink.
+   */
+  readonly followSymlink?: boolean;
+}
+
+function modeFor(target: string, mode: number | "keep" | undefined): number {
+  if (mode === undefined) return 0o600;
+  if (mode !== "keep") return mode;
+  try {
+    return statSync(target).mode & 0o7777;
+  } catch {
+    return 0o644;
+  }
 }
 
 /**
- * Replaces `path` with `content`: temp file in the same directory, fsync,
- * rename, fsync of the directory. Readers see the old or the new file,
- * never a partial one.
+ * Replaces `path` with `content`: temp file in the same directory (created
+ * exclusively, never through a link, under a random name), fsync, rename,
+ * fsync of the directory. Readers see the old or the new file, never a
+ * partial one.
  */
 export function writeFileAtomic(path: string, content: string | Buffer, opts: AtomicWriteOptions = {}): void {
-  const target = resolveTarget(path);
+  if (!opts.followSymlink) refuseSymlink(path);
+  const target = opts.followSymlink ? resolveTarget(path) : path;
   const dir = dirname(target);
-  const tmp = join(dir, `.${basename(target)}.rmtabsync-${process.pid}.tmp`);
-  let mode = 0o644;
-  try {
-    mode = statSync(target).mode & 0o7777;
-  } catch {
-    /* new file */
-  }
-  const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, mode);
+  removeStaleTemps(target, Date.now());
+  const tmp = tempName(target, randomBytes(6).toString("hex"));
+  const fd = openNoFollow(tmp, constants.O_EXCL, modeFor(target, opts.mode));
   let renamed = false;
   let open = true;
   try {
@@ -118,7 +222,7 @@ export function writeFileAtomic(path: string, content: string | Buffer, opts: At
       try {
         unlinkSync(tmp);
       } catch {
-        /* never created or already gone */
+        /* already gone */
       }
     }
   }
@@ -133,7 +237,7 @@ export function appendQuarantine(quarantine: string, source: string, lines: read
     parts.push(Buffer.from(m.bytes));
     parts.push(Buffer.from("\n"));
   }
-  const fd = openSync(quarantine, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o600);
+  const fd = openNoFollow(quarantine, constants.O_APPEND, 0o600);
   try {
     const buf = Buffer.concat(parts);
     let off = 0;

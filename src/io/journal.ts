@@ -1,6 +1,6 @@
 // Per-node SQLite journals on the control volume. The owner opens its own
 // journal read-write; every other journal is opened read-only.
-import { closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, statSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, type Stats } from "node:fs";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { createHash, randomUUID } from "node:crypto";
@@ -11,6 +11,7 @@ import { compareHlc, HLC_ZERO, maxHlc, tick, type Hlc } from "../core/hlc.js";
 import { JournalError } from "../errors.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../config.js";
 import { futureProblem, MAX_WALL_MS, rowProblem, type RowRules } from "../core/event-check.js";
+import { createExclusive, lstatIfExists } from "./files.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 export const SCHEMA_VERSION = 1;
@@ -534,6 +535,22 @@ export interface Baseline {
   readonly hosted: string[] | undefined;
 }
 
+/** A journal opened for writing must be the file itself: SQLite would write wherever a link points. */
+function refuseLink(file: string, st: Stats | undefined): void {
+  if (st?.isSymbolicLink()) throw new JournalError(file, "is a symbolic link: refusing to open it (put the journal file itself there)");
+}
+
+/**
+ * Journals hold client addresses and export options: 0600, whatever the
+ * umask. A new one is created empty here, exclusively and not through a
+ * link, before SQLite opens it; SQLite gives its -journal file the same
+ * mode. An older one is tightened.
+ */
+function makePrivate(file: string, st: Stats | undefined): void {
+  if (st === undefined) createExclusive(file, 0o600);
+  else if (st.isFile() && (st.mode & 0o077) !== 0) chmodSync(file, 0o600);
+}
+
 /** This node's own journal, opened read-write. */
 export class OwnJournal {
   private constructor(
@@ -547,11 +564,13 @@ export class OwnJournal {
    * (status) opens it without writing anything: only the readers work.
    */
   static open(file: string, opts: { cluster: string; node: string; create: boolean; readOnly?: boolean; now: Date }): OwnJournal {
-    const exists = existsSync(file);
-    if (!exists && !opts.create)
+    const st = lstatIfExists(file);
+    refuseLink(file, st);
+    if (st === undefined && !opts.create)
       throw new JournalError(file, `does not exist: run 'rmtabsync init' on node ${opts.node}`);
-    if (exists && statSync(file).size === 0 && !opts.create)
+    if (st !== undefined && st.size === 0 && !opts.create)
       throw new JournalError(file, "is empty (truncated?)");
+    if (!opts.readOnly) makePrivate(file, st);
     let db: Database.Database;
     try {
       if (opts.readOnly) {
@@ -828,6 +847,7 @@ export class JournalWriter {
   ) {}
 
   static open(file: string, cluster: string): JournalWriter {
+    refuseLink(file, lstatIfExists(file));
     const db = new Database(file, { fileMustExist: true, timeout: 10000 });
     try {
       db.pragma("journal_mode = DELETE");
@@ -843,7 +863,9 @@ export class JournalWriter {
 
   /** Creates a journal with the given identity (a copy of a missing journal, or a branch). */
   static create(file: string, m: { cluster: string; node: string; journalId: string; created: string; branchOf?: string; branchAt?: number }): JournalWriter {
-    if (existsSync(file)) throw new JournalError(file, "already exists");
+    const st = lstatIfExists(file);
+    if (st !== undefined) throw new JournalError(file, st.isSymbolicLink() ? "already exists (a symbolic link)" : "already exists");
+    makePrivate(file, undefined);
     const db = new Database(file);
     try {
       db.pragma("journal_mode = DELETE");

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import type { Hlc } from "../core/hlc.js";
 import { JournalError } from "../errors.js";
-import { readSnapshot, writeFileAtomic } from "./files.js";
+import { readSnapshot, refuseSymlink, writeFileAtomic } from "./files.js";
 
 export interface LocalBaseline {
   readonly gen: number;
@@ -23,6 +23,7 @@ export function localBaselineFile(stateDir: string): string {
 
 export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
   const file = localBaselineFile(stateDir);
+  refuseSymlink(file); // refused before any work, not only at the write
   const snap = readSnapshot(file);
   if (!snap.exists) return undefined;
   const nl = snap.content.indexOf(0x0a);

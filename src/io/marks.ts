@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { Mark } from "../core/integrity.js";
 import { JournalError } from "../errors.js";
-import { readTextIfExists, writeFileAtomic } from "./files.js";
+import { readTextIfExists, refuseSymlink, writeFileAtomic } from "./files.js";
 
 export function marksFile(stateDir: string): string {
   return join(stateDir, "rmtabsync.marks");
@@ -13,6 +13,7 @@ export function marksFile(stateDir: string): string {
 
 export function readMarks(stateDir: string): Mark[] {
   const file = marksFile(stateDir);
+  refuseSymlink(file); // refused before any work, not only at the write
   const text = readTextIfExists(file);
   if (text === undefined) return [];
   try {

@@ -9,9 +9,10 @@
 // unlinked. A crash between rename and commit leaves a taken file that the
 // next run folds; a crash between commit and unlink leaves one the journal
 // already names, which the next run only unlinks.
-import { closeSync, constants, fstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from "node:fs";
+import { closeSync, constants, fchmodSync, fstatSync, openSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { parseSpool, type SpoolEvent, type SpoolProblem } from "../core/spool.js";
+import { RefusedError } from "../errors.js";
 
 export const SPOOL_NAME = "rmtabsync.spool";
 const TAKEN_RE = /^rmtabsync\.spool\.taken-(\d+)$/;
@@ -91,12 +92,16 @@ export function takeSpool(stateDir: string, folded: ReadonlySet<string>, opts: {
   for (const { file } of files) {
     let fd: number;
     try {
-      fd = openSync(file, constants.O_RDONLY);
+      fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === "ENOENT") continue;
+      if ((err as NodeJS.ErrnoException).code === "ELOOP") throw new RefusedError(`refusing to read spool ${file}: it is a symbolic link (remove it)`, { cause: err });
       throw err;
     }
     try {
+      // client addresses: 0600, whatever the umask mountd's callout ran with; before
+      // the identity is taken (a chmod changes the ctime), and only once per file
+      if (!opts.peek && (fstatSync(fd).mode & 0o777) !== 0o600) fchmodSync(fd, 0o600);
       const id = identity(fd);
       done.push(file);
       ids.push(id);
