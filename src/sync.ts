@@ -8,7 +8,7 @@ import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
-import { listJournalFiles, readJournals, requireMarker, type JournalProblem } from "./io/control.js";
+import { listJournalFiles, readJournals, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { isBranchFile, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
@@ -17,6 +17,7 @@ import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
 import { spoolWaiting, takeSpool } from "./io/spool.js";
+import { cleanTempJournals } from "./io/temp-journals.js";
 import { planSpool } from "./core/spool.js";
 
 export interface SyncContext {
@@ -109,6 +110,8 @@ interface Gathered {
   badMarks: Set<string>;
   /** The local copy of the baseline (survives a rolled-back control volume). */
   local: LocalBaseline | undefined;
+  /** The control volume's marker and filesystem, as checked. */
+  control: ControlVolume;
 }
 
 /**
@@ -151,7 +154,7 @@ function markInterest(local: readonly Mark[], files: readonly string[]): Map<str
 }
 
 function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered {
-  requireMarker(ctx.cfg);
+  const control = requireMarker(ctx.cfg);
   const own = openOwn(ctx, readOnly);
   try {
     const marks = readMarks(ctx.cfg.stateDir);
@@ -169,7 +172,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     const integrity = integrityProblems(ctx, journals, marks, set.problems);
     const local = readLocalBaseline(ctx.cfg.stateDir);
     if (local) seen = maxHlc(seen, local.hlc);
-    return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local };
+    return { own, fold, seen, problems: [...set.problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local, control };
   } catch (err) {
     own.close();
     throw err;
@@ -236,6 +239,22 @@ function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: string, base: Ba
   return planRecord({ current: parsed.entries, baselines, hosted, hostedBefore, index });
 }
 
+/** The filesystem a local baseline copy is tied to. */
+function volumeKey(c: ControlVolume): string {
+  return c.volume.uuid ? `uuid:${c.volume.uuid}` : `dev:${c.volume.dev}`;
+}
+
+/**
+ * The local copy counts only when it was written against this journal on
+ * this control volume (same marker id and filesystem): a copy written into
+ * an old copy of the volume must not hide a change from the real one.
+ */
+function localApplies(g: Gathered, local: LocalBaseline): boolean {
+  if (local.journalId !== g.own.meta.journalId) return false;
+  if (local.markerId !== g.control.marker.id) return false;
+  return local.volume === undefined || local.volume === volumeKey(g.control);
+}
+
 /**
  * The baseline to diff against: the journal's, or the local copy when it is
  * newer (the control volume was rolled back under us).
@@ -244,13 +263,13 @@ function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLoc
   const jb = g.own.baseline();
   const local = g.local;
   const nextGen = Math.max(jb.gen, local?.gen ?? 0) + 1;
-  if (local && local.journalId === g.own.meta.journalId && local.gen > jb.gen)
+  if (local && localApplies(g, local) && local.gen > jb.gen)
     return { base: { committed: local.content, pending: undefined, gen: local.gen, hosted: local.hosted }, nextGen, fromLocal: true };
   return { base: jb, nextGen, fromLocal: false };
 }
 
 function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: string): void {
-  g.local = { gen, journalId: g.own.meta.journalId, hosted: [...hosted], hlc: maxHlc(g.own.seenHlc(), g.seen), content: Buffer.from(content, "utf8") };
+  g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc: maxHlc(g.own.seenHlc(), g.seen), content: Buffer.from(content, "utf8") };
   writeLocalBaseline(ctx.cfg.stateDir, g.local);
 }
 
@@ -352,6 +371,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const dryRun = !!opts.dryRun || readOnly;
   const g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
+  // recover's temporary journals left by a killed run (never read as journals)
+  if (!dryRun) cleanTempJournals(p.journals, ctx.now(), ctx.warn);
   try {
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
       const r = recordLocked(ctx, g, index, dryRun, !dryRun, opts.hosting ?? [], true);

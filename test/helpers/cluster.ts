@@ -42,6 +42,8 @@ process.on("exit", () => {
 export class TestCluster {
   readonly root: string;
   readonly control: string;
+  /** The config leaves out `controlDirIsMountpoint: false` (see configure). */
+  controlIsMountpoint = false;
 
   constructor(
     readonly nodes: string[] = ["ds03", "ds04"],
@@ -62,6 +64,13 @@ export class TestCluster {
     }
   }
 
+  /** Rewrites every node's config; `controlIsMountpoint` true drops the tests' opt-out (the deployed default). */
+  configure(opts: { controlIsMountpoint?: boolean; control?: string }): void {
+    if (opts.controlIsMountpoint !== undefined) this.controlIsMountpoint = opts.controlIsMountpoint;
+    if (opts.control !== undefined) (this as { control: string }).control = opts.control;
+    for (const n of this.nodes) writeFileSync(this.configFile(n), this.configText(n));
+  }
+
   stateDir(node: string): string {
     return join(this.root, "state", node);
   }
@@ -74,7 +83,9 @@ export class TestCluster {
     const ex = this.exports
       .map((e) => `  - name: ${e.name}\n    path: ${e.path}\n${e.nodes ? `    nodes: [${e.nodes.join(", ")}]\n` : ""}`)
       .join("");
-    return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\nstateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}`;
+    // test control directories are plain temp directories: opt out of the mount point check
+    const strict = this.controlIsMountpoint ? "" : "controlDirIsMountpoint: false\n";
+    return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\n${strict}stateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}`;
   }
 
   /** Runs `rmtabsync -c <node config> -n <node> ...args`. */
