@@ -160,7 +160,7 @@ class BenchCluster {
       mkdirSync(this.stateDir(n), { recursive: true });
       writeFileSync(
         this.configFile(n),
-        `cluster: bench\ncontrolDir: ${this.control}\nstateDir: ${this.stateDir(n)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${exportYaml}`,
+        `cluster: bench\ncontrolDir: ${this.control}\ncontrolDirIsMountpoint: false\nstateDir: ${this.stateDir(n)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${exportYaml}`,
       );
       // etab as exportfs writes it: what this node exports now.
       writeFileSync(

@@ -80,7 +80,7 @@ function main(): void {
       mkdirSync(join(t, "state", n), { recursive: true });
       writeFileSync(
         join(t, `${n}.yaml`),
-        `cluster: bench\ncontrolDir: ${control}\nstateDir: ${join(t, "state", n)}\nnodes: [${nodes.join(", ")}]\nexports:\n${exportsYaml}system:\n  nfsConf: ${join(t, "nfs.conf")}\n  nfsConfDir: ${join(t, "none")}\n  exports: ${join(t, "none")}\n  exportsDir: ${join(t, "none")}\n  procExports: ${join(t, "none")}\n  nfsdClients: ${join(t, "none")}\n  nfsdLeaseTime: ${join(t, "none")}\n  nfsdGraceTime: ${join(t, "none")}\n  mountinfo: ${join(t, "mountinfo")}\n  nfsServerEnabled: ${join(t, "none")}\n`,
+        `cluster: bench\ncontrolDir: ${control}\ncontrolDirIsMountpoint: false\nstateDir: ${join(t, "state", n)}\nnodes: [${nodes.join(", ")}]\nexports:\n${exportsYaml}system:\n  nfsConf: ${join(t, "nfs.conf")}\n  nfsConfDir: ${join(t, "none")}\n  exports: ${join(t, "none")}\n  exportsDir: ${join(t, "none")}\n  procExports: ${join(t, "none")}\n  nfsdClients: ${join(t, "none")}\n  nfsdLeaseTime: ${join(t, "none")}\n  nfsdGraceTime: ${join(t, "none")}\n  mountinfo: ${join(t, "mountinfo")}\n  nfsServerEnabled: ${join(t, "none")}\n`,
       );
     }
     writeFileSync(join(t, "mountinfo"), "29 1 254:1 / / rw - ext4 /dev/vda1 rw\n");

@@ -93,7 +93,7 @@ function makeCluster(): Bench {
     mkdirSync(b.stateDir(n), { recursive: true });
     writeFileSync(
       b.configFile(n),
-      `cluster: bench\ncontrolDir: ${control}\nstateDir: ${b.stateDir(n)}\nnodes: [ds03, ds04]\nexports:\n  - name: vm0\n    path: /srv/vm0\n  - name: vm1\n    path: /srv/vm1\n`,
+      `cluster: bench\ncontrolDir: ${control}\ncontrolDirIsMountpoint: false\nstateDir: ${b.stateDir(n)}\nnodes: [ds03, ds04]\nexports:\n  - name: vm0\n    path: /srv/vm0\n  - name: vm1\n    path: /srv/vm1\n`,
     );
     writeFileSync(join(b.stateDir(n), "etab"), `${exp}\t*(rw,sync,no_subtree_check,fsid=1)\n`);
     const r = spawnSync(process.execPath, [CLI, "-c", b.configFile(n), "-n", n, "init"], { encoding: "utf8" });

@@ -33,6 +33,7 @@ for n in ds03 ds04; do
 # needs its own stateDir because both "nodes" live on one machine.
 cluster: demo
 controlDir: $T/control
+controlDirIsMountpoint: false   # the demo's control "volume" is a plain directory
 stateDir: $T/$n
 nodes: [ds03, ds04]
 exports:

@@ -13,6 +13,11 @@ export interface Config {
   readonly file: string;
   readonly cluster: string;
   readonly controlDir: string;
+  /**
+   * controlDir must be a mount point (the control volume's), checked before
+   * anything is written there; false allows a plain directory (tests, demo).
+   */
+  readonly controlDirIsMountpoint: boolean;
   readonly stateDir: string;
   readonly nodes: readonly string[];
   readonly exports: readonly ExportDef[];
@@ -56,7 +61,7 @@ export const DEFAULT_SYSTEM_PATHS: SystemPaths = {
 /** Names usable as file names and in every tool that shows them. */
 export const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
-const TOP_KEYS = ["cluster", "controlDir", "stateDir", "nodes", "exports", "system", "maxClockSkew"];
+const TOP_KEYS = ["cluster", "controlDir", "controlDirIsMountpoint", "stateDir", "nodes", "exports", "system", "maxClockSkew"];
 const SYSTEM_KEYS = Object.keys(DEFAULT_SYSTEM_PATHS) as (keyof SystemPaths)[];
 const EXPORT_KEYS = ["name", "path", "nodes"];
 
@@ -93,6 +98,9 @@ export function validateConfig(raw: unknown, file: string): Config | string[] {
 
   const cluster = name("cluster", obj.cluster);
   const controlDir = absPath("controlDir", obj.controlDir);
+  let controlDirIsMountpoint = true;
+  if (typeof obj.controlDirIsMountpoint === "boolean") controlDirIsMountpoint = obj.controlDirIsMountpoint;
+  else if (obj.controlDirIsMountpoint !== undefined) bad("controlDirIsMountpoint", "true or false", obj.controlDirIsMountpoint);
   const stateDir = obj.stateDir === undefined ? "/var/lib/nfs" : absPath("stateDir", obj.stateDir);
 
   let nodes: string[] = [];
@@ -166,7 +174,7 @@ export function validateConfig(raw: unknown, file: string): Config | string[] {
   }
 
   if (problems.length > 0 || cluster === undefined || controlDir === undefined || stateDir === undefined) return problems;
-  return { file, cluster, controlDir, stateDir, nodes, exports, system, maxClockSkewMs };
+  return { file, cluster, controlDir, controlDirIsMountpoint, stateDir, nodes, exports, system, maxClockSkewMs };
 }
 
 /** Reads, parses and validates the configuration file. */
@@ -208,6 +216,16 @@ export function paths(cfg: Pick<Config, "stateDir" | "controlDir">): Paths {
     marker: join(cfg.controlDir, "rmtabsync.cluster"),
     journals: join(cfg.controlDir, "journals"),
   };
+}
+
+/** A control directory and whether it must be a mount point (a property of each control directory). */
+export interface ControlDirSpec {
+  readonly dir: string;
+  readonly mountpoint: boolean;
+}
+
+export function controlDirSpec(cfg: Pick<Config, "controlDir" | "controlDirIsMountpoint">): ControlDirSpec {
+  return { dir: cfg.controlDir, mountpoint: cfg.controlDirIsMountpoint };
 }
 
 export function journalFile(journalsDir: string, node: string): string {

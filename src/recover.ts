@@ -9,6 +9,7 @@ import { journalFile, paths, type Config } from "./config.js";
 import { originKey, short, type ChainRow } from "./core/integrity.js";
 import { errorMessage, JournalError, RefusedError } from "./errors.js";
 import { listJournalFiles, readMarker, requireMarker } from "./io/control.js";
+import { cleanTempJournals } from "./io/temp-journals.js";
 import { isBranchFile, JournalWriter, nodeOfFile, readChain, type ChainData } from "./io/journal.js";
 
 export interface RecoverAction {
@@ -53,8 +54,9 @@ function knownOrigins(ours: readonly Ours[]): Set<string> {
   return s;
 }
 
-export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; nowMs: number }): RecoverAction[] {
+export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; nowMs: number; warn?: (msg: string) => void }): RecoverAction[] {
   requireMarker(cfg);
+  if (!opts.dryRun) cleanTempJournals(paths(cfg).journals, opts.nowMs, opts.warn ?? (() => {}));
   const theirMarker = readMarker(join(fromDir, "rmtabsync.cluster"));
   if (theirMarker && theirMarker.cluster !== cfg.cluster)
     throw new RefusedError(`${fromDir} belongs to cluster "${theirMarker.cluster}", not "${cfg.cluster}"; nothing merged`);
@@ -153,6 +155,7 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
 function write(w: JournalWriter, fn: (w: JournalWriter) => void): void {
   try {
     fn(w);
+    w.finish();
   } finally {
     w.close();
   }

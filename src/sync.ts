@@ -8,7 +8,7 @@ import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
-import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type JournalProblem } from "./io/control.js";
+import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
@@ -17,6 +17,7 @@ import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
 import { spoolWaiting, takeSpool } from "./io/spool.js";
+import { cleanTempJournals } from "./io/temp-journals.js";
 import { planSpool } from "./core/spool.js";
 
 export interface SyncContext {
@@ -117,6 +118,8 @@ interface Gathered {
   futureAfterMs: number;
   /** journalStamp of our own journal before it was read. */
   ownStamp: string;
+  /** The control volume's marker and filesystem, as checked. */
+  control: ControlVolume;
 }
 
 /**
@@ -165,7 +168,7 @@ function markInterest(marks: Iterable<Mark>): Map<string, number[]> {
  * journals themselves (each in one read transaction), in that order.
  */
 function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered {
-  requireMarker(ctx.cfg);
+  const control = requireMarker(ctx.cfg);
   const futureAfterMs = ctx.now() + ctx.cfg.maxClockSkewMs;
   const own = openOwn(ctx, readOnly);
   try {
@@ -189,7 +192,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     const integrity = integrityProblems(ctx, journals, marks, published, set.problems);
     const local = readLocalBaseline(ctx.cfg.stateDir);
     if (local && local.hlc.wall <= futureAfterMs) seen = maxHlc(seen, local.hlc);
-    return { own, fold, seen, problems: [...problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local, futureAfterMs, ownStamp };
+    return { own, fold, seen, problems: [...problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local, futureAfterMs, ownStamp, control };
   } catch (err) {
     own.close();
     throw err;
@@ -274,6 +277,22 @@ function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: string, base: Ba
   return planRecord({ current: parsed.entries, baselines, hosted, hostedBefore, index });
 }
 
+/** The filesystem a local baseline copy is tied to. */
+function volumeKey(c: ControlVolume): string {
+  return c.volume.uuid ? `uuid:${c.volume.uuid}` : `dev:${c.volume.dev}`;
+}
+
+/**
+ * The local copy counts only when it was written against this journal on
+ * this control volume (same marker id and filesystem): a copy written into
+ * an old copy of the volume must not hide a change from the real one.
+ */
+function localApplies(g: Gathered, local: LocalBaseline): boolean {
+  if (local.journalId !== g.own.meta.journalId) return false;
+  if (local.markerId !== g.control.marker.id) return false;
+  return local.volume === undefined || local.volume === volumeKey(g.control);
+}
+
 /**
  * The baseline to diff against: the journal's, or the local copy when it is
  * newer (the control volume was rolled back under us).
@@ -282,7 +301,7 @@ function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLoc
   const jb = g.own.baseline();
   const local = g.local;
   const nextGen = Math.max(jb.gen, local?.gen ?? 0) + 1;
-  if (local && local.journalId === g.own.meta.journalId && local.gen > jb.gen)
+  if (local && localApplies(g, local) && local.gen > jb.gen)
     return { base: { committed: local.content, pending: undefined, gen: local.gen, hosted: local.hosted }, nextGen, fromLocal: true };
   return { base: jb, nextGen, fromLocal: false };
 }
@@ -290,7 +309,7 @@ function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLoc
 function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: string): void {
   const own = g.own.seenHlc();
   const hlc = own.wall <= g.futureAfterMs ? maxHlc(own, g.seen) : g.seen;
-  g.local = { gen, journalId: g.own.meta.journalId, hosted: [...hosted], hlc, content: Buffer.from(content, "utf8") };
+  g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content: Buffer.from(content, "utf8") };
   writeLocalBaseline(ctx.cfg.stateDir, g.local);
 }
 
@@ -393,6 +412,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const dryRun = !!opts.dryRun || readOnly;
   let g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
+  // recover's temporary journals left by a killed run (never read as journals)
+  if (!dryRun) cleanTempJournals(p.journals, ctx.now(), ctx.warn);
   try {
     ctx.beforeLock?.();
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {

@@ -399,9 +399,12 @@ describe("command line", () => {
   it("init is idempotent", () => {
     const c = new TestCluster();
     const first = c.json("ds03", ["init"]);
-    expect(first.created).toHaveLength(3);
+    // marker, journals/, the node's record of the volume (in its stateDir), its journal
+    expect(first.created).toHaveLength(4);
+    expect(first.created).toContain(join(c.stateDir("ds03"), "rmtabsync.volume"));
     const again = c.json("ds03", ["init"]);
     expect(again.created).toEqual([]);
     expect(again.journalId).toBe(first.journalId);
+    expect(again.markerId).toBe(first.markerId);
   });
 });

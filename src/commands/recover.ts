@@ -1,6 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { recover } from "../recover.js";
-import { loadConfigFor, printJson, readGlobals, type Runtime } from "./common.js";
+import { loadConfigFor, printJson, readGlobals, warner, type Runtime } from "./common.js";
 
 export function recoverCommand(rt: Runtime) {
   return new Command("recover")
@@ -10,7 +10,7 @@ export function recoverCommand(rt: Runtime) {
     .action((opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
       const cfg = loadConfigFor(g, rt);
-      const actions = recover(cfg, opts.from, { dryRun: opts.dryRun === true, nowMs: rt.now() });
+      const actions = recover(cfg, opts.from, { dryRun: opts.dryRun === true, nowMs: rt.now(), warn: warner(rt) });
       const merged = actions.filter((a) => a.action !== "none" && a.action !== "unreadable");
       if (g.json) {
         printJson(rt, { from: opts.from, dryRun: opts.dryRun === true, merged: merged.length, actions });

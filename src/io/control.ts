@@ -1,15 +1,19 @@
 // The control volume: its marker (which cluster it belongs to) and journals.
 import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { journalFile, paths, type Config } from "../config.js";
+import { randomUUID } from "node:crypto";
+import { controlDirSpec, journalFile, paths, type Config } from "../config.js";
 import { errorMessage, JournalError, RefusedError } from "../errors.js";
 import { isBranchFile, nodeOfFile, readJournal, type ReadJournal } from "./journal.js";
 import { writeFileAtomic } from "./files.js";
+import { describeVolume, readVolumeRecord, sameFilesystem, volumeIdentity, volumeRecordFile, writeVolumeRecord, type VolumeIdentity } from "./volume.js";
 
 export interface Marker {
   readonly cluster: string;
   readonly format: number;
   readonly created: string;
+  /** Random id written by init; markers written before it existed have none (the next init adds it). */
+  readonly id?: string;
 }
 
 export function readMarker(file: string): Marker | undefined {
@@ -23,15 +27,42 @@ export function readMarker(file: string): Marker | undefined {
   try {
     const m = JSON.parse(text) as Partial<Marker>;
     if (typeof m.cluster !== "string") throw new Error("no cluster name");
-    return { cluster: m.cluster, format: Number(m.format ?? 1), created: String(m.created ?? "") };
+    return { cluster: m.cluster, format: Number(m.format ?? 1), created: String(m.created ?? ""), ...(typeof m.id === "string" ? { id: m.id } : {}) };
   } catch (err) {
     throw new RefusedError(`control volume marker ${file} is unreadable: ${errorMessage(err)}`);
   }
 }
 
-/** Refuses (exit 3) unless the control volume is mounted and belongs to this cluster. */
-export function requireMarker(cfg: Config): Marker {
+/** The control volume as found: its marker and the filesystem it is on. */
+export interface ControlVolume {
+  readonly marker: Marker;
+  readonly volume: VolumeIdentity;
+}
+
+function identityOf(cfg: Config): VolumeIdentity {
+  try {
+    return volumeIdentity(cfg.controlDir, cfg.system.mountinfo);
+  } catch (err) {
+    throw new RefusedError(`control directory ${cfg.controlDir} is not usable (${errorMessage(err)}): mount the control volume first; nothing was changed`);
+  }
+}
+
+/**
+ * Refuses (exit 3) unless the control volume is mounted, belongs to this
+ * cluster, and is the one this node was initialised on: a mount point when
+ * the configuration says so (or when it was one at init), the marker id and
+ * the filesystem init recorded in <stateDir>/rmtabsync.volume.
+ */
+export function requireMarker(cfg: Config): ControlVolume {
   const file = paths(cfg).marker;
+  const spec = controlDirSpec(cfg);
+  const volume = identityOf(cfg);
+  const rec = readVolumeRecord(cfg.stateDir, spec.dir);
+  const recFile = volumeRecordFile(cfg.stateDir);
+  if (spec.mountpoint && (rec?.mountpoint ?? true) && !volume.mountpoint)
+    throw new RefusedError(
+      `control directory ${spec.dir} is not a mount point: is the control volume mounted there? (a plain directory is allowed only with controlDirIsMountpoint: false in ${cfg.file}); nothing was changed`,
+    );
   const m = readMarker(file);
   if (!m)
     throw new RefusedError(
@@ -39,33 +70,69 @@ export function requireMarker(cfg: Config): Marker {
     );
   if (m.cluster !== cfg.cluster)
     throw new RefusedError(`control volume ${cfg.controlDir} belongs to cluster "${m.cluster}", not "${cfg.cluster}"; nothing was changed`);
-  return m;
+  if (rec && rec.markerId !== m.id)
+    throw new RefusedError(
+      `control volume marker ${file} has id ${m.id ?? "(none)"}, but this node was initialised on marker ${rec.markerId} (${recFile}): an old copy, or the volume is not mounted? If the volume was re-created on purpose, run 'rmtabsync init --force'; nothing was changed`,
+    );
+  if (rec && !sameFilesystem(rec, volume))
+    throw new RefusedError(
+      `control directory ${spec.dir} is on another filesystem (${describeVolume(volume)}) than the one this node was initialised on (${describeVolume(rec)}, ${recFile}): a copy, or the volume is not mounted? If the volume really moved, run 'rmtabsync init --force'; nothing was changed`,
+    );
+  return { marker: m, volume };
 }
 
-/** Creates the layout and marker; returns what it created. Idempotent. */
-export function initControl(cfg: Config, now: Date): { created: string[] } {
+/**
+ * Creates the layout and marker, gives an old marker its id, and records the
+ * volume's identity for this node; returns what it created. Idempotent.
+ * Refuses a control directory that is not a mount point (when the
+ * configuration wants one) or not the volume recorded before, unless `force`.
+ */
+export function initControl(cfg: Config, now: Date, opts: { force?: boolean } = {}): { created: string[]; marker: Marker; volume: VolumeIdentity } {
   const p = paths(cfg);
+  const spec = controlDirSpec(cfg);
   const created: string[] = [];
   try {
     if (!statSync(cfg.controlDir).isDirectory()) throw new Error("not a directory");
   } catch (err) {
     throw new RefusedError(`control directory ${cfg.controlDir} is not usable (${errorMessage(err)}): mount the control volume first`);
   }
+  const volume = identityOf(cfg);
+  if (spec.mountpoint && !volume.mountpoint && !opts.force)
+    throw new RefusedError(
+      `control directory ${spec.dir} is not a mount point: mount the control volume on ${spec.dir} first (or, if it is meant to be a plain directory, set controlDirIsMountpoint: false in ${cfg.file}, or run 'rmtabsync init --force'); nothing was changed`,
+    );
   const existing = readMarker(p.marker);
   if (existing && existing.cluster !== cfg.cluster)
     throw new RefusedError(`control volume ${cfg.controlDir} belongs to cluster "${existing.cluster}", not "${cfg.cluster}"`);
-  if (!existing) {
+  const rec = readVolumeRecord(cfg.stateDir, spec.dir);
+  if (rec && !existing && !opts.force)
+    throw new RefusedError(
+      `control volume marker ${p.marker} is missing, but this node was initialised on marker ${rec.markerId} there (${volumeRecordFile(cfg.stateDir)}): is the control volume mounted on ${spec.dir}? Run 'rmtabsync init --force' if it was re-created on purpose; nothing was changed`,
+    );
+  if (rec && existing && !opts.force && (rec.markerId !== existing.id || !sameFilesystem(rec, volume)))
+    throw new RefusedError(
+      `control volume ${spec.dir} (marker id ${existing.id ?? "(none)"}, ${describeVolume(volume)}) is not the one this node was initialised on (marker id ${rec.markerId}, ${describeVolume(rec)}, ${volumeRecordFile(cfg.stateDir)}): mount the right volume, or run 'rmtabsync init --force' if it was re-created or moved on purpose; nothing was changed`,
+    );
+  if (!existing || existing.id === undefined) {
+    const marker = { cluster: cfg.cluster, format: 1, created: existing?.created || now.toISOString(), id: randomUUID() };
     // 0644: it names the cluster only
-    writeFileAtomic(p.marker, `${JSON.stringify({ cluster: cfg.cluster, format: 1, created: now.toISOString() })}\n`, { mode: 0o644 });
-    created.push(p.marker);
+    writeFileAtomic(p.marker, `${JSON.stringify(marker)}\n`, { mode: 0o644 });
+    created.push(existing ? `${p.marker} (id)` : p.marker);
   }
+  // another node's init may have written it at the same time: record what is there now
+  const marker = readMarker(p.marker);
+  if (!marker?.id) throw new RefusedError(`control volume marker ${p.marker} has no id after writing it`);
   try {
     statSync(p.journals);
   } catch {
     mkdirSync(p.journals, { mode: 0o755 });
     created.push(p.journals);
   }
-  return { created };
+  if (!rec || rec.markerId !== marker.id || rec.dev !== volume.dev || rec.uuid !== volume.uuid || rec.mountpoint !== volume.mountpoint) {
+    writeVolumeRecord(cfg.stateDir, spec.dir, { markerId: marker.id, ...volume, recorded: now.toISOString() });
+    created.push(volumeRecordFile(cfg.stateDir));
+  }
+  return { created, marker, volume };
 }
 
 export type ProblemKind = "unreadable" | "missing" | "invalid" | "future" | "rolled-back" | "forked" | "gone";

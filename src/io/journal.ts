@@ -12,6 +12,7 @@ import { JournalError } from "../errors.js";
 import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../config.js";
 import { futureProblem, MAX_WALL_MS, rowProblem, type RowRules } from "../core/event-check.js";
 import { createExclusive, lstatIfExists } from "./files.js";
+import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 export const SCHEMA_VERSION = 1;
@@ -844,6 +845,8 @@ export class JournalWriter {
     readonly file: string,
     private readonly db: Database.Database,
     readonly meta: JournalMeta,
+    /** A journal being created: where it is built until finish() renames it to `file`. */
+    private readonly tmp?: string,
   ) {}
 
   static open(file: string, cluster: string): JournalWriter {
@@ -861,25 +864,44 @@ export class JournalWriter {
     }
   }
 
-  /** Creates a journal with the given identity (a copy of a missing journal, or a branch). */
+  /**
+   * Creates a journal with the given identity (a copy of a missing journal,
+   * or a branch) under a temporary name; finish() puts it in place with its
+   * rows, so a crash never leaves an empty or partial journal.
+   */
   static create(file: string, m: { cluster: string; node: string; journalId: string; created: string; branchOf?: string; branchAt?: number }): JournalWriter {
     const st = lstatIfExists(file);
     if (st !== undefined) throw new JournalError(file, st.isSymbolicLink() ? "already exists (a symbolic link)" : "already exists");
-    makePrivate(file, undefined);
-    const db = new Database(file);
+    const tmp = tempJournalFile(file);
+    makePrivate(tmp, undefined);
+    const db = new Database(tmp);
     try {
       db.pragma("journal_mode = DELETE");
       db.pragma("synchronous = FULL");
       createSchema(db, m);
-      return new JournalWriter(file, db, readMeta(db, file));
+      return new JournalWriter(file, db, readMeta(db, file), tmp);
     } catch (err) {
       db.close();
+      rmSync(tmp, { force: true });
       throw err;
     }
   }
 
-  close(): void {
+  /** All written: a created journal is fsynced and renamed into place (the directory fsynced). */
+  finish(): void {
+    if (this.tmp === undefined) return;
     this.db.close();
+    try {
+      publishTempJournal(this.tmp, this.file);
+    } catch (err) {
+      throw new JournalError(this.file, `could not put the new journal in place: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** Closes; a created journal that was not finished is discarded. */
+  close(): void {
+    if (this.db.open) this.db.close();
+    if (this.tmp !== undefined && existsSync(this.tmp)) rmSync(this.tmp, { force: true });
   }
 
   branchOf(): string | undefined {

@@ -3,7 +3,11 @@
 // local state directory. The journal holds the same, atomically with its
 // events; this copy survives when the control volume is rolled back (a DRBD
 // split-brain, a restored backup), so that the next record neither repeats
-// nor misses what the lost events said. The higher generation wins.
+// nor misses what the lost events said. The higher generation wins, but only
+// when the copy was written against the same control volume (marker id and
+// filesystem): one written into an old copy of the volume (not mounted, a
+// stale directory underneath) is ignored, so it never hides a change from
+// the real volume.
 import { join } from "node:path";
 import type { Hlc } from "../core/hlc.js";
 import { JournalError } from "../errors.js";
@@ -12,6 +16,10 @@ import { readSnapshot, refuseSymlink, writeFileAtomic } from "./files.js";
 export interface LocalBaseline {
   readonly gen: number;
   readonly journalId: string;
+  /** Marker id of the control volume it was written against (none: written before markers had ids). */
+  readonly markerId?: string;
+  /** The filesystem it was written against: "uuid:<UUID>" or "dev:<major:minor>". */
+  readonly volume?: string;
   readonly hosted: string[];
   readonly hlc: Hlc;
   readonly content: Buffer;
@@ -36,6 +44,8 @@ export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
     return {
       gen: h.gen,
       journalId: h.journalId,
+      ...(typeof h.markerId === "string" ? { markerId: h.markerId } : {}),
+      ...(typeof h.volume === "string" ? { volume: h.volume } : {}),
       hosted: h.hosted.map(String),
       hlc: { wall: hlc.wall, logical: hlc.logical },
       content: snap.content.subarray(nl + 1),
@@ -46,6 +56,6 @@ export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
 }
 
 export function writeLocalBaseline(stateDir: string, b: LocalBaseline): void {
-  const header = JSON.stringify({ version: 1, gen: b.gen, journalId: b.journalId, hosted: b.hosted, hlc: b.hlc });
+  const header = JSON.stringify({ version: 1, gen: b.gen, journalId: b.journalId, markerId: b.markerId, volume: b.volume, hosted: b.hosted, hlc: b.hlc });
   writeFileAtomic(localBaselineFile(stateDir), Buffer.concat([Buffer.from(`${header}\n`, "utf8"), b.content]));
 }

@@ -44,6 +44,8 @@ export class TestCluster {
   readonly control: string;
   /** More top-level YAML for every node's config (call writeConfigs() after changing it). */
   extraConfig = "";
+  /** The config leaves out `controlDirIsMountpoint: false` (see configure). */
+  controlIsMountpoint = false;
 
   constructor(
     readonly nodes: string[] = ["ds03", "ds04"],
@@ -64,6 +66,13 @@ export class TestCluster {
     }
   }
 
+  /** Rewrites every node's config; `controlIsMountpoint` true drops the tests' opt-out (the deployed default). */
+  configure(opts: { controlIsMountpoint?: boolean; control?: string }): void {
+    if (opts.controlIsMountpoint !== undefined) this.controlIsMountpoint = opts.controlIsMountpoint;
+    if (opts.control !== undefined) (this as { control: string }).control = opts.control;
+    for (const n of this.nodes) writeFileSync(this.configFile(n), this.configText(n));
+  }
+
   stateDir(node: string): string {
     return join(this.root, "state", node);
   }
@@ -76,7 +85,9 @@ export class TestCluster {
     const ex = this.exports
       .map((e) => `  - name: ${e.name}\n    path: ${e.path}\n${e.nodes ? `    nodes: [${e.nodes.join(", ")}]\n` : ""}`)
       .join("");
-    return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\nstateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}${this.extraConfig}`;
+    // test control directories are plain temp directories: opt out of the mount point check
+    const strict = this.controlIsMountpoint ? "" : "controlDirIsMountpoint: false\n";
+    return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\n${strict}stateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}${this.extraConfig}`;
   }
 
   /** Rewrites every node's config file (after changing extraConfig). */

@@ -116,6 +116,7 @@ export class World {
     const raw = {
       cluster: "model",
       controlDir,
+      controlDirIsMountpoint: false,
       stateDir: this.stateDir(node),
       nodes: [...this.spec.nodes],
       exports: this.spec.exports.map((e) => ({ name: e.name, path: e.path, nodes: [...e.nodes] })),
