@@ -1,10 +1,10 @@
 // record and reconcile: read at the edges, decide in the pure planners,
 // write under mountd's lock.
 import { journalFile, paths, type Config } from "./config.js";
-import { foldEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
+import { foldEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
-import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
+import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
@@ -88,14 +88,6 @@ export function openOwn(ctx: SyncContext, readOnly = false): OwnJournal {
     create: false,
     readOnly,
     now: new Date(ctx.now()),
-  });
-}
-
-function stampDry(changes: readonly Change[], node: string, seen: Hlc, nowMs: number): JournalEvent[] {
-  let clock = seen;
-  return changes.map((c, i) => {
-    clock = tick(clock, nowMs);
-    return { ...c, ...clock, node, journal: "(dry-run)", seq: i + 1, hash: "" };
   });
 }
 
@@ -313,7 +305,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   }
   const nowMs = ctx.now();
   const recorded = dryRun
-    ? stampDry(changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
+    ? previewEvents(changes, ctx.node, maxHlc(g.seen, g.own.seenHlc()), nowMs)
     : g.own.commitRecord({
         changes,
         seen: g.seen,
@@ -393,7 +385,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         changed: plan.changed,
         heldBack: plan.heldBack,
         unwritable: plan.unwritable,
-        quarantined: dryRun ? [] : r.parsed.malformed,
+        // what is (or, in a dry run, would be) quarantined: every malformed line goes when rmtab is written
+        quarantined: r.parsed.malformed,
         entries: plan.entries.length,
         rmtab: p.rmtab,
       };

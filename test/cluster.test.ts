@@ -268,6 +268,27 @@ describe("safety", () => {
     expect(text).toMatch(/would add {5}10\.0\.0\.2 \/srv\/vm1 count 1 \(vm1\)/);
   });
 
+  it("--dry-run previews exactly what the real run does, quarantine included", () => {
+    const c = started();
+    c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.writeRmtab("ds03", `${c.rmtab("ds03")}not-an-entry\n`);
+    c.mountd("ds04", "umount", "10.0.0.2", "/srv/vm1");
+    c.mountd("ds04", "mount", "10.0.0.3", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    const keys = ["recorded", "added", "removed", "changed", "heldBack", "quarantined", "entries"] as const;
+    const pick = (o: Record<string, unknown>) => JSON.parse(JSON.stringify(keys.map((k) => o[k]), (k, v) => (k === "time" || k === "logical" ? undefined : v)));
+    const dry = c.json("ds03", ["reconcile", "--dry-run"]);
+    expect(c.ok("ds03", ["reconcile", "--dry-run"]).stdout).toMatch(/would quarantine rmtab line 3 /);
+    const real = c.json("ds03", ["reconcile"]);
+    expect(real.quarantined).toHaveLength(1);
+    expect(real.added).toHaveLength(1);
+    expect(real.removed).toHaveLength(1);
+    expect(pick(dry)).toEqual(pick(real));
+  });
+
   it("writes nothing when rmtab is already right, and moves mtime to a later second when it writes", () => {
     const c = started();
     c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
