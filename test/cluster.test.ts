@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, line, TestCluster, started } from "./helpers/cluster.js";
 
-type Row = { client: string; path: string; count: number; export: string | null; node: string; time: string; op?: string };
+type Row = { client: string; path: string; count: number; export: string | null; node: string; time: string; logical: number; op?: string };
 
 function table(c: TestCluster, node = c.nodes[0]!, args: string[] = []): string[] {
   return (c.json<{ mounts: Row[] }>(node, ["show", ...args]).mounts).map((r) => `${r.client} ${r.path} ${r.count}`).sort();
@@ -369,6 +369,49 @@ describe("offline inspection", () => {
     } finally {
       execFileSync("chmod", ["-R", "u+w", copy]);
     }
+  });
+});
+
+describe("times in and out", () => {
+  it("JSON times are ISO 8601 with a separate integer logical, and read back by --at, --since and --until", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.mountd("ds03", "mount", "10.0.0.2", "/srv/vm0");
+    c.ok("ds03", ["record"]);
+    const events = c.json<{ events: Row[] }>("ds03", ["log"]).events;
+    const mounts = c.json<{ mounts: Row[] }>("ds03", ["show"]).mounts;
+    expect(events.length).toBe(2);
+    for (const r of [...events, ...mounts]) {
+      expect(r.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      expect(new Date(r.time).toISOString()).toBe(r.time);
+      expect(Number.isInteger(r.logical)).toBe(true);
+    }
+    const last = events[events.length - 1]!;
+    expect(c.json<{ mounts: Row[] }>("ds03", ["show", "--at", last.time]).mounts).toHaveLength(2);
+    expect(c.json<{ events: Row[] }>("ds03", ["log", "--since", last.time, "--until", last.time]).events.length).toBeGreaterThan(0);
+    // the text table's form, with the logical counter after the Z, reads back too
+    const text = c.ok("ds03", ["log"]).stdout;
+    const printed = /(\S+Z(?:\+\d+)?)\s+ds03/.exec(text.split("\n")[2]!)![1]!;
+    expect(c.run("ds03", ["show", "--at", printed]).code).toBe(0);
+  });
+
+  it("names bad times, an inverted range and an unknown origin instead of printing nothing", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.ok("ds03", ["record"]);
+    const at = c.run("ds03", ["show", "--at", "2026-02-31"]);
+    expect(at.code).toBe(2);
+    expect(at.stderr).toMatch(/--at: "2026-02-31" is not a date/);
+    const local = c.run("ds03", ["log", "--since", "2026-11-25T10:00:00"]);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/--since: .* has no UTC offset: add Z/);
+    const inv = c.run("ds03", ["log", "--since", "1m", "--until", "2h"]);
+    expect(inv.code).toBe(2);
+    expect(inv.stderr).toMatch(/--since 1m \(.*\) is after --until 2h \(.*\): the range is inverted/);
+    const who = c.run("ds03", ["log", "--origin", "nobody"]);
+    expect(who.code).toBe(2);
+    expect(who.stderr).toMatch(/--origin: no node "nobody" .*\(ds03, ds04\)/);
+    expect(c.json<{ events: Row[] }>("ds03", ["log", "--origin", "ds04"]).events).toEqual([]);
   });
 });
 
