@@ -250,6 +250,15 @@ describe("safety", () => {
     expect(c.json("ds03", ["reconcile"]).written).toBe(false);
   });
 
+  it("a client address with a leading space is quarantined, never journaled cluster-wide", () => {
+    const c = started();
+    c.writeRmtab("ds03", " 10.0.0.100:/srv/vm0:0x00000001\n10.0.0.1:/srv/vm0:0x00000001\n");
+    const out = c.json("ds03", ["reconcile"]);
+    expect(out.quarantined).toEqual([{ line: 1, text: " 10.0.0.100:/srv/vm0:0x00000001", problem: expect.stringMatching(/white space/) }]);
+    expect(c.json<{ mounts: Row[] }>("ds04", ["show"]).mounts.map((m) => m.client)).toEqual(["10.0.0.1"]);
+    expect(c.rmtab("ds03")).toBe("10.0.0.1:/srv/vm0:0x00000001\n");
+  });
+
   it("--dry-run prints the change and writes nothing", () => {
     const c = started();
     c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");

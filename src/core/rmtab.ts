@@ -68,6 +68,8 @@ export function entryProblem(e: RmtabEntry): string | undefined {
   if (e.client === "") return "empty client address";
   if (e.path === "") return "empty path";
   if (/[\n\0]/.test(e.client) || e.client.includes(";")) return "client address contains a newline, NUL or ';'";
+  // mountd writes the client's address as inet_ntop or the resolver gave it: never with white space
+  if (/\s/.test(e.client)) return `client address ${JSON.stringify(truncate(e.client))} contains white space (mountd never writes that)`;
   if (/[\n\0]/.test(e.path)) return "path contains a newline or NUL";
   if (e.path.includes(":")) return "path contains ':' (mountd would split it there)";
   if (byteLength(e.client) > MAX_FIELD_BYTES) return `client address longer than ${MAX_FIELD_BYTES} bytes`;
