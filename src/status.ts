@@ -154,6 +154,8 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
           heldBack: onlyExport(r.heldBack, opts.export),
           malformed: r.malformed.length,
           addOnly: r.addOnly,
+          // what rmtab holds now: what reconcile would write, less what it would add, plus what it would remove
+          entries: r.entries - r.added.length + r.removed.length,
         };
         rmtab = { ok: check };
         for (const pr of r.problems)

@@ -45,6 +45,8 @@ export interface RmtabCheck {
   /** Lines mountd would misread; reconcile would quarantine them. */
   readonly malformed: number;
   readonly addOnly: boolean;
+  /** Entries in the local rmtab now (all exports). */
+  readonly entries: number;
 }
 
 export interface StatusFacts {
