@@ -440,6 +440,27 @@ describe("command line", () => {
     expect(JSON.parse(env.stdout).node).toBe("ds03");
   });
 
+  it("without a command: the usage on stderr, exit 2", () => {
+    const r = spawnSync(process.execPath, [CLI], { encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^Usage: rmtabsync /);
+    expect(spawnSync(process.execPath, [CLI, "--help"], { encoding: "utf8" }).status).toBe(0);
+  });
+
+  it("a control directory without journals is named in plain words by show, log, verify and metrics (exit 1)", () => {
+    const c = new TestCluster();
+    const dir = join(c.control, "journals");
+    for (const cmd of ["show", "log", "verify", "metrics"]) {
+      const r = c.run("ds03", [cmd]);
+      expect([cmd, r.code]).toEqual([cmd, 1]);
+      expect(r.stderr).toBe(`rmtabsync: journals directory ${dir} does not exist: is the control volume mounted (and 'rmtabsync init' run on it)?\n`);
+    }
+    const other = c.run("ds03", ["log", "--control-dir", join(c.root, "nowhere")]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain(`journals directory ${join(c.root, "nowhere", "journals")} does not exist`);
+    expect(other.stderr).not.toMatch(/ENOENT|scandir/);
+  });
+
   it("config errors name the file, the key, expected and found, and exit 2", () => {
     const c = started();
     const bad = join(c.root, "bad.yaml");
