@@ -12,6 +12,7 @@ import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/st
 import { errorMessage, JournalError } from "./errors.js";
 import { listJournalFiles, readMarker } from "./io/control.js";
 import { nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
+import { stateDirProblem } from "./io/state-dir.js";
 import { readHosted, reconcile, type SyncContext } from "./sync.js";
 
 function lastEventOf(events: readonly JournalEvent[]): JournalFact["lastEvent"] {
@@ -118,6 +119,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
   let own: OwnFacts | undefined;
   let rmtab: StatusFacts["rmtab"];
   const diverged: { file: string; kind: string; problem: string }[] = [];
+  const stateDirBad = stateDirProblem(ctx.cfg.stateDir);
   if (marker.kind === "ok") {
     let files: string[] = [];
     let listProblem: string | undefined;
@@ -144,7 +146,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
         journals.push({ node, file, own: false, present: true, problem: problemOf(err) });
       }
     }
-    if (own.journal.present && own.journal.problem === undefined) {
+    if (own.journal.present && own.journal.problem === undefined && stateDirBad === undefined) {
       try {
         const r = await reconcile({ ...ctx, warn: () => {} }, { readOnly: true });
         const check: RmtabCheck = {
@@ -182,6 +184,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
     exportHosted: opts.export === undefined ? undefined : hosted.hosted.has(opts.export),
     etabProblems: hosted.problems,
     diverged,
+    ...(stateDirBad === undefined ? {} : { stateDirProblem: `"${ctx.cfg.stateDir}" ${stateDirBad}` }),
     now: ctx.now(),
     staleAfterMs: opts.staleAfterMs,
   };

@@ -9,6 +9,7 @@ import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type Li
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
 import { listJournalFiles, readJournals, requireMarker, type JournalProblem } from "./io/control.js";
+import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { isBranchFile, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
@@ -197,6 +198,7 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
   const dryRun = !!opts.dryRun;
+  requireStateDir(ctx.cfg);
   const g = gather(ctx, false);
   const lockFile = paths(ctx.cfg).lock;
   try {
@@ -342,6 +344,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const index = new ExportIndex(ctx.cfg.exports);
   const readOnly = !!opts.readOnly;
   const dryRun = !!opts.dryRun || readOnly;
+  requireStateDir(ctx.cfg);
   const g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
   try {

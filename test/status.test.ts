@@ -237,6 +237,23 @@ os._exit(0)`,
     expect(r.stdout).toMatch(/^rmtabsync UNKNOWN: invalid configuration \S+: .*\n$/);
   });
 
+  it("a missing stateDir: record names the config key and path (exit 2), status is CRITICAL and advises no reconcile", () => {
+    const c = new TestCluster();
+    c.initAll();
+    const gone = join(c.root, "no-such-state");
+    writeFileSync(c.configFile("ds03"), c.configText("ds03").replace(`stateDir: ${c.stateDir("ds03")}`, `stateDir: ${gone}`));
+    for (const cmd of ["record", "reconcile"]) {
+      const r = c.run("ds03", [cmd]);
+      expect([cmd, r.code]).toEqual([cmd, 2]);
+      expect(r.stderr).toContain(`invalid configuration ${c.configFile("ds03")}:\n  stateDir: expected rpc.mountd's state directory (holding rmtab, etab and .rmtab.lock), found "${gone}", which does not exist`);
+      expect(r.stderr).not.toMatch(/ENOENT/);
+    }
+    const s = status(c, "ds03");
+    expect(s.code).toBe(2);
+    expect(ids(s.json)).toEqual(["state-dir-unusable"]);
+    expect(s.json.findings[0]!.message).toContain(`stateDir "${gone}" does not exist`);
+  });
+
   it("every call prints one first line `rmtabsync STATE: ...` on stdout; usage errors are UNKNOWN (exit 3)", () => {
     const c = healthy();
     const ok = c.run("ds03", ["status"]);
@@ -297,6 +314,8 @@ describe("status checks (pure)", () => {
 
   it("each check fires on its fact and stays quiet on the close case", () => {
     expect(fired({ marker: { kind: "missing" } })).toEqual(["CRITICAL control-marker-missing"]);
+    expect(fired({ stateDirProblem: '"/var/lib/nfs" does not exist', lastReconcile: undefined })).toEqual(["CRITICAL state-dir-unusable"]);
+    expect(fired({ stateDirProblem: undefined })).toEqual([]);
     expect(fired({ lastReconcile: base.now - 15 * 60_000 - 1 })).toEqual(["WARNING reconcile-stale"]);
     expect(fired({ lastReconcile: base.now - 15 * 60_000 })).toEqual([]);
     expect(fired({ lastReconcile: undefined })).toEqual(["WARNING reconcile-never"]);
