@@ -1,7 +1,8 @@
 // The rmtabsync command line. The only place that sets the exit code.
 import { Command, CommanderError } from "@commander-js/extra-typings";
 import { EXIT, ExitError, StatusExit, errorMessage } from "./errors.js";
-import { processRuntime, type Runtime } from "./commands/common.js";
+import { printJson, processRuntime, type Runtime } from "./commands/common.js";
+import { commandOf, PLUGIN_CODE, PLUGIN_COMMANDS, pluginLine, unknownJson } from "./commands/plugin.js";
 import { initCommand } from "./commands/init.js";
 import { recordCommand } from "./commands/record.js";
 import { reconcileCommand } from "./commands/reconcile.js";
@@ -42,11 +43,19 @@ export async function main(argv: readonly string[], rt: Runtime = processRuntime
     await program.parseAsync([...argv], { from: "user" });
     return EXIT.ok;
   } catch (err) {
-    if (err instanceof CommanderError) {
-      if (err.code === "commander.helpDisplayed" || err.code === "commander.version" || err.code === "commander.help") return EXIT.ok;
-      return EXIT.usage;
-    }
     if (err instanceof StatusExit) return err.exitCode;
+    const helped = err instanceof CommanderError && (err.code === "commander.helpDisplayed" || err.code === "commander.version" || (err.code === "commander.help" && err.exitCode === 0));
+    if (helped) return EXIT.ok;
+    // status and doctor are monitoring plugins: whatever stops them is UNKNOWN (3), said on stdout's first line
+    const command = commandOf(argv);
+    if (command !== undefined && PLUGIN_COMMANDS.includes(command)) {
+      const msg = err instanceof CommanderError ? err.message.replace(/^error: /, "") : errorMessage(err);
+      if (argv.includes("--json")) printJson(rt, unknownJson(msg));
+      else rt.out(pluginLine("UNKNOWN", msg));
+      return PLUGIN_CODE.UNKNOWN;
+    }
+    // commander printed its message (or, with no command, the usage) on stderr
+    if (err instanceof CommanderError) return EXIT.usage;
     const debug = argv.includes("--debug");
     // an ExitError without message: the command already said everything
     if (!(err instanceof ExitError && err.message === "")) rt.err(`rmtabsync: ${errorMessage(err)}\n`);

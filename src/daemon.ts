@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { watch, readdirSync, readFileSync, realpathSync, statSync, type FSWatcher } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { journalFile, paths } from "./config.js";
-import { errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
+import { ConfigError, errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
 import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
 import { describeProblems } from "./io/control.js";
@@ -271,7 +271,7 @@ export class Daemon {
       const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(20, this.failures - 1));
       this.notBefore = Date.now() + delay;
       const level: Level = err instanceof LockTimeoutError ? "warning" : "err";
-      const what = err instanceof RefusedError || err instanceof JournalError ? "" : " (unexpected)";
+      const what = err instanceof RefusedError || err instanceof JournalError || err instanceof ConfigError ? "" : " (unexpected)";
       this.log(level, `${kind} failed${what}: ${errorMessage(err)}; retry ${this.failures} in ${delay / 1000} s`);
       this.setStatus(`degraded: ${kind} failed ${plural(this.failures, "time")}: ${errorMessage(err).split("\n")[0]}`);
     } finally {

@@ -57,6 +57,23 @@ export class JournalError extends ExitError {
   }
 }
 
+/** Why a file or directory could not be read, in plain words instead of "ENOENT ... scandir". */
+export function fsProblem(err: unknown): string {
+  switch ((err as NodeJS.ErrnoException | undefined)?.code) {
+    case "ENOENT":
+      return "does not exist";
+    case "ENOTDIR":
+      return "is not a directory";
+    case "EACCES":
+    case "EPERM":
+      return "cannot be read (permission denied)";
+    case "EIO":
+      return "cannot be read (I/O error)";
+    default:
+      return `cannot be read (${errorMessage(err)})`;
+  }
+}
+
 export function errorMessage(err: unknown): string {
   if (err instanceof Error) return err.message;
   return String(err);

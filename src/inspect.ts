@@ -3,7 +3,7 @@
 import type { Config } from "./config.js";
 import { compareEvents, foldEvents, mounted, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
-import { formatHlc } from "./core/hlc.js";
+import { hlcJson } from "./core/hlc.js";
 import { readJournals, readMarker, type JournalProblem } from "./io/control.js";
 import { paths } from "./config.js";
 import { nodeOfFile } from "./io/journal.js";
@@ -17,11 +17,14 @@ export interface MountRow {
   readonly export: string | null;
   /** Node that recorded the winning event. */
   readonly node: string;
+  /** ISO 8601 (UTC) wall time of that event; `logical` orders stamps within one millisecond. */
   readonly time: string;
+  readonly logical: number;
 }
 
 export interface EventRow {
   readonly time: string;
+  readonly logical: number;
   readonly node: string;
   readonly op: string;
   readonly client: string;
@@ -80,7 +83,7 @@ export function tableRows(events: readonly JournalEvent[], index: ExportIndex, f
     const exp = index.exportOf(e.path)?.name ?? null;
     if (f.export !== undefined && exp !== f.export) continue;
     if (f.client !== undefined && e.client !== f.client) continue;
-    rows.push({ client: e.client, path: e.path, count: e.count, export: exp, node: e.node, time: formatHlc(e) });
+    rows.push({ client: e.client, path: e.path, count: e.count, export: exp, node: e.node, ...hlcJson(e) });
   }
   rows.sort((a, b) => (a.export ?? "").localeCompare(b.export ?? "") || a.path.localeCompare(b.path) || a.client.localeCompare(b.client));
   return rows;
@@ -97,7 +100,7 @@ export function eventRows(events: readonly JournalEvent[], index: ExportIndex, j
     const exp = index.exportOf(e.path)?.name ?? null;
     if (f.export !== undefined && exp !== f.export) continue;
     out.push({
-      time: formatHlc(e),
+      ...hlcJson(e),
       node: e.node,
       op: e.op,
       client: e.client,

@@ -1,7 +1,7 @@
 // Administrator actions on the journals: forget and compact.
 import { statSync } from "node:fs";
 import { planCompaction } from "./core/compact.js";
-import { foldEvents, mounted, type Change, type JournalEvent } from "./core/events.js";
+import { foldEvents, mounted, previewEvents, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { HLC_ZERO, maxHlc } from "./core/hlc.js";
 import { RefusedError, UsageError } from "./errors.js";
@@ -41,7 +41,7 @@ export function forget(ctx: SyncContext, sel: { client: string; export?: string;
       throw new UsageError(`no mount of client ${sel.client}${what} in the cluster-wide table: nothing to forget (see 'rmtabsync show --client ${sel.client}')`);
     }
     const forgotten = sel.dryRun
-      ? changes.map((c, i) => ({ ...c, ...seen, node: ctx.node, journal: "(dry-run)", seq: i + 1, hash: "" }))
+      ? previewEvents(changes, ctx.node, maxHlc(seen, own.seenHlc()), ctx.now())
       : own.appendEvents(changes, seen, ctx.now());
     return { forgotten, problems: set.problems };
   } finally {

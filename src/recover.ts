@@ -2,7 +2,7 @@
 // data, a backup) into ours. Events missing from our journals are appended
 // with their original timestamps; a forked history is kept as a branch
 // journal with its own identity, so nothing is overwritten. Idempotent.
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { journalFile, paths, type Config } from "./config.js";
@@ -122,7 +122,8 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
     // forked history (or another identity for the same node): keep it beside ours
     const existing = ours.find((x) => isBranchFile(x.file) && x.data.branchOf === id);
     const forkAt = missing[0]!.seq;
-    const into = existing?.file ?? join(ourDir, `${node}~${randomUUID().slice(0, 8)}.sqlite`);
+    // named after the journal it branches off, so a dry run names the file the real run writes
+    const into = existing?.file ?? join(ourDir, `${node}~${createHash("sha256").update(id).digest("hex").slice(0, 8)}.sqlite`);
     actions.push({
       action: "branch",
       from,

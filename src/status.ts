@@ -12,6 +12,7 @@ import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/st
 import { errorMessage, JournalError } from "./errors.js";
 import { listJournalFiles, readMarker } from "./io/control.js";
 import { nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
+import { stateDirProblem } from "./io/state-dir.js";
 import { readHosted, reconcile, type SyncContext } from "./sync.js";
 
 function lastEventOf(events: readonly JournalEvent[]): JournalFact["lastEvent"] {
@@ -119,6 +120,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
   let rmtab: StatusFacts["rmtab"];
   const diverged: { file: string; kind: string; problem: string }[] = [];
   const unusable: { file: string; kind: string; problem: string }[] = [];
+  const stateDirBad = stateDirProblem(ctx.cfg.stateDir);
   if (marker.kind === "ok") {
     let files: string[] = [];
     let listProblem: string | undefined;
@@ -145,7 +147,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
         journals.push({ node, file, own: false, present: true, problem: problemOf(err) });
       }
     }
-    if (own.journal.present && own.journal.problem === undefined) {
+    if (own.journal.present && own.journal.problem === undefined && stateDirBad === undefined) {
       try {
         const r = await reconcile({ ...ctx, warn: () => {} }, { readOnly: true });
         const check: RmtabCheck = {
@@ -155,6 +157,8 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
           heldBack: onlyExport(r.heldBack, opts.export),
           malformed: r.malformed.length,
           addOnly: r.addOnly,
+          // what rmtab holds now: what reconcile would write, less what it would add, plus what it would remove
+          entries: r.entries - r.added.length + r.removed.length,
         };
         rmtab = { ok: check };
         for (const pr of r.problems)
@@ -183,6 +187,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
     etabProblems: hosted.problems,
     diverged,
     unusable,
+    ...(stateDirBad === undefined ? {} : { stateDirProblem: `"${ctx.cfg.stateDir}" ${stateDirBad}` }),
     now: ctx.now(),
     staleAfterMs: opts.staleAfterMs,
   };

@@ -1,14 +1,15 @@
 // record and reconcile: read at the edges, decide in the pure planners,
 // write under mountd's lock.
 import { journalFile, paths, type Config } from "./config.js";
-import { foldEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
+import { foldEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
-import { HLC_ZERO, maxHlc, tick, type Hlc } from "./core/hlc.js";
+import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
+import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
@@ -93,14 +94,6 @@ export function openOwn(ctx: SyncContext, readOnly = false): OwnJournal {
     create: false,
     readOnly,
     now: new Date(ctx.now()),
-  });
-}
-
-function stampDry(changes: readonly Change[], node: string, seen: Hlc, nowMs: number): JournalEvent[] {
-  let clock = seen;
-  return changes.map((c, i) => {
-    clock = tick(clock, nowMs);
-    return { ...c, ...clock, node, journal: "(dry-run)", seq: i + 1, hash: "" };
   });
 }
 
@@ -239,6 +232,7 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
   const index = new ExportIndex(ctx.cfg.exports);
   const dryRun = !!opts.dryRun;
+  requireStateDir(ctx.cfg);
   let g = gather(ctx, false);
   const lockFile = paths(ctx.cfg).lock;
   try {
@@ -372,7 +366,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   }
   const nowMs = ctx.now();
   const recorded = dryRun
-    ? stampDry(changes, ctx.node, g.seen, nowMs)
+    ? previewEvents(changes, ctx.node, g.seen, nowMs)
     : g.own.commitRecord({
         changes,
         seen: g.seen,
@@ -410,6 +404,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const index = new ExportIndex(ctx.cfg.exports);
   const readOnly = !!opts.readOnly;
   const dryRun = !!opts.dryRun || readOnly;
+  requireStateDir(ctx.cfg);
   let g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
   // recover's temporary journals left by a killed run (never read as journals)
@@ -460,7 +455,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         changed: plan.changed,
         heldBack: plan.heldBack,
         unwritable: plan.unwritable,
-        quarantined: dryRun ? [] : r.parsed.malformed,
+        // what is (or, in a dry run, would be) quarantined: every malformed line goes when rmtab is written
+        quarantined: r.parsed.malformed,
         entries: plan.entries.length,
         rmtab: p.rmtab,
       };

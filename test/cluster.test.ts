@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CLI, line, TestCluster, started } from "./helpers/cluster.js";
 
-type Row = { client: string; path: string; count: number; export: string | null; node: string; time: string; op?: string };
+type Row = { client: string; path: string; count: number; export: string | null; node: string; time: string; logical: number; op?: string };
 
 function table(c: TestCluster, node = c.nodes[0]!, args: string[] = []): string[] {
   return (c.json<{ mounts: Row[] }>(node, ["show", ...args]).mounts).map((r) => `${r.client} ${r.path} ${r.count}`).sort();
@@ -258,6 +258,15 @@ describe("safety", () => {
     expect(c.json("ds03", ["reconcile"]).written).toBe(false);
   });
 
+  it("a client address with a leading space is quarantined, never journaled cluster-wide", () => {
+    const c = started();
+    c.writeRmtab("ds03", " 10.0.0.100:/srv/vm0:0x00000001\n10.0.0.1:/srv/vm0:0x00000001\n");
+    const out = c.json("ds03", ["reconcile"]);
+    expect(out.quarantined).toEqual([{ line: 1, text: " 10.0.0.100:/srv/vm0:0x00000001", problem: expect.stringMatching(/white space/) }]);
+    expect(c.json<{ mounts: Row[] }>("ds04", ["show"]).mounts.map((m) => m.client)).toEqual(["10.0.0.1"]);
+    expect(c.rmtab("ds03")).toBe("10.0.0.1:/srv/vm0:0x00000001\n");
+  });
+
   it("--dry-run prints the change and writes nothing", () => {
     const c = started();
     c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
@@ -274,6 +283,27 @@ describe("safety", () => {
     expect(readFileSync(join(c.control, "journals", "ds03.sqlite")).equals(journal)).toBe(true);
     const text = c.ok("ds03", ["reconcile", "--dry-run"]).stdout;
     expect(text).toMatch(/would add {5}10\.0\.0\.2 \/srv\/vm1 count 1 \(vm1\)/);
+  });
+
+  it("--dry-run previews exactly what the real run does, quarantine included", () => {
+    const c = started();
+    c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.writeRmtab("ds03", `${c.rmtab("ds03")}not-an-entry\n`);
+    c.mountd("ds04", "umount", "10.0.0.2", "/srv/vm1");
+    c.mountd("ds04", "mount", "10.0.0.3", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    const keys = ["recorded", "added", "removed", "changed", "heldBack", "quarantined", "entries"] as const;
+    const pick = (o: Record<string, unknown>) => JSON.parse(JSON.stringify(keys.map((k) => o[k]), (k, v) => (k === "time" || k === "logical" ? undefined : v)));
+    const dry = c.json("ds03", ["reconcile", "--dry-run"]);
+    expect(c.ok("ds03", ["reconcile", "--dry-run"]).stdout).toMatch(/would quarantine rmtab line 3 /);
+    const real = c.json("ds03", ["reconcile"]);
+    expect(real.quarantined).toHaveLength(1);
+    expect(real.added).toHaveLength(1);
+    expect(real.removed).toHaveLength(1);
+    expect(pick(dry)).toEqual(pick(real));
   });
 
   it("writes nothing when rmtab is already right, and moves mtime to a later second when it writes", () => {
@@ -359,6 +389,49 @@ describe("offline inspection", () => {
   });
 });
 
+describe("times in and out", () => {
+  it("JSON times are ISO 8601 with a separate integer logical, and read back by --at, --since and --until", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.mountd("ds03", "mount", "10.0.0.2", "/srv/vm0");
+    c.ok("ds03", ["record"]);
+    const events = c.json<{ events: Row[] }>("ds03", ["log"]).events;
+    const mounts = c.json<{ mounts: Row[] }>("ds03", ["show"]).mounts;
+    expect(events.length).toBe(2);
+    for (const r of [...events, ...mounts]) {
+      expect(r.time).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+      expect(new Date(r.time).toISOString()).toBe(r.time);
+      expect(Number.isInteger(r.logical)).toBe(true);
+    }
+    const last = events[events.length - 1]!;
+    expect(c.json<{ mounts: Row[] }>("ds03", ["show", "--at", last.time]).mounts).toHaveLength(2);
+    expect(c.json<{ events: Row[] }>("ds03", ["log", "--since", last.time, "--until", last.time]).events.length).toBeGreaterThan(0);
+    // the text table's form, with the logical counter after the Z, reads back too
+    const text = c.ok("ds03", ["log"]).stdout;
+    const printed = /(\S+Z(?:\+\d+)?)\s+ds03/.exec(text.split("\n")[2]!)![1]!;
+    expect(c.run("ds03", ["show", "--at", printed]).code).toBe(0);
+  });
+
+  it("names bad times, an inverted range and an unknown origin instead of printing nothing", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.ok("ds03", ["record"]);
+    const at = c.run("ds03", ["show", "--at", "2026-02-31"]);
+    expect(at.code).toBe(2);
+    expect(at.stderr).toMatch(/--at: "2026-02-31" is not a date/);
+    const local = c.run("ds03", ["log", "--since", "2026-11-25T10:00:00"]);
+    expect(local.code).toBe(2);
+    expect(local.stderr).toMatch(/--since: .* has no UTC offset: add Z/);
+    const inv = c.run("ds03", ["log", "--since", "1m", "--until", "2h"]);
+    expect(inv.code).toBe(2);
+    expect(inv.stderr).toMatch(/--since 1m \(.*\) is after --until 2h \(.*\): the range is inverted/);
+    const who = c.run("ds03", ["log", "--origin", "nobody"]);
+    expect(who.code).toBe(2);
+    expect(who.stderr).toMatch(/--origin: no node "nobody" .*\(ds03, ds04\)/);
+    expect(c.json<{ events: Row[] }>("ds03", ["log", "--origin", "ds04"]).events).toEqual([]);
+  });
+});
+
 describe("command line", () => {
   it("accepts -c and -n after the command name and reads RMTABSYNC_CONFIG / RMTABSYNC_NODE", () => {
     const c = started();
@@ -373,6 +446,27 @@ describe("command line", () => {
     });
     expect(env.status).toBe(0);
     expect(JSON.parse(env.stdout).node).toBe("ds03");
+  });
+
+  it("without a command: the usage on stderr, exit 2", () => {
+    const r = spawnSync(process.execPath, [CLI], { encoding: "utf8" });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/^Usage: rmtabsync /);
+    expect(spawnSync(process.execPath, [CLI, "--help"], { encoding: "utf8" }).status).toBe(0);
+  });
+
+  it("a control directory without journals is named in plain words by show, log, verify and metrics (exit 1)", () => {
+    const c = new TestCluster();
+    const dir = join(c.control, "journals");
+    for (const cmd of ["show", "log", "verify", "metrics"]) {
+      const r = c.run("ds03", [cmd]);
+      expect([cmd, r.code]).toEqual([cmd, 1]);
+      expect(r.stderr).toBe(`rmtabsync: journals directory ${dir} does not exist: is the control volume mounted (and 'rmtabsync init' run on it)?\n`);
+    }
+    const other = c.run("ds03", ["log", "--control-dir", join(c.root, "nowhere")]);
+    expect(other.code).toBe(1);
+    expect(other.stderr).toContain(`journals directory ${join(c.root, "nowhere", "journals")} does not exist`);
+    expect(other.stderr).not.toMatch(/ENOENT|scandir/);
   });
 
   it("config errors name the file, the key, expected and found, and exit 2", () => {

@@ -5,7 +5,8 @@ import { foldEvents, type JournalEvent } from "../src/core/events.js";
 import { ExportIndex } from "../src/core/exports.js";
 import { tick } from "../src/core/hlc.js";
 import { planReconcile, planRecord, toCountMap } from "../src/core/plan.js";
-import { parseDuration, parseTime } from "../src/core/time.js";
+import { checkRange, parseDuration, parseTime } from "../src/core/time.js";
+import { formatHlc, hlcJson } from "../src/core/hlc.js";
 
 const index = new ExportIndex([
   { name: "vm0", path: "/srv/vm0", nodes: ["a", "b"] },
@@ -189,5 +190,32 @@ describe("time arguments", () => {
     expect(parseTime("yesterday", now)).toMatch(/expected an ISO 8601 time/);
     expect(parseDuration("30d")).toBe(30 * 86_400_000);
     expect(parseDuration("x")).toMatch(/expected a duration/);
+  });
+
+  it("reads back what it prints: ISO with milliseconds, and the logical counter after Z", () => {
+    const wall = Date.parse("2026-11-30T12:27:11.815Z");
+    expect(parseTime(formatHlc({ wall, logical: 1 }), 0)).toBe(wall);
+    expect(parseTime(hlcJson({ wall, logical: 7 }).time, 0)).toBe(wall);
+    expect(hlcJson({ wall, logical: 7 })).toEqual({ time: "2026-11-30T12:27:11.815Z", logical: 7 });
+    expect(parseTime("2026-11-30T13:27:11.815+01:00", 0)).toBe(wall);
+    expect(parseTime("2026-11-30T07:57:11.815-0430", 0)).toBe(wall);
+    expect(parseTime("2026-11-25", 0)).toBe(Date.parse("2026-11-25T00:00:00Z"));
+  });
+
+  it("refuses dates that do not exist, a time without offset, and names an inverted range", () => {
+    expect(parseTime("2026-02-31", 0)).toMatch(/"2026-02-31" is not a date: 2026-02 has no day 31/);
+    expect(parseTime("2026-02-29T10:00:00Z", 0)).toMatch(/is not a date/);
+    expect(parseTime("2028-02-29T10:00:00Z", 0)).toBe(Date.parse("2028-02-29T10:00:00Z"));
+    expect(parseTime("2026-13-01", 0)).toMatch(/is not a date/);
+    expect(parseTime("2026-11-25T24:00:00Z", 0)).toMatch(/not a time of day/);
+    expect(parseTime("2026-11-25T10:00:00", 0)).toMatch(/has no UTC offset: add Z for UTC or the offset/);
+    expect(parseTime("2026-11-25T10:00", 0)).toMatch(/has no UTC offset/);
+    expect(parseTime("2026-11-25T10:00:00+1", 0)).toMatch(/expected an ISO 8601 time with an offset/);
+    const now = Date.parse("2026-11-25T12:00:00Z");
+    const since = { flag: "--since", text: "1m", ms: parseTime("1m", now) as number };
+    const until = { flag: "--until", text: "2h", ms: parseTime("2h", now) as number };
+    expect(checkRange(since, until)).toMatch(/^--since 1m \(2026-11-25T11:59:00.000Z\) is after --until 2h \(2026-11-25T10:00:00.000Z\): the range is inverted/);
+    expect(checkRange(until, since)).toBeUndefined();
+    expect(checkRange(since, undefined)).toBeUndefined();
   });
 });

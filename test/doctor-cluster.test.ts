@@ -65,7 +65,7 @@ describe("doctor across nodes", () => {
     ]);
     const text = c.run("ds03", args);
     expect(text.code).toBe(2);
-    expect(text.stdout).toContain("CRITICAL: 1 critical, 0 warning, 0 info (2 nodes, 2 exports)");
+    expect(text.stdout.split("\n")[0]).toMatch(/^rmtabsync CRITICAL: 1 critical, 0 warning, 0 info \(2 nodes, 2 exports\) \| critical=1;;0;0 warning=0;0;;0 info=0;;;0 skipped=\d+;;;0$/);
     expect(text.stdout).toContain("[critical] fsid-mismatch  export vm0  nodes ds03, ds04");
     expect(text.stderr).toBe("");
 
@@ -74,7 +74,7 @@ describe("doctor across nodes", () => {
     expect(c.run("ds03", args).code).toBe(2);
     c.ok("ds04", ["record"]);
     const fixed = c.run("ds03", [...args, "--json"]);
-    expect(JSON.parse(fixed.stdout)).toEqual({ status: "OK", findings: [], skipped: [] });
+    expect(JSON.parse(fixed.stdout)).toEqual({ state: "OK", code: 0, status: "OK", findings: [], skipped: [] });
     expect(fixed.code).toBe(0);
   });
 
@@ -94,8 +94,18 @@ describe("doctor across nodes", () => {
     // unreadable CIB file, unknown export: UNKNOWN
     const bad = c.run("ds03", ["doctor", "--cib", join(c.root, "missing.xml")]);
     expect(bad.code).toBe(3);
-    expect(bad.stderr).toContain("doctor: UNKNOWN: --cib: cannot read");
-    expect(c.run("ds03", ["doctor", "--export", "nope"]).code).toBe(3);
+    expect(bad.stdout).toMatch(/^rmtabsync UNKNOWN: --cib: cannot read .*\n$/);
+    const nope = c.run("ds03", ["doctor", "--export", "nope"]);
+    expect(nope.code).toBe(3);
+    expect(nope.stdout).toMatch(/^rmtabsync UNKNOWN: --export: expected one of vm0, vm1, found "nope"\n$/);
+    // usage errors and a bad configuration are UNKNOWN too, with one first line on stdout
+    for (const args of [["doctor", "--bogus"], ["doctor", "--facts-max-age", "soon"], ["doctor", "--cib"], ["-n", "ds99", "doctor"]]) {
+      const r = c.run("ds03", args);
+      expect([args, r.code]).toEqual([args, 3]);
+      expect(r.stdout).toMatch(/^rmtabsync UNKNOWN: \S.*\n$/);
+    }
+    const json = c.run("ds03", ["doctor", "--bogus", "--json"]);
+    expect([json.code, JSON.parse(json.stdout)]).toEqual([3, { state: "UNKNOWN", code: 3, error: "unknown option '--bogus'" }]);
     // an unreadable journal: that node's facts are missing, with the reason
     writeFileSync(join(c.control, "journals", "ds04.sqlite"), "garbage, not a database".repeat(100));
     const unreadable = JSON.parse(c.run("ds03", ["doctor", "--cib", join(CIB, "good.xml"), "--json"]).stdout);

@@ -129,6 +129,7 @@ describe("split-brain recovery", () => {
       expect(readdirSync(join(c.control, "journals")).sort()).toEqual(["ds03.sqlite", "ds04.sqlite"]);
       const rec = c.json("ds03", ["recover", "--from", victim]);
       const acts = rec.actions.filter((a: { action: string }) => a.action !== "none");
+      expect(dry.actions).toEqual(rec.actions);
       expect(acts).toEqual([expect.objectContaining({ action: "branch", node: "ds04", events: 2 })]);
       expect(readdirSync(join(c.control, "journals")).filter((f) => f.startsWith("ds04~"))).toHaveLength(1);
       const again = c.json("ds03", ["recover", "--from", victim]);
@@ -206,6 +207,22 @@ describe("forget", () => {
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no mount of client 10\.0\.0\.66 .*nothing to forget/);
     expect(c.json<{ events: Row[] }>("ds03", ["log", "--client", "10.0.0.66"]).events.filter((e) => e.op === "forget")).toHaveLength(3);
+  });
+  it("--dry-run lists exactly the rows the real run forgets, not the newest event", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.13", "/srv/vm0");
+    c.mountd("ds03", "mount", "10.0.0.13", "/srv/vm0/a");
+    c.ok("ds03", ["reconcile"]);
+    c.mountd("ds04", "mount", "10.9.9.99", "/srv/vm1");
+    c.ok("ds04", ["reconcile"]);
+    const pick = (r: Row) => ({ node: r.node, op: r.op, client: r.client, path: r.path, count: r.count, export: r.export });
+    const dry = c.json<{ dryRun: boolean; forgotten: Row[] }>("ds04", ["forget", "--client", "10.0.0.13", "--dry-run"]);
+    const text = c.ok("ds04", ["forget", "--client", "10.0.0.13", "--dry-run"]).stdout;
+    const real = c.json<{ forgotten: Row[] }>("ds04", ["forget", "--client", "10.0.0.13"]);
+    expect(dry.dryRun).toBe(true);
+    expect(real.forgotten.map(pick)).toHaveLength(2);
+    expect(dry.forgotten.map(pick)).toEqual(real.forgotten.map(pick));
+    expect(text).toBe("would forget 10.0.0.13 /srv/vm0 (vm0)\nwould forget 10.0.0.13 /srv/vm0/a (vm0)\n");
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { formatLine, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, serializeRmtab } from "../src/core/rmtab.js";
+import { entryProblem, formatLine, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, serializeRmtab } from "../src/core/rmtab.js";
 
 describe("rmtab parse and serialize", () => {
   it("round-trips canonical lines byte for byte", () => {
@@ -37,6 +37,17 @@ describe("rmtab parse and serialize", () => {
   it("keeps spaces in paths and subdirectory paths as they are", () => {
     const p = parseRmtab("10.0.0.1:/srv/vm0/my images/a b:0x00000001\n");
     expect(p.entries[0]!.path).toBe("/srv/vm0/my images/a b");
+  });
+
+  it("quarantines a client address with a leading, trailing or inner space; mountd's own lines have none", () => {
+    const p = parseRmtab(" 10.0.0.100:/srv/vm0:0x00000001\n10.0.0.101 :/srv/vm0:0x00000001\n10.0.0.1 02:/srv/vm0:0x00000001\n10.0.0.7:/srv/vm0:0x00000001\n");
+    expect(p.entries.map((e) => e.client)).toEqual(["10.0.0.7"]);
+    expect(p.malformed.map((m) => m.line)).toEqual([1, 2, 3]);
+    expect(p.malformed[0]!.problem).toBe(`client address " 10.0.0.100" contains white space (mountd never writes that)`);
+    expect(parseRmtab("\t10.0.0.100:/srv/vm0:0x00000001\n").malformed).toHaveLength(1);
+    expect(entryProblem({ client: " 10.0.0.100", path: "/srv/vm0", count: 1 })).toMatch(/white space/);
+    for (const client of ["10.0.0.100", "2001:db8::5", "::ffff:10.1.2.3", "client.example.com"])
+      expect(parseRmtab(formatLine({ client, path: "/srv/vm0/my images", count: 1 })).malformed).toEqual([]);
   });
 
   it("reports malformed lines with their line numbers and keeps the lines after them", () => {

@@ -1,7 +1,7 @@
 // rmtabsync status: health of one node, monitoring-plugin exit codes.
 // The scenarios run the real CLI against a TestCluster; the checks also run
 // as pure functions with a case that fires and a close case that does not.
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -234,7 +234,49 @@ os._exit(0)`,
     writeFileSync(c.configFile("ds03"), "cluster: [\n");
     const r = c.run("ds03", ["status"]);
     expect(r.code).toBe(3);
-    expect(r.stderr).toMatch(/status UNKNOWN: invalid configuration/);
+    expect(r.stdout).toMatch(/^rmtabsync UNKNOWN: invalid configuration \S+: .*\n$/);
+  });
+
+  it("a missing stateDir: record names the config key and path (exit 2), status is CRITICAL and advises no reconcile", () => {
+    const c = new TestCluster();
+    c.initAll();
+    const gone = join(c.root, "no-such-state");
+    writeFileSync(c.configFile("ds03"), c.configText("ds03").replace(`stateDir: ${c.stateDir("ds03")}`, `stateDir: ${gone}`));
+    for (const cmd of ["record", "reconcile"]) {
+      const r = c.run("ds03", [cmd]);
+      expect([cmd, r.code]).toEqual([cmd, 2]);
+      expect(r.stderr).toContain(`invalid configuration ${c.configFile("ds03")}:\n  stateDir: expected rpc.mountd's state directory (holding rmtab, etab and .rmtab.lock), found "${gone}", which does not exist`);
+      expect(r.stderr).not.toMatch(/ENOENT/);
+    }
+    const s = status(c, "ds03");
+    expect(s.code).toBe(2);
+    expect(ids(s.json)).toEqual(["state-dir-unusable"]);
+    expect(s.json.findings[0]!.message).toContain(`stateDir "${gone}" does not exist`);
+  });
+
+  it("every call prints one first line `rmtabsync STATE: ...` on stdout; usage errors are UNKNOWN (exit 3)", () => {
+    const c = healthy();
+    const ok = c.run("ds03", ["status"]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout.split("\n")[0]).toMatch(
+      /^rmtabsync OK: rmtab and journals in order \| journals=2;;;0 journals_unreadable=0;0;;0 events=\d+;;;0 entries=2;;;0 drift=0;0;;0 last_record_age=\d+s;;;0 last_reconcile_age=\d+s;900;;0$/,
+    );
+    c.mountd("ds04", "mount", "10.0.0.23", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    const warn = c.run("ds03", ["status"]);
+    expect(warn.code).toBe(1);
+    expect(warn.stdout.split("\n")[0]).toMatch(/^rmtabsync WARNING: rmtab differs .* \| .* entries=2;;;0 drift=1;0;;0 /);
+    for (const args of [["status", "--bogus"], ["status", "--stale-after", "soon"], ["status", "--lock-timeout", "x"], ["status", "--export"], ["status", "extra"], ["-n", "ds99", "status"]]) {
+      const r = c.run("ds03", args);
+      expect([args, r.code]).toEqual([args, 3]);
+      expect(r.stdout).toMatch(/^rmtabsync UNKNOWN: \S.*\n$/);
+    }
+    const unreadable = new TestCluster();
+    writeFileSync(unreadable.configFile("ds03"), "cluster: x\n");
+    execFileSync("chmod", ["000", unreadable.configFile("ds03")]);
+    const r = unreadable.run("ds03", ["status"]);
+    if (process.getuid?.() !== 0) expect(r.stdout).toMatch(/^rmtabsync UNKNOWN: invalid configuration .*cannot read it/);
+    expect(r.code).toBe(3);
   });
 });
 
@@ -252,7 +294,7 @@ describe("status checks (pure)", () => {
     lastRecord: 1_000_000,
     lastReconcile: 1_000_000,
     pending: false,
-    rmtab: { ok: { add: 0, remove: 0, change: 0, heldBack: 0, malformed: 0, addOnly: false } },
+    rmtab: { ok: { add: 0, remove: 0, change: 0, heldBack: 0, malformed: 0, addOnly: false, entries: 2 } },
     quarantined: 0,
     export: undefined,
     exportHosted: undefined,
@@ -273,11 +315,13 @@ describe("status checks (pure)", () => {
 
   it("each check fires on its fact and stays quiet on the close case", () => {
     expect(fired({ marker: { kind: "missing" } })).toEqual(["CRITICAL control-marker-missing"]);
+    expect(fired({ stateDirProblem: '"/var/lib/nfs" does not exist', lastReconcile: undefined })).toEqual(["CRITICAL state-dir-unusable"]);
+    expect(fired({ stateDirProblem: undefined })).toEqual([]);
     expect(fired({ lastReconcile: base.now - 15 * 60_000 - 1 })).toEqual(["WARNING reconcile-stale"]);
     expect(fired({ lastReconcile: base.now - 15 * 60_000 })).toEqual([]);
     expect(fired({ lastReconcile: undefined })).toEqual(["WARNING reconcile-never"]);
-    expect(fired({ rmtab: { ok: { add: 0, remove: 1, change: 0, heldBack: 0, malformed: 0, addOnly: false } } })).toEqual(["WARNING rmtab-differs"]);
-    expect(fired({ rmtab: { ok: { add: 0, remove: 0, change: 0, heldBack: 1, malformed: 0, addOnly: true } } })).toEqual([]);
+    expect(fired({ rmtab: { ok: { add: 0, remove: 1, change: 0, heldBack: 0, malformed: 0, addOnly: false, entries: 2 } } })).toEqual(["WARNING rmtab-differs"]);
+    expect(fired({ rmtab: { ok: { add: 0, remove: 0, change: 0, heldBack: 1, malformed: 0, addOnly: true, entries: 2 } } })).toEqual([]);
     expect(fired({ rmtab: { error: "could not lock" } })).toEqual(["UNKNOWN rmtab-unchecked"]);
     expect(fired({ quarantined: 2 })).toEqual(["WARNING quarantine-present"]);
     expect(fired({ pending: true })).toEqual(["WARNING reconcile-interrupted"]);

@@ -2,14 +2,26 @@ import { Command } from "@commander-js/extra-typings";
 import { CHECKS } from "../core/checks/index.js";
 import { findingJson, runChecks, STATUS_EXIT, type DoctorResult } from "../core/doctor.js";
 import { ExitError, StatusExit, errorMessage } from "../errors.js";
+import { pluginLine, pluginUnknown, type Perf } from "./plugin.js";
 import { loadCib, readNodeInputs } from "../io/doctor-input.js";
 import { durationOption, loadConfigFor, nodeName, printJson, readGlobals, warner, type Runtime } from "./common.js";
 
 export const DEFAULT_FACTS_MAX_AGE = "1h";
 
+/** Performance data: findings per severity and skipped checks. */
+export function doctorPerf(r: DoctorResult): Perf[] {
+  const count = (s: string) => r.findings.filter((f) => f.severity === s).length;
+  return [
+    { label: "critical", value: count("critical"), crit: 0, min: 0 },
+    { label: "warning", value: count("warning"), warn: 0, min: 0 },
+    { label: "info", value: count("info"), min: 0 },
+    { label: "skipped", value: r.skipped.length, min: 0 },
+  ];
+}
+
 export function doctorText(r: DoctorResult, nodes: number, exports: number): string {
   const count = (s: string) => r.findings.filter((f) => f.severity === s).length;
-  let out = `${r.status}: ${count("critical")} critical, ${count("warning")} warning, ${count("info")} info (${nodes} nodes, ${exports} exports)\n`;
+  let out = pluginLine(r.status, `${count("critical")} critical, ${count("warning")} warning, ${count("info")} info (${nodes} nodes, ${exports} exports)`, doctorPerf(r));
   for (const f of r.findings) {
     out += `\n[${f.severity}] ${f.check}${f.export ? `  export ${f.export}` : ""}${f.nodes.length ? `  nodes ${f.nodes.join(", ")}` : ""}\n`;
     out += `  ${f.evidence}\n  why: ${f.why}\n  fix: ${f.fix}\n`;
@@ -51,10 +63,10 @@ export function doctorCommand(rt: Runtime) {
         counts = [cfg.nodes.length, cfg.exports.length];
       } catch (err) {
         // Monitoring-plugin convention: anything that stops the checks is UNKNOWN (3).
-        if (g.json) printJson(rt, { status: "UNKNOWN", findings: [], skipped: [], error: errorMessage(err) });
-        throw new ExitError(`doctor: UNKNOWN: ${errorMessage(err)}`, STATUS_EXIT.UNKNOWN, { cause: err });
+        return pluginUnknown(rt, g.json === true, errorMessage(err), { status: "UNKNOWN", findings: [], skipped: [] });
       }
-      if (g.json) printJson(rt, { status: result.status, findings: result.findings.map(findingJson), skipped: result.skipped });
+      if (g.json)
+        printJson(rt, { state: result.status, code: STATUS_EXIT[result.status], status: result.status, findings: result.findings.map(findingJson), skipped: result.skipped });
       else rt.out(doctorText(result, counts[0], counts[1]));
       if (result.status !== "OK") throw new StatusExit(STATUS_EXIT[result.status]);
     });

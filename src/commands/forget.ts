@@ -1,5 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
-import { formatHlc } from "../core/hlc.js";
+import { hlcJson } from "../core/hlc.js";
 import { ExportIndex } from "../core/exports.js";
 import { UsageError } from "../errors.js";
 import { forget } from "../maintain.js";
@@ -18,7 +18,7 @@ export function forgetCommand(rt: Runtime) {
       const ctx = syncContext(g, rt);
       const r = forget(ctx, { client: opts.client, export: opts.export, path: opts.path, dryRun: opts.dryRun === true });
       const index = new ExportIndex(ctx.cfg.exports);
-      const rows = r.forgotten.map((e) => ({ time: formatHlc(e), node: e.node, op: e.op, client: e.client, path: e.path, count: e.count, export: index.exportOf(e.path)?.name ?? null }));
+      const rows = r.forgotten.map((e) => ({ ...hlcJson(e), node: e.node, op: e.op, client: e.client, path: e.path, count: e.count, export: index.exportOf(e.path)?.name ?? null }));
       for (const p of r.problems) ctx.warn(`${p.file}: ${p.problem}`);
       if (g.json) printJson(rt, { dryRun: opts.dryRun === true, forgotten: rows, problems: r.problems });
       else for (const e of rows) rt.out(`${opts.dryRun ? "would forget" : "forgot"} ${e.client} ${e.path} (${e.export ?? "-"})\n`);

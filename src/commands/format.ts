@@ -1,11 +1,11 @@
 // Human renderings shared by record and reconcile.
 import type { JournalEvent } from "../core/events.js";
-import { formatHlc } from "../core/hlc.js";
+import { hlcJson } from "../core/hlc.js";
 import type { LineChange } from "../core/plan.js";
 import type { RecordReport } from "../sync.js";
 
 export function eventJson(e: JournalEvent, exportOf: (path: string) => string | null) {
-  return { time: formatHlc(e), node: e.node, op: e.op, client: e.client, path: e.path, count: e.count, export: exportOf(e.path), seq: e.seq };
+  return { ...hlcJson(e), node: e.node, op: e.op, client: e.client, path: e.path, count: e.count, export: exportOf(e.path), seq: e.seq };
 }
 
 export function lineJson(c: LineChange) {

@@ -1,5 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
+import { formatHlc } from "../core/hlc.js";
+import { checkRange } from "../core/time.js";
 import { UsageError } from "../errors.js";
 import { eventRows, loadAll } from "../inspect.js";
 import { loadConfigFor, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
@@ -23,7 +25,16 @@ export function logCommand(rt: Runtime) {
       const now = rt.now();
       const since = timeOption("--since", opts.since, now);
       const until = timeOption("--until", opts.until, now);
+      const inverted = checkRange(
+        since === undefined ? undefined : { flag: "--since", text: opts.since!, ms: since },
+        until === undefined ? undefined : { flag: "--until", text: opts.until!, ms: until },
+      );
+      if (inverted !== undefined) throw new UsageError(inverted);
       const loaded = loadAll(cfg);
+      if (opts.origin !== undefined) {
+        const known = new Set([...cfg.nodes, ...loaded.journalNode.values(), ...loaded.events.map((e) => e.node)]);
+        if (!known.has(opts.origin)) throw new UsageError(`--origin: no node "${opts.origin}" in the configuration or the journals (${[...known].sort().join(", ")})`);
+      }
       const rows = eventRows(loaded.events, index, loaded.journalNode, {
         since,
         until,
@@ -40,7 +51,7 @@ export function logCommand(rt: Runtime) {
       rt.out(
         table(
           ["TIME", "NODE", "OP", "CLIENT", "PATH", "COUNT", "EXPORT"],
-          rows.map((r) => [r.time, r.node, r.op, r.client, r.path, String(r.count), r.export ?? "-"]),
+          rows.map((r) => [formatHlc({ wall: Date.parse(r.time), logical: r.logical }), r.node, r.op, r.client, r.path, String(r.count), r.export ?? "-"]),
         ),
       );
       rt.out(`${rows.length} event${rows.length === 1 ? "" : "s"}\n`);

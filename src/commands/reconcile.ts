@@ -55,7 +55,7 @@ export function reconcileCommand(rt: Runtime) {
       for (const c of r.removed) text += `${verb}remove  ${c.client} ${c.path} (${c.export})\n`;
       for (const c of r.heldBack) text += `kept    ${c.client} ${c.path} (add-only: would be ${c.to === 0 ? "removed" : `count ${c.to}`})\n`;
       for (const u of r.unwritable) text += `! cannot write ${u.client} ${u.path}: ${u.problem}\n`;
-      for (const q of r.quarantined) text += `quarantined rmtab line ${q.line} (${q.problem})\n`;
+      for (const q of r.quarantined) text += `${r.dryRun ? "would quarantine" : "quarantined"} rmtab line ${q.line} (${q.problem})\n`;
       text += r.written
         ? `${r.rmtab} rewritten: ${r.entries} entries\n`
         : `${r.rmtab} ${r.dryRun ? "not written (dry run)" : "unchanged"}: ${r.entries} entries\n`;

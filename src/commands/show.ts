@@ -1,5 +1,6 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
+import { formatHlc } from "../core/hlc.js";
 import { UsageError } from "../errors.js";
 import { factsViews, loadAll, tableRows } from "../inspect.js";
 import { factsText } from "./facts-format.js";
@@ -48,7 +49,7 @@ export function showCommand(rt: Runtime) {
       rt.out(
         table(
           ["EXPORT", "CLIENT", "PATH", "COUNT", "NODE", "TIME"],
-          rows.map((r) => [r.export ?? "-", r.client, r.path, String(r.count), r.node, r.time]),
+          rows.map((r) => [r.export ?? "-", r.client, r.path, String(r.count), r.node, formatHlc({ wall: Date.parse(r.time), logical: r.logical })]),
         ),
       );
       rt.out(`${rows.length} mount${rows.length === 1 ? "" : "s"}${at === undefined ? "" : ` at ${new Date(at).toISOString()}`}\n`);

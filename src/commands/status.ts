@@ -1,12 +1,11 @@
 import { Command } from "@commander-js/extra-typings";
 import { formatAge, evaluateStatus, STATE_CODE, type JournalFact, type StatusFacts } from "../core/status.js";
 import { ExportIndex } from "../core/exports.js";
-import { errorMessage, ExitError } from "../errors.js";
+import { errorMessage, StatusExit } from "../errors.js";
+import { pluginLine, pluginUnknown, type Perf } from "./plugin.js";
 import { gatherStatus } from "../status.js";
 import type { SyncContext } from "../sync.js";
 import { durationOption, printJson, readGlobals, syncContext, table, type Runtime } from "./common.js";
-
-const UNKNOWN = STATE_CODE.UNKNOWN;
 
 function iso(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
@@ -30,13 +29,29 @@ function journalJson(j: JournalFact, now: number) {
   };
 }
 
+/** Performance data: journals, events, rmtab entries, drift, and the ages of the last record and reconcile. */
+export function statusPerf(f: StatusFacts): Perf[] {
+  const readable = f.journals.filter((j) => j.present && j.problem === undefined);
+  const rmtab = f.rmtab !== undefined && "ok" in f.rmtab ? f.rmtab.ok : undefined;
+  const age = (ms: number | undefined) => (ms === undefined ? undefined : Math.max(0, Math.round((f.now - ms) / 1000)));
+  return [
+    { label: "journals", value: f.journals.length, min: 0 },
+    { label: "journals_unreadable", value: f.journals.length - readable.length, warn: 0, min: 0 },
+    { label: "events", value: f.marker.kind === "ok" ? readable.reduce((n, j) => n + (j.events ?? 0), 0) : undefined, min: 0 },
+    { label: "entries", value: rmtab?.entries, min: 0 },
+    { label: "drift", value: rmtab && rmtab.add + rmtab.remove + rmtab.change, warn: 0, min: 0 },
+    { label: "last_record_age", value: age(f.lastRecord), uom: "s", min: 0 },
+    { label: "last_reconcile_age", value: age(f.lastReconcile), uom: "s", warn: Math.round(f.staleAfterMs / 1000), min: 0 },
+  ];
+}
+
 function statusText(f: StatusFacts, ev: ReturnType<typeof evaluateStatus>): string {
   const out: string[] = [];
   const counts = (["CRITICAL", "UNKNOWN", "WARNING"] as const)
     .map((s) => [s, ev.findings.filter((x) => x.state === s).length] as const)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s.toLowerCase()}`);
-  out.push(`rmtabsync ${ev.state}: ${ev.findings[0]?.message ?? "rmtab and journals in order"}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`);
+  out.push(pluginLine(ev.state, `${ev.findings[0]?.message ?? "rmtab and journals in order"}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`, statusPerf(f)).trimEnd());
   out.push(`node ${f.node}, cluster ${f.cluster}${f.export ? `, export ${f.export} ${f.exportHosted ? "exported here" : "not exported here"}` : ""}`);
   const marker =
     f.marker.kind === "ok" ? "marker ok" : f.marker.kind === "missing" ? "NO MARKER" : f.marker.kind === "foreign" ? `marker of cluster ${f.marker.cluster}` : "marker unreadable";
@@ -82,10 +97,7 @@ export function statusCommand(rt: Runtime) {
     .option("--lock-timeout <seconds>", "wait at most this long for a shared rmtab lock; then rmtab is reported unchecked", "5")
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
-      const unknown = (msg: string): never => {
-        if (g.json) printJson(rt, { state: "UNKNOWN", code: UNKNOWN, error: msg });
-        throw new ExitError(`status UNKNOWN: ${msg}`, UNKNOWN);
-      };
+      const unknown = (msg: string): never => pluginUnknown(rt, g.json === true, msg);
       let ctx: SyncContext | undefined;
       let staleAfterMs = 0;
       try {
@@ -134,6 +146,6 @@ export function statusCommand(rt: Runtime) {
           findings: ev.findings,
         });
       } else rt.out(statusText(facts, ev));
-      if (ev.state !== "OK") throw new ExitError(`status ${ev.state}: ${ev.findings.length} finding(s)`, STATE_CODE[ev.state]);
+      if (ev.state !== "OK") throw new StatusExit(STATE_CODE[ev.state]);
     });
 }

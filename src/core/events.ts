@@ -1,6 +1,6 @@
 // Journal events and the fold that turns them into the cluster-wide mount
 // table. Pure.
-import { compareHlc, type Hlc } from "./hlc.js";
+import { compareHlc, tick, type Hlc } from "./hlc.js";
 import { entryKey, type RmtabEntry } from "./rmtab.js";
 
 export type Op = "mount" | "umount" | "count" | "forget";
@@ -56,4 +56,18 @@ export function* mounted(fold: Fold): Iterable<JournalEvent> {
 
 export function toEntry(e: Change): RmtabEntry {
   return { client: e.client, path: e.path, count: e.count };
+}
+
+/**
+ * What a dry run would append: the planned changes stamped past `seen` the
+ * way the journal stamps them. Fields are picked one by one, so a stamp that
+ * is itself an event (maxHlc returns one of its arguments) never leaks its
+ * client or path into the preview.
+ */
+export function previewEvents(changes: readonly Change[], node: string, seen: Hlc, nowMs: number): JournalEvent[] {
+  let clock: Hlc = { wall: seen.wall, logical: seen.logical };
+  return changes.map((c, i) => {
+    clock = tick(clock, nowMs);
+    return { op: c.op, client: c.client, path: c.path, count: c.count, wall: clock.wall, logical: clock.logical, node, journal: "(dry-run)", seq: i + 1, hash: "" };
+  });
 }

@@ -25,6 +25,12 @@ export function tick(seen: Hlc, nowMs: number): Hlc {
   return { wall: seen.wall, logical: seen.logical + 1 };
 }
 
+/** A stamp for JSON: an ISO 8601 `time` (UTC) and the integer `logical` counter, separately. */
+export function hlcJson(h: Hlc): { time: string; logical: number } {
+  return { time: new Date(h.wall).toISOString(), logical: h.logical };
+}
+
+/** A stamp for people: ISO 8601 (UTC), then `+<logical>` when the counter is not 0. parseTime reads it back. */
 export function formatHlc(h: Hlc): string {
   return `${new Date(h.wall).toISOString()}${h.logical ? `+${h.logical}` : ""}`;
 }

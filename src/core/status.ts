@@ -45,6 +45,8 @@ export interface RmtabCheck {
   /** Lines mountd would misread; reconcile would quarantine them. */
   readonly malformed: number;
   readonly addOnly: boolean;
+  /** Entries in the local rmtab now (all exports). */
+  readonly entries: number;
 }
 
 export interface StatusFacts {
@@ -71,6 +73,8 @@ export interface StatusFacts {
   readonly diverged: readonly { readonly file: string; readonly kind: string; readonly problem: string }[];
   /** Journals holding events reconcile does not use: "invalid" (bad content or chain) or "future" (stamped beyond the clock skew). */
   readonly unusable: readonly { readonly file: string; readonly kind: string; readonly problem: string }[];
+  /** Why the configured stateDir cannot be used (missing, not a directory), if it cannot. */
+  readonly stateDirProblem?: string;
   readonly now: number;
   /** A last reconcile older than this (ms) is stale. */
   readonly staleAfterMs: number;
@@ -193,8 +197,13 @@ const rmtabMatches: Check = (f) => {
   return out;
 };
 
+const stateDir: Check = (f) =>
+  f.stateDirProblem === undefined
+    ? []
+    : [{ id: "state-dir-unusable", state: "CRITICAL", message: `stateDir ${f.stateDirProblem}: record and reconcile fail until it is fixed in the configuration or created` }];
+
 const reconcileFresh: Check = (f) => {
-  if (f.marker.kind !== "ok") return [];
+  if (f.marker.kind !== "ok" || f.stateDirProblem !== undefined) return [];
   if (f.lastReconcile === undefined)
     return [{ id: "reconcile-never", state: "WARNING", message: `${f.node} has never reconciled: run 'rmtabsync reconcile' (or start rmtabsync.service)` }];
   const age = f.now - f.lastReconcile;
@@ -228,7 +237,7 @@ const quarantine: Check = (f) =>
 const etab: Check = (f) => f.etabProblems.map((p) => ({ id: "etab-unparsable", state: "WARNING" as const, message: p }));
 
 /** The registry: adding a check means adding a function here. */
-export const CHECKS: readonly Check[] = [controlVolume, ownJournal, peerJournals, journalsDiverged, journalsUnusable, rmtabMatches, reconcileFresh, pendingReconcile, quarantine, etab];
+export const CHECKS: readonly Check[] = [stateDir, controlVolume, ownJournal, peerJournals, journalsDiverged, journalsUnusable, rmtabMatches, reconcileFresh, pendingReconcile, quarantine, etab];
 
 /** Worst first: CRITICAL, then UNKNOWN (something could not be checked), then WARNING. */
 const RANK: Readonly<Record<State, number>> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };

@@ -3,7 +3,7 @@ import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { controlDirSpec, journalFile, paths, type Config } from "../config.js";
-import { errorMessage, JournalError, RefusedError } from "../errors.js";
+import { errorMessage, EXIT, ExitError, fsProblem, JournalError, RefusedError } from "../errors.js";
 import { isBranchFile, nodeOfFile, readJournal, type ReadJournal } from "./journal.js";
 import { writeFileAtomic } from "./files.js";
 import { describeVolume, readVolumeRecord, sameFilesystem, volumeIdentity, volumeRecordFile, writeVolumeRecord, type VolumeIdentity } from "./volume.js";
@@ -159,7 +159,8 @@ export function listJournalFiles(dir: string): string[] {
   try {
     names = readdirSync(dir);
   } catch (err) {
-    throw new RefusedError(`cannot list journals in ${dir}: ${errorMessage(err)}`);
+    // a failure, not a refusal (exit 1): nothing was asked that this would protect
+    throw new ExitError(`journals directory ${dir} ${fsProblem(err)}: is the control volume mounted (and 'rmtabsync init' run on it)?`, EXIT.failure, { cause: err });
   }
   return names
     .filter((n) => n.endsWith(".sqlite"))
