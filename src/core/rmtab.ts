@@ -67,8 +67,9 @@ function byteLength(s: string): number {
 export function clientProblem(client: string): string | undefined {
   if (client === "") return "empty client address";
   if (byteLength(client) > MAX_FIELD_BYTES) return `client address longer than ${MAX_FIELD_BYTES} bytes`;
-  // mountd writes numeric addresses (names in old files): never a space or a control character
-  if (/[\x00-\x20\x7f]/.test(client)) return "client address contains a space or a control character";
+  // mountd writes the client's address as inet_ntop or the resolver gave it: never with white space
+  if (/\s/.test(client)) return `client address ${JSON.stringify(truncate(client))} contains white space (mountd never writes that)`;
+  if (/[\x00-\x1f\x7f]/.test(client)) return "client address contains a control character";
   if (client.includes(";")) return "client address contains ';'";
   return undefined;
 }
