@@ -1,17 +1,18 @@
 // record and reconcile: read at the edges, decide in the pure planners,
 // write under mountd's lock.
 import { journalFile, paths, type Config } from "./config.js";
-import { foldEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
+import { createHash } from "node:crypto";
+import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
-import { parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
+import { entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
-import { isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
+import { FACTS_CHECKED_EVERY_MS, isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
@@ -19,6 +20,7 @@ import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
 import { spoolWaiting, takeSpool } from "./io/spool.js";
 import { cleanTempJournals } from "./io/temp-journals.js";
+import { FoldCache, writeFoldCache, type CachedSource, type Unchanged } from "./io/fold-cache.js";
 import { planSpool } from "./core/spool.js";
 
 export interface SyncContext {
@@ -113,6 +115,35 @@ interface Gathered {
   ownStamp: string;
   /** The control volume's marker and filesystem, as checked. */
   control: ControlVolume;
+  /** With a fold: what the fold cache needs to be written after rmtab is durable. */
+  cache: CacheWork | undefined;
+}
+
+/** What a reconcile hands to the fold cache (src/io/fold-cache.ts). */
+interface CacheWork {
+  readonly key: string;
+  /** Folded from the start (true) or from the cached fold plus the events past its marks. */
+  readonly full: boolean;
+  /** Keys whose winning event changed in this run. */
+  readonly changed: Set<string>;
+  readonly sources: Map<string, CachedSource>;
+  /** journalStamp of each peer journal, taken before it was read. */
+  readonly stamps: ReadonlyMap<string, string>;
+  /** Some journal holds events from the future: they must be read again, so no run is a no-op. */
+  readonly futurePending: boolean;
+}
+
+/** The fold cache is valid for one configuration of one node. */
+function foldCacheKey(ctx: SyncContext): string {
+  const c = ctx.cfg;
+  return createHash("sha256")
+    .update(JSON.stringify([1, ctx.node, c.cluster, c.controlDir, c.stateDir, c.nodes, c.maxClockSkewMs]))
+    .digest("hex");
+}
+
+/** The invalid (not merely future) events of a journal, as one problem. */
+function invalidProblem(j: ReadJournal): JournalProblem | undefined {
+  return rejectedProblem({ ...j, rejected: j.rejected.filter((r) => r.kind === "invalid") });
 }
 
 /**
@@ -164,32 +195,87 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
   const control = requireMarker(ctx.cfg);
   const futureAfterMs = ctx.now() + ctx.cfg.maxClockSkewMs;
   const own = openOwn(ctx, readOnly);
+  const key = withFold ? foldCacheKey(ctx) : "";
+  let cache = withFold ? FoldCache.open(ctx.cfg.stateDir, key) : undefined;
   try {
     const ownStamp = journalStamp(own.file);
     const marks = readMarks(ctx.cfg.stateDir);
     const published = new Map(listJournalFiles(paths(ctx.cfg).journals).map((f) => [f, readPublishedMarks(f)] as const));
     // only the hashes that marks point at are kept (and, without a fold, read)
     const interest = markInterest([...marks, ...[...published.values()].flat()]);
-    const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead });
-    const mine = own.read({ events: withFold, interest, futureAfterMs });
-    const journals = [mine, ...set.journals];
+    // the cache serves only the same set of journals, each still holding the event its mark names
+    if (cache && !sameKeys(published, cache.state.sources)) cache = dropCache(cache);
+    const readAll = (c: FoldCache | undefined) => {
+      const from = (file: string) => c?.state.sources.get(file);
+      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from });
+      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file) });
+      return { set, journals: [mine, ...set.journals] };
+    };
+    let { set, journals } = readAll(cache);
+    if (cache && journals.some((j) => j.fromMismatch || cache!.state.sources.get(j.file)?.journalId !== j.meta.journalId)) {
+      cache = dropCache(cache);
+      ({ set, journals } = readAll(undefined));
+    }
+    const mine = journals[0]!;
     const problems = [...set.problems];
     const mineBad = rejectedProblem(mine);
     if (mineBad) problems.push(mineBad);
-    let seen: Hlc = HLC_ZERO;
-    const fold: Fold = new Map();
+    const fold: Fold = cache ? cache.fold() : new Map();
+    const changed = new Set<string>();
+    let seen: Hlc = cache ? cache.state.seen : HLC_ZERO;
+    const sources = new Map<string, CachedSource>();
+    let futurePending = false;
     for (const j of journals) {
       seen = maxHlc(seen, j.maxHlc);
-      if (withFold) foldEvents(j.events, {}, fold);
+      if (!withFold) continue;
+      for (const e of j.events) {
+        const k = entryKey(e.client, e.path);
+        const cur = fold.get(k);
+        if (cur === undefined || compareEvents(e, cur) > 0) {
+          fold.set(k, e);
+          changed.add(k);
+        }
+      }
+      // invalid events before the mark stay a problem until the journal is folded from the start
+      const before = cache?.state.sources.get(j.file)?.problem;
+      const bad = invalidProblem(j) ?? before;
+      if (before && !problems.some((p) => p.file === j.file)) problems.push(before);
+      if (j.rejected.some((r) => r.kind === "future")) futurePending = true;
+      if (j.resume) sources.set(j.file, { journalId: j.meta.journalId, seq: j.resume.seq, hash: j.resume.hash, ...(bad ? { problem: bad } : {}) });
     }
+    const full = cache === undefined;
+    cache?.close();
     const integrity = integrityProblems(ctx, journals, marks, published, set.problems);
     const local = readLocalBaseline(ctx.cfg.stateDir);
     if (local && local.hlc.wall <= futureAfterMs) seen = maxHlc(seen, local.hlc);
-    return { own, fold, seen, problems: [...problems, ...integrity.problems], journals, marks, badMarks: integrity.bad, local, futureAfterMs, ownStamp, control };
+    return {
+      own,
+      fold,
+      seen,
+      problems: [...problems, ...integrity.problems],
+      journals,
+      marks,
+      badMarks: integrity.bad,
+      local,
+      futureAfterMs,
+      ownStamp,
+      control,
+      cache: withFold ? { key, full, changed, sources, stamps: set.stamps, futurePending } : undefined,
+    };
   } catch (err) {
+    cache?.close();
     own.close();
     throw err;
   }
+}
+
+function sameKeys(a: ReadonlyMap<string, unknown>, b: ReadonlyMap<string, unknown>): boolean {
+  return a.size === b.size && [...a.keys()].every((k) => b.has(k));
+}
+
+function dropCache(c: FoldCache): undefined {
+  c.close();
+  return undefined;
 }
 
 /**
@@ -405,16 +491,30 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   const readOnly = !!opts.readOnly;
   const dryRun = !!opts.dryRun || readOnly;
   requireStateDir(ctx.cfg);
-  let g = gather(ctx, true, readOnly);
   const p = paths(ctx.cfg);
+  const hosting = [...new Set(opts.hosting ?? [])].sort();
+  if (!dryRun) {
+    // the timer's usual case: nothing moved since the last reconcile
+    const quiet = await reconcileIfUnchanged(ctx, index, hosting);
+    if (quiet) return quiet;
+  }
+  let g = gather(ctx, true, readOnly);
   // recover's temporary journals left by a killed run (never read as journals)
   if (!dryRun) cleanTempJournals(p.journals, ctx.now(), ctx.warn);
   try {
     ctx.beforeLock?.();
+    let unchanged: Unchanged | undefined;
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
       g = current(ctx, g, true, readOnly);
-      const r = recordLocked(ctx, g, index, dryRun, !dryRun, opts.hosting ?? [], true);
-      foldEvents(r.recorded, {}, g.fold);
+      const r = recordLocked(ctx, g, index, dryRun, !dryRun, hosting, true);
+      for (const e of r.recorded) {
+        const k = entryKey(e.client, e.path);
+        const cur = g.fold.get(k);
+        if (cur === undefined || compareEvents(e, cur) > 0) {
+          g.fold.set(k, e);
+          g.cache?.changed.add(k);
+        }
+      }
       const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
       const addOnly = g.problems.length > 0;
       // our own journal rolled back or forked: our lost events are not in the fold, so the
@@ -444,7 +544,10 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
       } else if (!dryRun) {
         g.own.commitPending(ctx.now());
       }
-      if (!dryRun) advanceMarks(ctx, g);
+      if (!dryRun) {
+        advanceMarks(ctx, g);
+        unchanged = whatUnchanged(ctx, g, written ? content : r.snap.content, hosting);
+      }
       ctx.insideLock?.();
       return {
         ...r.report,
@@ -461,10 +564,110 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         rmtab: p.rmtab,
       };
     });
-    if (!dryRun) refreshFacts(ctx, g.own);
+    if (!dryRun) {
+      saveFoldCache(ctx, g, unchanged);
+      refreshFacts(ctx, g.own);
+    }
     return report;
   } finally {
     g.own.close();
+  }
+}
+
+function sha256(data: string | Buffer): string {
+  return createHash("sha256").update(data).digest("hex");
+}
+
+/** This node's journal as far as the fold is concerned: its newest event. */
+function ownTip(own: OwnJournal): string {
+  const t = own.tip();
+  return `tip:${t.seq}:${t.hash}`;
+}
+
+/** What must stay as it is for the next reconcile to have nothing to do (under the lock, rmtab durable). */
+function whatUnchanged(ctx: SyncContext, g: Gathered, rmtab: string | Buffer, hosting: readonly string[]): Unchanged | undefined {
+  const c = g.cache;
+  if (!c || c.futurePending) return undefined;
+  const journals: Record<string, string> = { [g.own.file]: ownTip(g.own) };
+  for (const [f, st] of c.stamps) journals[f] = st;
+  return { journals, rmtab: sha256(rmtab), etab: sha256(readTextIfExists(paths(ctx.cfg).etab) ?? ""), hosting: [...hosting], problems: g.problems };
+}
+
+/** After rmtab is durable: the fold and the marks it was folded to. A failure only costs the next run a full fold. */
+function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | undefined): void {
+  const c = g.cache;
+  if (!c) return;
+  // our own events recorded in this run are folded: our mark moves past them
+  const tip = g.own.tip();
+  const mine = c.sources.get(g.own.file);
+  if (mine && !c.futurePending) c.sources.set(g.own.file, { ...mine, seq: tip.seq, hash: tip.hash });
+  const failed = writeFoldCache(ctx.cfg.stateDir, { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
+  if (failed) ctx.warn(failed);
+}
+
+/**
+ * Nothing moved since the last reconcile (same journals, each unchanged,
+ * rmtab and etab as it left them, no spool): checked without the lock, then
+ * again under it. Only the reconcile time is noted, and the facts at most
+ * once a minute. Returns undefined when there is work to do.
+ */
+async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hosting: readonly string[]): Promise<ReconcileReport | undefined> {
+  const cache = FoldCache.open(ctx.cfg.stateDir, foldCacheKey(ctx));
+  const u = cache?.state.unchanged;
+  cache?.close();
+  if (!u || hosting.join("\n") !== u.hosting.join("\n") || spoolWaiting(ctx.cfg.stateDir)) return undefined;
+  requireMarker(ctx.cfg);
+  const p = paths(ctx.cfg);
+  const own = openOwn(ctx);
+  try {
+    const still = (): boolean => {
+      const files = listJournalFiles(p.journals);
+      if (files.length !== Object.keys(u.journals).length) return false;
+      for (const f of files) {
+        const was = u.journals[f];
+        if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return false;
+      }
+      return sha256(readSnapshot(p.rmtab).content) === u.rmtab && sha256(readTextIfExists(p.etab) ?? "") === u.etab;
+    };
+    if (!still()) return undefined;
+    ctx.beforeLock?.();
+    const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport | undefined => {
+      if (!still() || spoolWaiting(ctx.cfg.stateDir)) return undefined;
+      own.commitPending(ctx.now());
+      const snap = readSnapshot(p.rmtab);
+      const parsed = parseRmtab(snap.content);
+      const { hosted } = readHosted(ctx.cfg, index);
+      for (const name of hosting) hosted.add(name);
+      ctx.insideLock?.();
+      return {
+        node: ctx.node,
+        dryRun: false,
+        first: false,
+        recorded: [],
+        ignored: [],
+        malformed: parsed.malformed,
+        hosted: [...hosted].sort(),
+        problems: [...u.problems],
+        spooled: 0,
+        written: false,
+        addOnly: u.problems.length > 0,
+        added: [],
+        removed: [],
+        changed: [],
+        heldBack: [],
+        unwritable: [],
+        quarantined: [],
+        entries: parsed.entries.length,
+        rmtab: p.rmtab,
+      };
+    });
+    if (report) {
+      const checked = own.read({ events: false }).factsChecked;
+      if (checked === undefined || ctx.now() - checked >= FACTS_CHECKED_EVERY_MS || ctx.now() < checked) refreshFacts(ctx, own);
+    }
+    return report;
+  } finally {
+    own.close();
   }
 }
 

@@ -170,7 +170,7 @@ describe("config validation", () => {
     );
     expect(errs).toEqual(
       expect.arrayContaining([
-        "bogus: unknown key (expected one of cluster, controlDir, controlDirIsMountpoint, stateDir, nodes, exports, system)",
+        "bogus: unknown key (expected one of cluster, controlDir, controlDirIsMountpoint, stateDir, nodes, exports, system, maxClockSkew)",
         'controlDir: expected an absolute path without \':\' or newlines, found "relative"',
         'nodes[1]: expected a unique node name, found "ds03" twice',
         'exports[0].nodes[0]: expected one of the configured nodes (ds03), found "ds09"',

@@ -93,6 +93,7 @@ describe("a reconcile that waited for mountd's lock", () => {
       ctx(c, "ds03", {
         // between reconcile's first read of the journals and its lock: the daemon records
         beforeLock: () => {
+          if (ran) return;
           c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
           c.mountd("ds03", "mount", "10.0.0.2", "/srv/vm0");
           c.ok("ds03", ["record"]);
@@ -231,6 +232,9 @@ describe("split-brain evidence read in one consistent order", () => {
     c.etab("ds03", ["/srv/vm0"]);
     c.etab("ds04", ["/srv/vm1"]);
     for (const n of c.nodes) c.ok(n, ["reconcile"]);
+    // something to read, so ds05's reconcile is not a no-op
+    c.mountd("ds04", "mount", "10.0.0.4", "/srv/vm1");
+    c.ok("ds04", ["record"]);
     let fired = false;
     const r = await reconcile(
       ctx(c, "ds05", {
@@ -250,6 +254,6 @@ describe("split-brain evidence read in one consistent order", () => {
     // and the next reconcile folds the new event
     const again = await reconcile(ctx(c, "ds05"));
     expect(again.problems).toEqual([]);
-    expect(c.lines("ds05")).toEqual([line("10.0.0.3", "/srv/vm0")]);
+    expect(c.lines("ds05")).toEqual([line("10.0.0.3", "/srv/vm0"), line("10.0.0.4", "/srv/vm1")]);
   });
 });

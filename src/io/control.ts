@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { randomUUID } from "node:crypto";
 import { controlDirSpec, journalFile, paths, type Config } from "../config.js";
 import { errorMessage, EXIT, ExitError, fsProblem, JournalError, RefusedError } from "../errors.js";
-import { isBranchFile, nodeOfFile, readJournal, type ReadJournal } from "./journal.js";
+import { isBranchFile, journalStamp, nodeOfFile, readJournal, type ReadJournal } from "./journal.js";
 import { writeFileAtomic } from "./files.js";
 import { describeVolume, readVolumeRecord, sameFilesystem, volumeIdentity, volumeRecordFile, writeVolumeRecord, type VolumeIdentity } from "./volume.js";
 
@@ -152,6 +152,8 @@ export interface JournalProblem {
 export interface JournalSet {
   readonly journals: ReadJournal[];
   readonly problems: JournalProblem[];
+  /** journalStamp of each file, taken before it was read. */
+  readonly stamps: ReadonlyMap<string, string>;
 }
 
 export function listJournalFiles(dir: string): string[] {
@@ -204,6 +206,8 @@ export interface ReadJournalsOptions {
   readonly futureAfterMs?: number;
   /** Test hook: runs after each journal was read. */
   readonly afterRead?: (file: string) => void;
+  /** With events: the high-water mark to read each journal from (see ReadOptions.from). */
+  readonly from?: (file: string) => { seq: number; hash: string } | undefined;
 }
 
 /**
@@ -216,11 +220,14 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
   const journals: ReadJournal[] = [];
   const problems: JournalProblem[] = [];
   const present = new Set<string>();
+  const stamps = new Map<string, string>();
   for (const file of listJournalFiles(dir)) {
     if (!isBranchFile(file)) present.add(nodeOfFile(file));
     if (file === opts.skipFile) continue;
     try {
-      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs });
+      // the stamp first: a commit after it makes the next run read again
+      stamps.set(file, journalStamp(file));
+      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file) });
       journals.push(j);
       const bad = rejectedProblem(j);
       if (bad) problems.push(bad);
@@ -233,5 +240,5 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     if (!present.has(node))
       problems.push({ file: journalFile(dir, node), node, problem: `no journal for configured node ${node} (run 'rmtabsync init' there)`, kind: "missing" });
   }
-  return { journals, problems };
+  return { journals, problems, stamps };
 }

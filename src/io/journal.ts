@@ -237,6 +237,10 @@ export interface ReadJournal {
   readonly view: JournalView;
   /** Newest event of each journal its node has seen, as it published them. */
   readonly peerMarks: Mark[];
+  /** With events: where the next incremental read starts (the last event read, or the one before the first held back). */
+  readonly resume: { readonly seq: number; readonly hash: string } | undefined;
+  /** `from` was given and the journal no longer holds that event: nothing was read, fold it again from the start. */
+  readonly fromMismatch: boolean;
   /** Events read but not folded (bad content, broken chain, or stamped in the future); `events` holds the rest. */
   readonly rejected: RejectedRow[];
   /** For a branch journal: the journal whose history forked. */
@@ -270,6 +274,13 @@ export interface ReadOptions {
   readonly interest?: ReadonlyMap<string, readonly number[]>;
   /** Events stamped later than this (ms) are held back as from the future (see rowProblem). */
   readonly futureAfterMs?: number;
+  /**
+   * With events: read only the events after this one (a high-water mark a
+   * reader folded before), checking the chain from its hash. When the
+   * journal no longer holds that hash at that sequence number (rolled back,
+   * forked, replaced) nothing is read and `fromMismatch` is set.
+   */
+  readonly from?: { readonly seq: number; readonly hash: string };
 }
 
 /** An event read but not used: the row breaks the rules or the chain, or comes from the future. */
@@ -282,24 +293,26 @@ export interface RejectedRow {
 
 // Long text columns are cut in SQL: a row with a 64 MiB client is rejected without loading it.
 const FIELD = (c: string) => `CASE WHEN typeof(${c}) = 'text' AND length(${c}) > 2100 THEN substr(${c}, 1, 2100) ELSE ${c} END AS ${c}`;
-const SELECT_EVENTS = `SELECT seq, wall, logical, node, op, ${FIELD("client")}, ${FIELD("path")}, count, origin_journal, origin_seq, origin_hash, prev_hash, hash FROM events ORDER BY seq`;
+const SELECT_EVENTS = `SELECT seq, wall, logical, node, op, ${FIELD("client")}, ${FIELD("path")}, count, origin_journal, origin_seq, origin_hash, prev_hash, hash FROM events WHERE seq > ? ORDER BY seq`;
 
 /**
  * Reads every event in sequence order, keeping the ones that pass rowProblem
  * and the hash chain (from the journal id, over compacted events). A broken
  * link rejects everything from the break on: what follows cannot be trusted.
  */
-function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly PrunedRow[], futureAfterMs: number | undefined) {
+function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly PrunedRow[], futureAfterMs: number | undefined, start: { seq: number; hash: string }) {
   const rules: RowRules = { node: meta.node };
   const events: JournalEvent[] = [];
   const rejected: RejectedRow[] = [];
   const rows: { seq: number; hash: string; origin_journal: string; origin_seq: number; origin_hash: string }[] = [];
   const prunedHash = new Map(pruned.map((p) => [p.seq, p.hash]));
   let max = HLC_ZERO;
-  let prevSeq = 0;
-  let prevHash = meta.journalId;
+  let prevSeq = start.seq;
+  let prevHash = start.hash;
   let broken: string | undefined;
-  for (const r of db.prepare(SELECT_EVENTS).iterate() as IterableIterator<Record<string, unknown>>) {
+  // where the next incremental read must start: before the first event held back as from the future
+  let resume: { seq: number; hash: string } | undefined;
+  for (const r of db.prepare(SELECT_EVENTS).iterate(start.seq) as IterableIterator<Record<string, unknown>>) {
     const seq = Number(r.seq);
     const hash = String(r.hash);
     rows.push({ seq, hash, origin_journal: String(r.origin_journal), origin_seq: Number(r.origin_seq), origin_hash: String(r.origin_hash) });
@@ -316,7 +329,10 @@ function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly P
     const bad = broken ?? rowProblem(r, rules) ?? hashProblem(r as unknown as ChainRow, meta.journalId);
     const future = bad === undefined ? futureProblem(Number(r.wall), futureAfterMs) : undefined;
     if (bad !== undefined) rejected.push({ seq, problem: bad, kind: "invalid" });
-    else if (future !== undefined) rejected.push({ seq, problem: future, kind: "future" });
+    else if (future !== undefined) {
+      rejected.push({ seq, problem: future, kind: "future" });
+      resume ??= { seq: prevSeq, hash: prevHash };
+    }
     else {
       const e = toEvent(meta.journalId, r as unknown as EventRow);
       events.push(e);
@@ -325,7 +341,13 @@ function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly P
     prevSeq = seq;
     prevHash = hash;
   }
-  return { events, rejected, rows, max };
+  return { events, rejected, rows, max, resume: resume ?? { seq: prevSeq, hash: prevHash } };
+}
+
+/** The hash of event `seq`, kept or compacted, or undefined. */
+function hashAt(db: Database.Database, seq: number): string | undefined {
+  const r = db.prepare("SELECT hash FROM events WHERE seq = ? UNION ALL SELECT hash FROM pruned WHERE seq = ?").get(seq, seq) as { hash: string } | undefined;
+  return r?.hash;
 }
 
 /** Whether a row hashes to its own hash, and its origin fields agree for an event of this journal. */
@@ -346,21 +368,34 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
   try {
     const withEvents = opts.events !== false;
     const pruned = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM pruned").all() as PrunedRow[];
-    let rows: { seq: number; hash: string; origin_journal: string; origin_seq: number; origin_hash: string }[];
+    type ViewRow = { seq: number; hash: string; origin_journal: string; origin_seq: number; origin_hash: string };
+    let rows: ViewRow[] = [];
     let events: JournalEvent[] = [];
     let rejected: RejectedRow[] = [];
     let max = HLC_ZERO;
-    if (withEvents) ({ events, rejected, rows, max } = readEvents(db, meta, pruned, opts.futureAfterMs));
-    else {
-      // without events: the hashes the marks point at, and events imported from other journals
+    let fromMismatch = false;
+    let resume: { seq: number; hash: string } | undefined;
+    if (!withEvents || opts.from) {
+      // not every event is read: the hashes the marks point at, and the events imported from other journals
+      // (two range scans of the origin index: '!=' would scan the whole table)
       rows = db
-        .prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal != ?")
-        .all(meta.journalId) as EventRow[];
+        .prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE origin_journal < @id OR origin_journal > @id")
+        .all({ id: meta.journalId }) as ViewRow[];
       const one = db.prepare("SELECT seq, hash, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
       for (const seq of opts.interest?.get(meta.journalId) ?? []) {
-        const r = one.get(seq) as EventRow | undefined;
+        const r = one.get(seq) as ViewRow | undefined;
         if (r) rows.push(r);
       }
+    }
+    if (withEvents) {
+      const start = opts.from ?? { seq: 0, hash: meta.journalId };
+      if (start.seq > 0 && hashAt(db, start.seq) !== start.hash) fromMismatch = true;
+      else {
+        const read = readEvents(db, meta, pruned, opts.futureAfterMs, start);
+        ({ events, rejected, max, resume } = read);
+        rows.push(...read.rows);
+      }
+    } else {
       // the newest stamp a clock may take from this journal: a sound one, not from the future
       const top = db
         .prepare(
@@ -372,10 +407,9 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     const last = db.prepare("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1").get() as { seq: number; hash: string } | undefined;
     const hashes = new Map<number, string>();
     const origins = new Map<string, string>();
-    const wanted = opts.interest && !withEvents ? new Set(opts.interest.get(meta.journalId) ?? []) : undefined;
     for (const list of [pruned, rows] as const)
       for (const r of list) {
-        if (!wanted || wanted.has(r.seq)) hashes.set(r.seq, r.hash);
+        hashes.set(r.seq, r.hash);
         if (r.origin_journal !== meta.journalId) origins.set(originKey(r.origin_journal, r.origin_seq), r.origin_hash);
       }
     if (last) hashes.set(last.seq, last.hash);
@@ -397,6 +431,8 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
       meta,
       events,
       rejected,
+      fromMismatch,
+      resume,
       maxHlc: max,
       lastSeq,
       lastHash: hashes.get(lastSeq) ?? meta.journalId,
