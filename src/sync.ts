@@ -216,11 +216,21 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
       cache = dropCache(cache);
       ({ set, journals } = readAll(undefined));
     }
+    let cachedFold: Fold | undefined;
+    if (cache) {
+      try {
+        cachedFold = cache.fold();
+      } catch {
+        // a damaged cache is an empty one
+        cache = dropCache(cache);
+        ({ set, journals } = readAll(undefined));
+      }
+    }
     const mine = journals[0]!;
     const problems = [...set.problems];
     const mineBad = rejectedProblem(mine);
     if (mineBad) problems.push(mineBad);
-    const fold: Fold = cache ? cache.fold() : new Map();
+    const fold: Fold = cachedFold ?? new Map();
     const changed = new Set<string>();
     let seen: Hlc = cache ? cache.state.seen : HLC_ZERO;
     const sources = new Map<string, CachedSource>();

@@ -33,7 +33,8 @@ type Step =
   | { k: "compact"; node: number }
   | { k: "split"; mask: number }
   | { k: "heal" }
-  | { k: "recover"; node: number; twice: boolean };
+  | { k: "recover"; node: number; twice: boolean }
+  | { k: "cache"; node: number; how: number };
 
 interface Scenario {
   nodeCount: number;
@@ -56,6 +57,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ k: fc.constant("split" as const), mask: fc.integer({ min: 1, max: 255 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("heal" as const) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("recover" as const), node: nat, twice: fc.boolean() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant("cache" as const), node: nat, how: nat }) },
 );
 
 const scenarioArb: fc.Arbitrary<Scenario> = fc.record({
@@ -164,6 +166,9 @@ async function runStep(w: World, step: Step, mode: Mode): Promise<void> {
       if (w.split) return;
       w.recover(at(nodes, step.node), step.twice);
       return;
+    case "cache":
+      w.damageCache(at(nodes, step.node), step.how);
+      return;
   }
 }
 
@@ -221,7 +226,8 @@ afterAll(() => {
   console.log(
     `model test: seed ${SEED}, ${counters.runs} runs, ${counters.steps} random steps, ${counters.engineCalls} engine calls, ` +
       `${counters.mountdOps} mountd changes, ${counters.moves} export moves, ${counters.splits} split-brains, ${counters.recovers} recovers, ` +
-      `${counters.compactions} compactions, ${counters.addOnlySeen} add-only reconciles`,
+      `${counters.compactions} compactions, ${counters.addOnlySeen} add-only reconciles, ` +
+      `${counters.cacheChecks} fold caches compared with a full fold, ${counters.cacheDamage} caches lost, damaged or rolled back`,
   );
 });
 

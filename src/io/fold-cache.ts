@@ -5,7 +5,8 @@
 // the truth: missing, damaged, written by another configuration or another
 // version, it reads as empty and the next reconcile folds every journal
 // again. It is written only after rmtab is durable.
-import { unlinkSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { renameSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Fold, JournalEvent, Op } from "../core/events.js";
@@ -136,11 +137,15 @@ export interface FoldCacheUpdate {
  */
 export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): string | undefined {
   const file = foldCacheFile(stateDir);
+  // a full fold is written to a new file renamed into place (whatever was there, even garbage, goes);
+  // an incremental one updates the cache it was read from
+  const target = u.full ? `${file}.tmp-${randomBytes(6).toString("hex")}` : file;
   let db: Database.Database | undefined;
   try {
     refuseSymlink(file);
-    if (!lstatIfExists(file)) createExclusive(file, 0o600);
-    db = new Database(file, { fileMustExist: true, timeout: 5000 });
+    if (u.full) createExclusive(target, 0o600);
+    else if (!lstatIfExists(file)?.isFile()) throw new Error("the cache it was read from is gone");
+    db = new Database(target, { fileMustExist: true, timeout: 5000 });
     db.pragma("journal_mode = DELETE");
     db.pragma("synchronous = FULL");
     const d = db;
@@ -150,10 +155,8 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): string | u
     );
     const setMeta = d.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
     d.transaction(() => {
-      // the key goes first and is checked by every reader: a half-known cache is never used
       setMeta.run("format", FORMAT);
       setMeta.run("key", u.key);
-      if (u.full) d.exec("DELETE FROM fold");
       const keys: Iterable<string> = u.full ? u.fold.keys() : u.changed;
       for (const k of keys) {
         const e = u.fold.get(k);
@@ -166,14 +169,16 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): string | u
       if (u.unchanged) setMeta.run("unchanged", JSON.stringify(u.unchanged));
       else d.prepare("DELETE FROM meta WHERE key = 'unchanged'").run();
     })();
+    db.close();
+    db = undefined;
+    if (u.full) renameSync(target, file);
     return undefined;
   } catch (err) {
     db?.close();
     db = undefined;
+    if (u.full) rmSync(target, { force: true });
     dropFoldCache(stateDir);
     return `could not write the fold cache ${file} (the next reconcile folds every journal again): ${err instanceof Error ? err.message : String(err)}`;
-  } finally {
-    db?.close();
   }
 }
 

@@ -3,7 +3,7 @@
 // driven in-process (record, reconcile, compact, recover, verify), next to a
 // model of the truth: what every client has mounted, as rpc.mountd counts it
 // on the node serving the export.
-import { closeSync, constants, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
+import { closeSync, constants, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DEFAULT_SYSTEM_PATHS, journalFile, paths, validateConfig, type Config } from "../../src/config.js";
@@ -11,6 +11,7 @@ import { ExportIndex, type ExportDef } from "../../src/core/exports.js";
 import { entryKey, parseRmtab, type RmtabEntry } from "../../src/core/rmtab.js";
 import { initControl } from "../../src/io/control.js";
 import { OwnJournal } from "../../src/io/journal.js";
+import { foldCacheFile } from "../../src/io/fold-cache.js";
 import { withRmtabLock } from "../../src/io/lock.js";
 import { compact } from "../../src/maintain.js";
 import { recover, type RecoverAction } from "../../src/recover.js";
@@ -33,10 +34,14 @@ export interface Counters {
   recovers: number;
   compactions: number;
   addOnlySeen: number;
+  /** Reconciles whose cached fold was compared with a full fold. */
+  cacheChecks: number;
+  /** Fold caches lost, damaged or replaced by an older copy. */
+  cacheDamage: number;
 }
 
 export function newCounters(): Counters {
-  return { runs: 0, steps: 0, engineCalls: 0, mountdOps: 0, moves: 0, splits: 0, recovers: 0, compactions: 0, addOnlySeen: 0 };
+  return { runs: 0, steps: 0, engineCalls: 0, mountdOps: 0, moves: 0, splits: 0, recovers: 0, compactions: 0, addOnlySeen: 0, cacheChecks: 0, cacheDamage: 0 };
 }
 
 export interface WorldSpec {
@@ -320,11 +325,57 @@ export class World {
     this.note(`reconcile on ${node}${hosting.length ? ` --hosting ${hosting.join(",")}` : ""}`);
     this.counters.engineCalls++;
     const r = await reconcile(this.ctx(node), { hosting });
+    await this.checkCacheAgainstFullFold(node, hosting);
     if (r.addOnly) this.counters.addOnlySeen++;
     if (!this.problemsExpected && (r.problems.length > 0 || r.addOnly))
       throw new ModelViolation(`reconcile on ${node} reported problems outside a split-brain (addOnly ${r.addOnly}): ${r.problems.map((p) => p.problem).join("; ")}`);
     if (!r.addOnly) this.checkServed(node, "after a reconcile");
     return r;
+  }
+
+  /**
+   * What the reconcile just wrote, from its fold cache, must be what a fold
+   * of every journal from scratch writes: with the cache moved aside, a dry
+   * run finds nothing to change.
+   */
+  async checkCacheAgainstFullFold(node: string, hosting: string[]): Promise<void> {
+    const file = foldCacheFile(this.stateDir(node));
+    const aside = `${file}.aside`;
+    const had = existsSync(file);
+    if (had) renameSync(file, aside);
+    try {
+      const dry = await reconcile(this.ctx(node), { hosting, dryRun: true });
+      this.counters.cacheChecks++;
+      const diff = [...dry.added, ...dry.removed, ...dry.changed];
+      if (diff.length > 0)
+        throw new ModelViolation(`${node}: the rmtab its fold cache made differs from a full fold's: ${diff.map((c) => `${c.client} ${c.path} ${c.from}->${c.to}`).join(", ")}`);
+    } finally {
+      if (had) renameSync(aside, file);
+    }
+  }
+
+  /** The fold cache of `node` is lost, damaged, or an older copy of it comes back. */
+  damageCache(node: string, how: number): void {
+    const file = foldCacheFile(this.stateDir(node));
+    const saved = `${file}.old`;
+    this.counters.cacheDamage++;
+    switch (how % 4) {
+      case 0:
+        this.note(`fold cache of ${node} lost`);
+        rmSync(file, { force: true });
+        return;
+      case 1:
+        this.note(`fold cache of ${node} overwritten with garbage`);
+        if (existsSync(file)) writeFileSync(file, "SQLite format 3\0 garbage garbage garbage");
+        return;
+      case 2:
+        this.note(`fold cache of ${node} copied aside`);
+        if (existsSync(file)) copyFileSync(file, saved);
+        return;
+      default:
+        this.note(`fold cache of ${node} replaced by an older copy`);
+        if (existsSync(saved)) copyFileSync(saved, file);
+    }
   }
 
   /**
