@@ -346,7 +346,7 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting
         g = current(ctx, g, false, false);
         return recordOnly(ctx, g, index, dryRun, true, hosting);
       }));
-    if (!dryRun) refreshFacts(ctx, g.own);
+    if (!dryRun) refreshFacts(ctx, g.own, report.malformed);
     return report;
   } finally {
     g.own.close();
@@ -434,7 +434,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const etabHosted = [...hosted].sort();
   for (const name of hosting) hosted.add(name);
   for (const msg of problems) ctx.warn(msg);
-  const { base, nextGen } = chooseBaseline(g);
+  const { base, nextGen, fromLocal } = chooseBaseline(g);
   const hostedList = keepHosting ? [...hosted].sort() : etabHosted;
   const canonicalNow = parsed.canonical ? snap.content.toString("utf8") : serializeRmtab(parsed.entries);
   let changes: Change[];
@@ -461,6 +461,23 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     ignored = plan.ignored;
   }
   const nowMs = ctx.now();
+  // nothing moved (the path unit fired for an rmtab that is back as it was, or a reconcile with no
+  // local change): only the time is noted; the baseline, its generation and the local copy stay
+  const nothing =
+    changes.length === 0 &&
+    !(spool && spool.ids.length > 0) &&
+    !fromLocal &&
+    base.pending === undefined &&
+    base.committed !== undefined &&
+    base.hosted !== undefined &&
+    base.hosted.join("\n") === hostedList.join("\n") &&
+    base.committed.equals(Buffer.from(canonicalNow, "utf8"));
+  if (nothing && !dryRun) {
+    g.own.noteRecorded(nowMs);
+    spool?.finish();
+    const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed: parsed.malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
+    return { report, snap, parsed, hosted, recorded: [] as JournalEvent[], nextGen: base.gen };
+  }
   const recorded = dryRun
     ? previewEvents(changes, ctx.node, g.seen, nowMs)
     : g.own.commitRecord({
@@ -576,7 +593,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
     });
     if (!dryRun) {
       saveFoldCache(ctx, g, unchanged);
-      refreshFacts(ctx, g.own);
+      refreshFacts(ctx, g.own, report.written ? [] : report.malformed);
     }
     return report;
   } finally {
@@ -673,7 +690,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
     });
     if (report) {
       const checked = own.read({ events: false }).factsChecked;
-      if (checked === undefined || ctx.now() - checked >= FACTS_CHECKED_EVERY_MS || ctx.now() < checked) refreshFacts(ctx, own);
+      if (checked === undefined || ctx.now() - checked >= FACTS_CHECKED_EVERY_MS || ctx.now() < checked) refreshFacts(ctx, own, report.malformed);
     }
     return report;
   } finally {
@@ -687,9 +704,9 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
  * to collect them must not fail the rmtab work that already succeeded, so a
  * failure is reported as a warning.
  */
-function refreshFacts(ctx: SyncContext, own: OwnJournal): void {
+function refreshFacts(ctx: SyncContext, own: OwnJournal, rmtabMalformed?: readonly MalformedLine[]): void {
   try {
-    publishOwnFacts(ctx.cfg, own, ctx.now());
+    publishOwnFacts(ctx.cfg, own, ctx.now(), { rmtabMalformed: rmtabMalformed?.map((m) => ({ line: m.line, problem: m.problem })) });
   } catch (err) {
     ctx.warn(`could not publish node facts: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -64,7 +64,23 @@ export function asNodeFacts(rec: FactsRecord | undefined): NodeFacts | undefined
   return b as NodeFacts;
 }
 
-export function collectFacts(cfg: Config, opts: { previous?: NodeFacts; nowMs: number; hostname?: string }): NodeFacts {
+/** blkid's answer for one mountinfo and device list, kept so an unchanged mountinfo costs no blkid run. */
+export interface BlkidMemo {
+  readonly key: string;
+  readonly result: [string, Record<string, string>][];
+}
+
+export interface CollectOptions {
+  readonly previous?: NodeFacts;
+  readonly nowMs: number;
+  readonly hostname?: string;
+  /** The malformed lines of rmtab, when the caller parsed it already. */
+  readonly rmtabMalformed?: readonly { line: number; problem: string }[];
+  /** blkid's last answer; a new one is handed to `remember`. */
+  readonly blkid?: { readonly memo: BlkidMemo | undefined; readonly remember: (m: BlkidMemo) => void };
+}
+
+export function collectFacts(cfg: Config, opts: CollectOptions): NodeFacts {
   const sys = cfg.system;
   const nfsConfRead = readFileFact(sys.nfsConf);
   const conf = emptyNfsConf();
@@ -95,7 +111,14 @@ export function collectFacts(cfg: Config, opts: { previous?: NodeFacts; nowMs: n
       const m = mountOf(mounts, e.path);
       if (m && m.source.startsWith("/")) sources.add(m.source);
     }
-    blkid = runBlkid(sys.blkid, [...sources].sort());
+    const devices = [...sources].sort();
+    const key = createHash("sha256").update(JSON.stringify([sys.blkid, devices, mountinfo.text])).digest("hex");
+    const memo = opts.blkid?.memo;
+    if (memo && memo.key === key) blkid = new Map(memo.result);
+    else {
+      blkid = runBlkid(sys.blkid, devices);
+      if (blkid instanceof Map) opts.blkid?.remember({ key, result: [...blkid] });
+    }
   }
 
   let nfsServerEnabled: Known<boolean>;
@@ -141,7 +164,8 @@ export function collectFacts(cfg: Config, opts: { previous?: NodeFacts; nowMs: n
 
   let rmtabMalformed: Known<{ line: number; problem: string }[]>;
   const rmtabFile = paths(cfg).rmtab;
-  try {
+  if (opts.rmtabMalformed) rmtabMalformed = known([...opts.rmtabMalformed], rmtabFile);
+  else try {
     const parsed = parseRmtab(readFileSync(rmtabFile));
     rmtabMalformed = known(parsed.malformed.map((m) => ({ line: m.line, problem: m.problem })), rmtabFile);
   } catch (err) {
@@ -170,9 +194,25 @@ export function collectFacts(cfg: Config, opts: { previous?: NodeFacts; nowMs: n
 }
 
 /** Collects and publishes this node's facts in its own journal. */
-export function publishOwnFacts(cfg: Config, own: OwnJournal, nowMs: number): { facts: NodeFacts; version: number; changed: boolean } {
+export function publishOwnFacts(
+  cfg: Config,
+  own: OwnJournal,
+  nowMs: number,
+  opts: { rmtabMalformed?: readonly { line: number; problem: string }[] } = {},
+): { facts: NodeFacts; version: number; changed: boolean } {
   const previous = asNodeFacts(own.latestFacts());
-  const facts = collectFacts(cfg, { previous, nowMs });
+  let memo: BlkidMemo | undefined;
+  try {
+    memo = JSON.parse(own.localState("blkid_memo") ?? "null") ?? undefined;
+  } catch {
+    memo = undefined;
+  }
+  const facts = collectFacts(cfg, {
+    previous,
+    nowMs,
+    rmtabMalformed: opts.rmtabMalformed,
+    blkid: { memo, remember: (m) => own.setLocalState("blkid_memo", JSON.stringify(m)) },
+  });
   const r = own.publishFacts(facts, FACTS_FORMAT, nowMs);
   return { facts, ...r };
 }

@@ -730,6 +730,16 @@ export class OwnJournal {
     return out;
   }
 
+  /** Sets a value of this node's local state (not an event: peers and the fold ignore it). */
+  setLocalState(key: string, value: string): void {
+    this.setState(key, value);
+  }
+
+  /** A record that found nothing to journal: only its time is noted. */
+  noteRecorded(nowMs: number): void {
+    this.setState("last_record", String(nowMs));
+  }
+
   /**
    * Appends changes stamped by the hybrid logical clock past `seen`, in one
    * transaction. A stamp later than `futureAfterMs` (a peer's or our own
