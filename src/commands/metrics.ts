@@ -5,7 +5,7 @@ import { CHECKS } from "../core/checks/index.js";
 import { runChecks } from "../core/doctor.js";
 import { ExportIndex } from "../core/exports.js";
 import { parseRmtab } from "../core/rmtab.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, UsageError } from "../errors.js";
 import { readJournals } from "../io/control.js";
 import { loadCib, readNodeInputs } from "../io/doctor-input.js";
 import { readTextIfExists, writeFileAtomic } from "../io/files.js";
@@ -22,6 +22,7 @@ export function metricsCommand(rt: Runtime) {
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's lock (drift is computed by a dry-run reconcile)", "10")
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
+      if (g.json) throw new UsageError("--json: metrics prints the Prometheus exposition format, which has no JSON form");
       const cfg = loadConfigFor(g, rt);
       const node = nodeName(g, rt, cfg);
       const warn = warner(rt);
