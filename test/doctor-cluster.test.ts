@@ -152,6 +152,14 @@ describe("metrics", () => {
     expect(r.stdout).toContain("rmtabsync_rmtab_drift_entries 1");
     expect(r.stdout).toContain('rmtabsync_doctor_findings{check="fsid-mismatch",severity="critical"} 1');
     expect(r.stdout).toMatch(/rmtabsync_last_success_timestamp_seconds\{operation="record"\} \d+/);
+    // one word for the health state: status --json, doctor --json and metrics all say `state`
+    const statusState = JSON.parse(c.run("ds03", ["status", "--json"]).stdout).state;
+    const doctorState = JSON.parse(c.run("ds03", ["doctor", "--json", "--cib", join(CIB, "good.xml")]).stdout).state;
+    expect([statusState, doctorState]).toEqual(["WARNING", "CRITICAL"]);
+    expect(r.stdout).toContain(`rmtabsync_state{source="status",state="${statusState}"} 1`);
+    expect(r.stdout).toContain(`rmtabsync_state{source="doctor",state="${doctorState}"} 1`);
+    expect(r.stdout).toContain('rmtabsync_state{source="doctor",state="OK"} 0');
+    expect(r.stdout.match(/^rmtabsync_state\{.*\} 1$/gm)).toHaveLength(2);
     const file = join(c.root, "textfile", "rmtabsync.prom");
     spawnSync("mkdir", ["-p", join(c.root, "textfile")]);
     c.ok("ds03", ["metrics", "--cib", join(CIB, "good.xml"), "--textfile", file]);
