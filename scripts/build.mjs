@@ -4,6 +4,10 @@ import { build } from "esbuild";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 
 const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+// the release date (of the newest changelog entry) dates the man page
+const trailer = /^ -- .*>  (.+)$/m.exec(await readFile(new URL("../deploy/debian/changelog", import.meta.url), "utf8"));
+if (!trailer) throw new Error("deploy/debian/changelog: no trailer line with a date");
+const releaseDate = new Date(trailer[1]).toISOString().slice(0, 10);
 const common = {
   bundle: true,
   platform: "node",
@@ -11,7 +15,7 @@ const common = {
   format: "cjs",
   sourcemap: "linked",
   external: ["better-sqlite3", "os-lock", "fsevents"],
-  define: { RMTABSYNC_VERSION: JSON.stringify(pkg.version) },
+  define: { RMTABSYNC_VERSION: JSON.stringify(pkg.version), RMTABSYNC_DATE: JSON.stringify(releaseDate) },
   logLevel: "warning",
 };
 await build({ ...common, entryPoints: ["src/main.ts"], outfile: "dist/cli.js", banner: { js: "#!/usr/bin/env node" } });

@@ -75,7 +75,12 @@ for (const n of natives) execFileSync("strip", ["--strip-unneeded", "--remove-se
 // systemd units, OCF agent, man page, examples.
 for (const unit of readdirSync(join(ROOT, "deploy/systemd"))) copy(`deploy/systemd/${unit}`, `lib/systemd/system/${unit}`);
 copy("deploy/ocf/rmtabsync", "usr/lib/ocf/resource.d/rmtabsync/rmtabsync", 0o755);
-put("usr/share/man/man8/rmtabsync.8.gz", gzipSync(readFileSync(join(ROOT, "deploy/man/rmtabsync.8")), { level: 9 }));
+// the man page and bash completion come from the CLI's own definitions
+const cli = (...args) => execFileSync(process.execPath, [join(ROOT, "dist/cli.js"), ...args], { encoding: "utf8" });
+const man = cli("man");
+if (man !== readFileSync(join(ROOT, "deploy/man/rmtabsync.8"), "utf8")) fail("deploy/man/rmtabsync.8 differs from 'rmtabsync man': run 'npm run man' and commit it");
+put("usr/share/man/man8/rmtabsync.8.gz", gzipSync(man, { level: 9 }));
+put("usr/share/bash-completion/completions/rmtabsync", cli("completion", "bash"));
 copy("deploy/config.example.yaml", `${DOC}/examples/config.yaml`);
 for (const f of readdirSync(join(ROOT, "deploy/pacemaker"))) copy(`deploy/pacemaker/${f}`, `${DOC}/examples/pacemaker/${f}`);
 put(`${DOC}/README.md.gz`, gzipSync(readFileSync(join(ROOT, "README.md")), { level: 9 }));

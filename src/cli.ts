@@ -1,5 +1,5 @@
 // The rmtabsync command line. The only place that sets the exit code.
-import { Command, CommanderError } from "@commander-js/extra-typings";
+import { Command, CommanderError, type CommandUnknownOpts } from "@commander-js/extra-typings";
 import { EXIT, ExitError, StatusExit, errorMessage } from "./errors.js";
 import { printJson, processRuntime, type Runtime } from "./commands/common.js";
 import { commandOf, PLUGIN_CODE, PLUGIN_COMMANDS, pluginLine, unknownJson } from "./commands/plugin.js";
@@ -16,9 +16,15 @@ import { doctorCommand } from "./commands/doctor.js";
 import { metricsCommand } from "./commands/metrics.js";
 import { watchCommand } from "./commands/watch.js";
 import { statusCommand } from "./commands/status.js";
+import { completionCommand } from "./commands/completion.js";
+import { manCommand } from "./commands/man.js";
+import { checkConfigCommand } from "./commands/check-config.js";
+import { HELP_CONFIG } from "./cli-doc/help.js";
 
 declare const RMTABSYNC_VERSION: string;
+declare const RMTABSYNC_DATE: string;
 const VERSION = typeof RMTABSYNC_VERSION === "string" ? RMTABSYNC_VERSION : "0.0.0-dev";
+const DATE = typeof RMTABSYNC_DATE === "string" ? RMTABSYNC_DATE : "1970-01-01";
 
 export function buildProgram(rt: Runtime): Command<[], { config?: string; node?: string; json?: true; debug?: true }> {
   const program = new Command()
@@ -30,10 +36,18 @@ export function buildProgram(rt: Runtime): Command<[], { config?: string; node?:
     .option("--json", "print one JSON document on stdout")
     .option("--debug", "print stack traces on errors")
     .exitOverride()
+    .configureHelp(HELP_CONFIG)
     .configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) });
-  for (const make of [initCommand, recordCommand, reconcileCommand, showCommand, logCommand, statusCommand, watchCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand]) {
-    program.addCommand(make(rt).exitOverride().configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }));
-  }
+  const self = () => program;
+  const commands: CommandUnknownOpts[] = [
+    ...[initCommand, checkConfigCommand, recordCommand, reconcileCommand, showCommand, logCommand, statusCommand, watchCommand, verifyCommand, recoverCommand, forgetCommand, compactCommand, doctorCommand, metricsCommand].map((make) => make(rt)),
+    completionCommand(rt, self),
+  ];
+  const hidden: CommandUnknownOpts[] = [manCommand(rt, self, { version: VERSION, date: DATE })];
+  for (const c of [...commands, ...hidden])
+    program.addCommand(c.exitOverride().configureHelp(HELP_CONFIG).configureOutput({ writeOut: (s) => rt.out(s), writeErr: (s) => rt.err(s) }), {
+      hidden: hidden.includes(c),
+    });
   return program;
 }
 

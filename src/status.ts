@@ -11,7 +11,7 @@ import type { LineChange } from "./core/plan.js";
 import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/status.js";
 import { errorMessage, JournalError } from "./errors.js";
 import { listJournalFiles, readMarker } from "./io/control.js";
-import { nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
+import { journalWriteProblem, nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
 import { stateDirProblem } from "./io/state-dir.js";
 import { readHosted, reconcile, type SyncContext } from "./sync.js";
 
@@ -87,7 +87,8 @@ function readOwn(ctx: SyncContext, file: string, present: boolean): OwnFacts {
   if (!present) return { journal: base, pending: false };
   try {
     const { events, lastEvent, ...rest } = readOwnAt(ctx, file, true);
-    return { journal: { ...base, events, lastEvent }, ...rest };
+    const unwritable = journalWriteProblem(file);
+    return { journal: { ...base, events, lastEvent, ...(unwritable === undefined ? {} : { unwritable }) }, ...rest };
   } catch (err) {
     if (!needsRollback(err)) return { journal: { ...base, problem: problemOf(err) }, pending: false };
   }

@@ -36,7 +36,9 @@ function input(nodes: Record<string, NodeFacts | null>, opts: { cib?: string | n
   };
 }
 
-const healthy = () => ({ ds03: nodeFacts(), ds04: nodeFacts({ hostname: "ds04" }) });
+/** Active/active: ds03 exports vm0, ds04 exports vm1 (each export on one node at a time). */
+const [ETAB_VM0, ETAB_VM1] = HEALTHY_ETAB.split("\n").map((l) => `${l}\n`) as [string, string];
+const healthy = () => ({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04: nodeFacts({ hostname: "ds04", etab: ETAB_VM1 }) });
 
 function fired(i: DoctorInput, id: string) {
   return runChecks(CHECKS, i).findings.filter((f) => f.check === id);
@@ -235,7 +237,7 @@ describe("doctor checks", () => {
   it("mountpoint-option: an export without mp", () => {
     const f = fired(input({ ds03: nodeFacts({ etab: HEALTHY_ETAB.replace("fsid=11,mountpoint,", "fsid=11,") }), ds04: nodeFacts({ hostname: "ds04" }) }), "mountpoint-option");
     expect(f.map((x) => `${x.severity} ${x.export} ${x.nodes}`)).toEqual(["info vm0 ds03"]);
-    expect(runChecks(CHECKS, input({ ds03: nodeFacts({ etab: HEALTHY_ETAB.replace("fsid=11,mountpoint,", "fsid=11,") }), ds04: nodeFacts({ hostname: "ds04" }) })).status).toBe("OK");
+    expect(runChecks(CHECKS, input({ ds03: nodeFacts({ etab: ETAB_VM0.replace("fsid=11,mountpoint,", "fsid=11,") }), ds04: nodeFacts({ hostname: "ds04", etab: ETAB_VM1 }) })).status).toBe("OK");
     expect(fired(input(healthy()), "mountpoint-option")).toEqual([]);
   });
 
@@ -248,12 +250,25 @@ describe("doctor checks", () => {
     expect(r.skipped).toEqual([{ check: "stop-timeout-too-short", reason: "no node published its NFSv4 lease time" }]);
   });
 
+  it("export-on-two-nodes: both nodes' facts say they export vm0 now; not when one of them stopped, nor on stale facts", () => {
+    const both = fired(input({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04: nodeFacts({ hostname: "ds04", etab: ETAB_VM0 + ETAB_VM1 }) }), "export-on-two-nodes");
+    expect(both.map((x) => `${x.severity} ${x.export} ${x.nodes}`)).toEqual(["critical vm0 ds03,ds04"]);
+    expect(both[0]!.evidence).toBe("/srv/vm0 is exported on ds03 and ds04 at once (each node's etab lists it)");
+    // the close case: vm0 moved to ds04 and ds03's etab no longer lists it
+    expect(fired(input({ ds03: nodeFacts({ etab: "" }), ds04: nodeFacts({ hostname: "ds04", etab: ETAB_VM0 + ETAB_VM1 }) }), "export-on-two-nodes")).toEqual([]);
+    expect(fired(input(healthy()), "export-on-two-nodes")).toEqual([]);
+    // facts older than --facts-max-age are not evidence of exporting now (facts-missing reports them)
+    const stale = input({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04: nodeFacts({ hostname: "ds04", etab: ETAB_VM0 }) }, { checked: NOW - 7_200_000 });
+    expect(fired(stale, "export-on-two-nodes")).toEqual([]);
+    expect(fired(stale, "facts-missing")).not.toEqual([]);
+  });
+
   it("every registered check id is covered above", () => {
     expect(CHECKS.map((c) => c.id).sort()).toEqual(
       [
         "fsid-missing", "fsid-mismatch", "fsid-duplicate", "fs-identity-mismatch", "order-ip-before-export", "order-rmtabsync",
         "exports-outside-cluster", "server-scope-mismatch", "v4-state-at-risk", "ports-unfixed", "fh-key-mismatch",
-        "facts-missing", "rmtab-damaged", "mountpoint-option", "stop-timeout-too-short",
+        "facts-missing", "rmtab-damaged", "mountpoint-option", "stop-timeout-too-short", "export-on-two-nodes",
       ].sort(),
     );
   });

@@ -43,9 +43,12 @@ function etab(c: TestCluster, node: string, lines: [string, number][]): void {
 describe("doctor across nodes", () => {
   it("node B's fsid reaches doctor on node A; fixing B's etab and re-publishing clears the finding", () => {
     const c = cluster();
-    etab(c, "ds03", [["/srv/vm0", 11], ["/srv/vm1", 12]]);
+    // B served vm0 with fsid 13, then vm0 moved to A (an export lives on one node at a time)
     etab(c, "ds04", [["/srv/vm0", 13], ["/srv/vm1", 12]]);
+    c.ok("ds04", ["record"]);
+    etab(c, "ds04", [["/srv/vm1", 12]]);
     c.ok("ds04", ["record"]); // B publishes
+    etab(c, "ds03", [["/srv/vm0", 11]]);
     const args = ["doctor", "--cib", join(CIB, "good.xml")];
     const r = c.run("ds03", [...args, "--json"]);
     expect(r.code).toBe(2);
@@ -72,6 +75,10 @@ describe("doctor across nodes", () => {
     etab(c, "ds04", [["/srv/vm0", 11], ["/srv/vm1", 12]]);
     // before B re-publishes, A still sees B's old fsid
     expect(c.run("ds03", args).code).toBe(2);
+    c.ok("ds04", ["record"]);
+    // now both export vm0 at once
+    expect(JSON.parse(c.run("ds03", [...args, "--json"]).stdout).findings.map((f: { check: string }) => f.check)).toEqual(["export-on-two-nodes"]);
+    etab(c, "ds04", [["/srv/vm1", 12]]);
     c.ok("ds04", ["record"]);
     const fixed = c.run("ds03", [...args, "--json"]);
     expect(JSON.parse(fixed.stdout)).toEqual({ state: "OK", code: 0, status: "OK", findings: [], skipped: [] });
@@ -152,6 +159,14 @@ describe("metrics", () => {
     expect(r.stdout).toContain("rmtabsync_rmtab_drift_entries 1");
     expect(r.stdout).toContain('rmtabsync_doctor_findings{check="fsid-mismatch",severity="critical"} 1');
     expect(r.stdout).toMatch(/rmtabsync_last_success_timestamp_seconds\{operation="record"\} \d+/);
+    // one word for the health state: status --json, doctor --json and metrics all say `state`
+    const statusState = JSON.parse(c.run("ds03", ["status", "--json"]).stdout).state;
+    const doctorState = JSON.parse(c.run("ds03", ["doctor", "--json", "--cib", join(CIB, "good.xml")]).stdout).state;
+    expect([statusState, doctorState]).toEqual(["WARNING", "CRITICAL"]);
+    expect(r.stdout).toContain(`rmtabsync_state{source="status",state="${statusState}"} 1`);
+    expect(r.stdout).toContain(`rmtabsync_state{source="doctor",state="${doctorState}"} 1`);
+    expect(r.stdout).toContain('rmtabsync_state{source="doctor",state="OK"} 0');
+    expect(r.stdout.match(/^rmtabsync_state\{.*\} 1$/gm)).toHaveLength(2);
     const file = join(c.root, "textfile", "rmtabsync.prom");
     spawnSync("mkdir", ["-p", join(c.root, "textfile")]);
     c.ok("ds03", ["metrics", "--cib", join(CIB, "good.xml"), "--textfile", file]);
@@ -187,15 +202,23 @@ describe("doctor on etab files written by the real exportfs", () => {
     exportfsEtab(c.root, c.stateDir("ds04"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=13)\n`);
     expect(readFileSync(join(c.stateDir("ds04"), "etab"), "utf8")).toMatch(new RegExp(`^${dir}\t10\\.0\\.0\\.0/24\\(rw,.*fsid=13,mountpoint,`));
     c.ok("ds04", ["record"]);
+    const twice = JSON.parse(c.run("ds03", ["doctor", "--json"]).stdout);
+    expect(twice.findings.map((f: { check: string }) => f.check)).toContain("export-on-two-nodes");
+    // the export moves to ds03: ds04 unexports it, its last fsid stays known
+    exportfsEtab(c.root, c.stateDir("ds04"), "");
+    c.ok("ds04", ["record"]);
     const doc = JSON.parse(c.run("ds03", ["doctor", "--json"]).stdout);
     expect(doc.findings.map((f: { check: string; message: string }) => `${f.check} ${f.message.split(": a handle")[0]}`)).toEqual([
       `fsid-mismatch ${dir} has fsid ds03: 11, ds04: 13`,
     ]);
+    // ds04 exports it again, without fsid (both nodes at once: export-on-two-nodes too)
     exportfsEtab(c.root, c.stateDir("ds04"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp)\n`);
     c.ok("ds04", ["record"]);
     const missing = JSON.parse(c.run("ds03", ["doctor", "--json"]).stdout);
-    expect(missing.findings.map((f: { check: string; severity: string; nodes: string[] }) => `${f.check} ${f.severity} ${f.nodes}`)).toEqual(["fsid-missing warning ds04"]);
+    expect(missing.findings.map((f: { check: string; severity: string; nodes: string[] }) => `${f.check} ${f.severity} ${f.nodes}`)).toEqual(["export-on-two-nodes critical ds03,ds04", "fsid-missing warning ds04"]);
     exportfsEtab(c.root, c.stateDir("ds04"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=11)\n`);
+    c.ok("ds04", ["record"]);
+    exportfsEtab(c.root, c.stateDir("ds04"), "");
     c.ok("ds04", ["record"]);
     expect(c.run("ds03", ["doctor"]).code).toBe(0);
   });

@@ -252,6 +252,49 @@ describe("compact", () => {
     expect(text).toMatch(/dropped 0 of \d+ events older than .*; size [\d.]+ KiB -> [\d.]+ KiB/);
   });
 
+  it("retires the umounts of clients that are gone: 3000 mounts, 3000 umounts, compact leaves a handful of events and the same table", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0"); // one client that stays
+    c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1"); // and one whose mount lives in the peer's journal
+    c.ok("ds03", ["record"]);
+    c.ok("ds04", ["record"]);
+    const base = c.rmtab("ds03");
+    const churn = Array.from({ length: 3000 }, (_, i) => `10.2.${i >> 8}.${i & 255}:/srv/vm0:0x00000001\n`).join("");
+    c.writeRmtab("ds03", base + churn);
+    c.ok("ds03", ["record"]);
+    c.writeRmtab("ds03", base);
+    c.ok("ds03", ["record"]);
+    // ds03 unmounts ds04's client after vm1 moved there: that umount must stay while ds04's mount survives
+    c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
+    c.ok("ds03", ["reconcile", "--hosting", "vm1"]);
+    c.mountd("ds03", "umount", "10.0.0.2", "/srv/vm1");
+    c.ok("ds03", ["record"]);
+    const before = table(c);
+    const events = () => c.json<{ events: Row[] }>("ds03", ["log", "--origin", "ds03"]).events;
+    const r = c.json("ds03", ["compact", "--keep", "0s"]);
+    expect(r.before.events).toBeGreaterThanOrEqual(6002);
+    expect(r.after.events).toBeLessThan(10);
+    expect(table(c)).toEqual(before);
+    expect(before).toEqual(["10.0.0.1 /srv/vm0 1"]);
+    const left = events().map((e) => `${e.op} ${e.client}`);
+    expect(left).toContain("mount 10.0.0.1");
+    expect(left).toContain("umount 10.0.0.2"); // ds04's older mount survives
+    expect(left.filter((e) => e.includes("10.2."))).toEqual([]);
+    expect(c.run("ds04", ["verify"]).code).toBe(0);
+    const rec = c.json("ds04", ["reconcile"]);
+    expect(rec.problems).toEqual([]);
+    expect(c.lines("ds04")).toEqual([line("10.0.0.1", "/srv/vm0")]);
+    // once ds04 compacts its superseded mount away (no longer its newest event), ds03's umount of it retires too
+    c.mountd("ds04", "mount", "10.0.0.4", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    expect(c.json("ds04", ["compact", "--keep", "0s"]).dropped).toBe(1);
+    c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0"); // a new tip, so the umount is not the journal's newest event
+    c.ok("ds03", ["record"]);
+    c.json("ds03", ["compact", "--keep", "0s"]);
+    expect(events().map((e) => `${e.op} ${e.client}`)).not.toContain("umount 10.0.0.2");
+    expect(table(c)).toEqual(["10.0.0.1 /srv/vm0 1", "10.0.0.3 /srv/vm0 1", "10.0.0.4 /srv/vm1 1"]);
+  });
+
   it("never drops an umount while an older mount of the same entry survives in another journal", () => {
     const c = started();
     c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");

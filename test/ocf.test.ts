@@ -151,4 +151,19 @@ describe("OCF agent deploy/ocf/rmtabsync", () => {
     expect(agent(box, c, "ds03", "validate-all", { config: "/nonexistent.yaml" }).code).toBe(OCF.OCF_ERR_INSTALLED);
     expect(agent(box, c, "ds03", "validate-all", { node: "ds99" }).code).toBe(OCF.OCF_ERR_CONFIGURED);
   });
+
+  it("validate-all runs check-config: an invalid configuration is OCF_ERR_CONFIGURED naming the key", () => {
+    const c = cluster();
+    const box = sandbox();
+    writeFileSync(c.configFile("ds03"), `${c.configText("ds03")}maxClockSkew: forever\n`);
+    const bad = agent(box, c, "ds03", "validate-all");
+    expect(bad.code).toBe(OCF.OCF_ERR_CONFIGURED);
+    expect(bad.out).toMatch(/maxClockSkew: expected a duration from 1s to 1d, like 5m, found \\?"forever/);
+    // start validates the same way and does not start
+    expect(agent(box, c, "ds03", "start").code).toBe(OCF.OCF_ERR_CONFIGURED);
+    // a program that is not rmtabsync (check-config unknown) is not installed right
+    writeFileSync(box.binary, "#!/bin/sh\nexit 1\n");
+    writeFileSync(c.configFile("ds03"), c.configText("ds03"));
+    expect(agent(box, c, "ds03", "validate-all").code).toBe(OCF.OCF_ERR_INSTALLED);
+  });
 });

@@ -9,6 +9,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT } from "./helpers/cluster.js";
+import { loadConfig } from "../src/config.js";
+import { CHECKS } from "../src/core/checks/index.js";
+import { parseCib } from "../src/core/cib-parse.js";
+import { findingJson, runChecks } from "../src/core/doctor.js";
 
 const DIR = join(ROOT, "deploy/pacemaker");
 const CIB = join(DIR, "cib-two-nodes.xml");
@@ -49,6 +53,17 @@ function shape(xml: string): string[] {
 }
 
 describe("Pacemaker example", () => {
+  it("passes our own doctor: no finding, not even info, for the reference CIB and configuration", () => {
+    const cfg = loadConfig(join(ROOT, "deploy/config.example.yaml"));
+    const cib = parseCib(readFileSync(CIB, "utf8"));
+    const r = runChecks(CHECKS, { exports: cfg.exports, nodes: [], self: cfg.nodes[0]!, nowMs: Date.now(), maxFactsAgeMs: 3_600_000, cib, cibReason: "" });
+    expect(r.findings.map(findingJson)).toEqual([]);
+    expect(r.skipped).toEqual([]);
+    // and the pcs script sets the same export options
+    const pcs = readFileSync(join(DIR, "pcs-two-nodes.sh"), "utf8");
+    expect(pcs).toMatch(/options=rw,sync,no_subtree_check,no_root_squash,mp /);
+  });
+
   it("crm_verify --xml-file accepts the example CIB", () => {
     const r = crmVerify(CIB);
     expect(r.out).toBe("");

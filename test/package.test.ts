@@ -54,6 +54,7 @@ describe("Debian package", () => {
       "./lib/systemd/system/rmtabsync-reconcile.timer",
       "./usr/lib/ocf/resource.d/rmtabsync/rmtabsync",
       "./usr/share/man/man8/rmtabsync.8.gz",
+      "./usr/share/bash-completion/completions/rmtabsync",
       "./usr/share/doc/rmtabsync/copyright",
       "./usr/share/doc/rmtabsync/changelog.gz",
       "./usr/share/doc/rmtabsync/examples/config.yaml",

@@ -60,7 +60,7 @@ export_group() { # name directory ip fsid preferred-node
   # rmtab_backup=none: rmtabsync keeps rmtab; the agent's own backup would
   # rewrite rmtab without mountd's lock.
   p resource create "exportfs-$n" ocf:heartbeat:exportfs directory="$dir" clientspec=192.0.2.0/24 \
-    options=rw,sync,no_subtree_check,no_root_squash fsid="$fsid" rmtab_backup=none \
+    options=rw,sync,no_subtree_check,no_root_squash,mp fsid="$fsid" rmtab_backup=none \
     op monitor interval=30s timeout=20s op start timeout=40s op stop timeout=120s --group "g-$n"
   p resource create "ip-$n" ocf:heartbeat:IPaddr2 ip="$ip" cidr_netmask=24 \
     op monitor interval=10s timeout=20s op start timeout=20s op stop timeout=20s --group "g-$n"

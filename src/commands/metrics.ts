@@ -5,14 +5,16 @@ import { CHECKS } from "../core/checks/index.js";
 import { runChecks } from "../core/doctor.js";
 import { ExportIndex } from "../core/exports.js";
 import { parseRmtab } from "../core/rmtab.js";
-import { errorMessage } from "../errors.js";
+import { errorMessage, UsageError } from "../errors.js";
 import { readJournals } from "../io/control.js";
 import { loadCib, readNodeInputs } from "../io/doctor-input.js";
 import { readTextIfExists, writeFileAtomic } from "../io/files.js";
 import { nodeOfFile, OwnJournal } from "../io/journal.js";
-import { reconcile } from "../sync.js";
+import { gatherStatus } from "../status.js";
+import { evaluateStatus, STATE_CODE, type State } from "../core/status.js";
 import { durationOption, loadConfigFor, nodeName, parseSeconds, readGlobals, warner, type Runtime } from "./common.js";
 import { DEFAULT_FACTS_MAX_AGE } from "./doctor.js";
+import { DEFAULT_STALE_AFTER } from "./status.js";
 
 export function metricsCommand(rt: Runtime) {
   return new Command("metrics")
@@ -20,8 +22,10 @@ export function metricsCommand(rt: Runtime) {
     .option("--textfile <path>", "write to this file (temp file + rename) instead of stdout, e.g. /var/lib/prometheus/node-exporter/rmtabsync.prom")
     .option("--cib <file>", "CIB for the doctor findings (default: cibadmin -Q when it answers)")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's lock (drift is computed by a dry-run reconcile)", "10")
+    .option("--stale-after <duration>", "as for status: a last reconcile older than this makes the status state WARNING", DEFAULT_STALE_AFTER)
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
+      if (g.json) throw new UsageError("--json: metrics prints the Prometheus exposition format, which has no JSON form");
       const cfg = loadConfigFor(g, rt);
       const node = nodeName(g, rt, cfg);
       const warn = warner(rt);
@@ -51,15 +55,26 @@ export function metricsCommand(rt: Runtime) {
       const text = readTextIfExists(paths(cfg).rmtab);
       if (text !== undefined) for (const e of parseRmtab(text).entries) entries.inc({ export: index.exportOf(e.path)?.name ?? "" });
 
+      // status's own evaluation (read-only, shared lock): its state, and the drift it found
       const drift = gauge("rmtabsync_rmtab_drift_entries", "rmtab lines that differ from what reconcile would write (-1: could not compute)", []);
+      const state = gauge("rmtabsync_state", "1 for the state (OK, WARNING, CRITICAL, UNKNOWN) that 'rmtabsync status' (source=status) and 'rmtabsync doctor' (source=doctor) report, as the 'state' of their --json; 0 for the others", ["source", "state"]);
+      const setState = (source: string, s: State) => {
+        for (const x of Object.keys(STATE_CODE) as State[]) state.set({ source, state: x }, x === s ? 1 : 0);
+      };
       try {
-        const r = await reconcile(
+        const facts = await gatherStatus(
           { cfg, node, lockTimeoutMs: parseSeconds("--lock-timeout", opts.lockTimeout), now: rt.now, warn },
-          { dryRun: true },
+          { staleAfterMs: durationOption("--stale-after", opts.staleAfter) },
         );
-        drift.set(r.added.length + r.removed.length + r.changed.length);
+        setState("status", evaluateStatus(facts).state);
+        if (facts.rmtab !== undefined && "ok" in facts.rmtab) drift.set(facts.rmtab.ok.add + facts.rmtab.ok.remove + facts.rmtab.ok.change);
+        else {
+          if (facts.rmtab !== undefined) warn(`cannot compute rmtab drift: ${facts.rmtab.error}`);
+          drift.set(-1);
+        }
       } catch (err) {
-        warn(`cannot compute rmtab drift: ${errorMessage(err)}`);
+        warn(`cannot evaluate status: ${errorMessage(err)}`);
+        setState("status", "UNKNOWN");
         drift.set(-1);
       }
 
@@ -85,6 +100,7 @@ export function metricsCommand(rt: Runtime) {
       for (const c of CHECKS) for (const s of ["critical", "warning", "info"] as const) findings.set({ check: c.id, severity: s }, 0);
       for (const f of res.findings) findings.inc({ check: f.check, severity: f.severity });
       for (const s of res.skipped) skipped.set({ check: s.check }, 1);
+      setState("doctor", res.status);
 
       const out = await reg.metrics();
       // 0644: node_exporter reads the textfile as its own user; it holds counts, no addresses

@@ -89,11 +89,13 @@ function statusText(f: StatusFacts, ev: ReturnType<typeof evaluateStatus>): stri
   return out.join("\n") + "\n";
 }
 
+export const DEFAULT_STALE_AFTER = "15m";
+
 export function statusCommand(rt: Runtime) {
   return new Command("status")
     .description("health of this node: control volume, journals, last record/reconcile, rmtab vs journals (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
     .option("--export <name>", "check this export's lines only (what the Pacemaker agent's monitor uses)")
-    .option("--stale-after <duration>", "warn when the last reconcile is older than this (e.g. 15m, 2h)", "15m")
+    .option("--stale-after <duration>", "warn when the last reconcile is older than this (e.g. 15m, 2h)", DEFAULT_STALE_AFTER)
     .option("--lock-timeout <seconds>", "wait at most this long for a shared rmtab lock; then rmtab is reported unchecked", "5")
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());

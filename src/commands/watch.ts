@@ -69,6 +69,7 @@ export function watchCommand(rt: Runtime) {
     .option("--metrics-textfile <path>", "after reconciles (at most every 5 s), refresh this node_exporter textfile with 'rmtabsync metrics'")
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
+      if (g.json) throw new UsageError("--json: watch logs one line per message on stderr and prints no JSON document");
       const daemonOpts = {
         debounceMs: positiveMs("--debounce", opts.debounce, "ms"),
         intervalMs: positiveMs("--interval", opts.interval, "s"),

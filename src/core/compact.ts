@@ -14,10 +14,12 @@ export interface CompactInput {
 }
 
 /**
- * An event may go when a newer event for the same client and path (in any
- * journal) supersedes it and it is older than the cutoff. An umount never
- * goes while an older mount of the same client and path survives in any
- * journal: that mount would come back.
+ * An event older than the cutoff may go when a newer event for the same
+ * client and path (in any journal) supersedes it. An umount never goes while
+ * an older mount of the same client and path survives in any journal: that
+ * mount would come back. Once none survives, the umount goes too, even the
+ * entry's newest event: with neither the mount nor its umount the fold has
+ * no entry, as with the umount. The journal's newest event (its tip) stays.
  */
 export function planCompaction(input: CompactInput): number[] {
   const byKey = new Map<string, { own: JournalEvent[]; others: JournalEvent[] }>();
@@ -39,8 +41,11 @@ export function planCompaction(input: CompactInput): number[] {
       if (e === newest || e.seq === input.tipSeq || e.wall >= input.cutoff || e.count === 0) continue;
       dropped.add(e);
     }
+    // umounts (and forgets), the newest one too: once no older mount of the
+    // entry survives anywhere, the fold without the umount is the fold with
+    // it (no entry), so the umounts of clients that are gone retire
     for (const e of g.own) {
-      if (e === newest || e.seq === input.tipSeq || e.wall >= input.cutoff || e.count !== 0) continue;
+      if (e.seq === input.tipSeq || e.wall >= input.cutoff || e.count !== 0) continue;
       const olderMountSurvives = all.some((o) => o.count > 0 && compareEvents(o, e) < 0 && !dropped.has(o));
       if (!olderMountSurvives) dropped.add(e);
     }

@@ -29,6 +29,8 @@ export interface JournalFact {
   /** The file exists on the control volume. */
   readonly present: boolean;
   readonly problem?: string;
+  /** Why this node cannot write it (own journal only): a read-only volume or file. */
+  readonly unwritable?: string;
   /** A crash left a rollback journal beside it (read through a private copy). */
   readonly recovery?: boolean;
   readonly events?: number;
@@ -124,6 +126,8 @@ const ownJournal: Check = (f) => {
     return [{ id: "own-journal-missing", state: "CRITICAL", message: `${own.file} does not exist: run 'rmtabsync init' on ${f.node}` }];
   if (own.problem !== undefined)
     return [{ id: "own-journal-unreadable", state: "CRITICAL", message: `${own.file}: ${own.problem} (record and reconcile fail)` }];
+  if (own.unwritable !== undefined)
+    return [{ id: "own-journal-readonly", state: "CRITICAL", message: `${own.file} ${own.unwritable}: record, reconcile and forget fail` }];
   if (own.recovery)
     return [
       {

@@ -1,8 +1,8 @@
 // Per-node SQLite journals on the control volume. The owner opens its own
 // journal read-write; every other journal is opened read-only.
-import { chmodSync, closeSync, copyFileSync, existsSync, fstatSync, mkdtempSync, openSync, readSync, rmSync, type Stats } from "node:fs";
+import { accessSync, chmodSync, closeSync, constants as fsConstants, copyFileSync, existsSync, fstatSync, lstatSync, mkdtempSync, openSync, readSync, rmSync, type Stats } from "node:fs";
 import { tmpdir } from "node:os";
-import { basename, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { createHash, randomUUID } from "node:crypto";
 import { eventHash, originKey, type ChainRow, type JournalView, type Mark, type PrunedRow } from "../core/integrity.js";
 import Database from "better-sqlite3";
@@ -103,9 +103,12 @@ function sqliteCode(err: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-function describeSqliteError(err: unknown): string {
+function describeSqliteError(err: unknown, file?: string): string {
   const code = sqliteCode(err);
   const msg = err instanceof Error ? err.message : String(err);
+  // SQLite reads a directory as an I/O error ("disk I/O error"), which sounds like a hardware fault
+  if (file !== undefined && /^SQLITE_(IOERR|CANTOPEN)/.test(code ?? "") && isDirectory(file)) return "is a directory, not a journal file: remove or rename it";
+  if (code === "SQLITE_READONLY") return "cannot be written: it or its file system is read-only (is the control volume mounted read-only?)";
   switch (code) {
     case "SQLITE_NOTADB":
       return "not an SQLite database (garbage or another kind of file)";
@@ -120,6 +123,36 @@ function describeSqliteError(err: unknown): string {
   }
 }
 
+function isDirectory(file: string): boolean {
+  try {
+    return lstatSync(file).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why this node could not write its journal: the file or its directory (where
+ * SQLite creates the rollback journal) is read-only, or undefined. Root
+ * ignores file modes, but not a read-only mount or an immutable file.
+ */
+export function journalWriteProblem(file: string): string | undefined {
+  for (const [path, what] of [
+    [file, "it"],
+    [dirname(file), `its directory ${dirname(file)}`],
+  ] as const) {
+    if (path === file && !existsSync(file)) continue;
+    try {
+      accessSync(path, fsConstants.W_OK);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EROFS") return `cannot be written: ${what} is on a read-only file system (is the control volume mounted read-only?)`;
+      return `cannot be written: ${what} is not writable (${code === "EPERM" ? "immutable?" : (code ?? "?")})`;
+    }
+  }
+  return undefined;
+}
+
 function readMeta(db: Database.Database, file: string): JournalMeta {
   let rows: { key: string; value: string }[];
   let version: number;
@@ -130,7 +163,7 @@ function readMeta(db: Database.Database, file: string): JournalMeta {
     rows = db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[];
   } catch (err) {
     if (err instanceof JournalError) throw err;
-    throw new JournalError(file, describeSqliteError(err), { cause: err });
+    throw new JournalError(file, describeSqliteError(err, file), { cause: err });
   }
   const m = new Map(rows.map((r) => [r.key, r.value]));
   if (m.get("format") !== JOURNAL_FORMAT) throw new JournalError(file, "not an rmtabsync journal (meta.format missing)");
@@ -440,7 +473,7 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
       factsChecked: factsChecked(db),
     };
   } catch (err) {
-    throw new JournalError(file, describeSqliteError(err), { cause: err });
+    throw new JournalError(file, describeSqliteError(err, file), { cause: err });
   }
 }
 
@@ -469,7 +502,7 @@ export function withReadOnly<T>(file: string, fn: (db: Database.Database) => T):
       const cause = err instanceof JournalError ? err.cause : err;
       if (sqliteCode(cause) !== "SQLITE_READONLY_ROLLBACK" && sqliteCode(cause) !== "SQLITE_READONLY_RECOVERY") {
         if (err instanceof JournalError) throw err;
-        throw new JournalError(file, describeSqliteError(err), { cause: err });
+        throw new JournalError(file, describeSqliteError(err, file), { cause: err });
       }
     }
     db?.close();
@@ -484,7 +517,7 @@ export function withReadOnly<T>(file: string, fn: (db: Database.Database) => T):
         return fn(db);
       } catch (err) {
         if (err instanceof JournalError) throw err;
-        throw new JournalError(file, describeSqliteError(err), { cause: err });
+        throw new JournalError(file, describeSqliteError(err, file), { cause: err });
       }
     } finally {
       db?.close();
@@ -543,7 +576,7 @@ export function readChain(file: string, cluster?: string): ChainData {
     try {
       integrity = (db.pragma("integrity_check") as { integrity_check: string }[]).map((r) => r.integrity_check);
     } catch (err) {
-      throw new JournalError(file, describeSqliteError(err), { cause: err });
+      throw new JournalError(file, describeSqliteError(err, file), { cause: err });
     }
     const meta = readMeta(db, file);
     checkIdentity(file, meta, cluster);
@@ -556,7 +589,7 @@ export function readChain(file: string, cluster?: string): ChainData {
       const b = db.prepare("SELECT value FROM meta WHERE key = 'branch_of'").get() as { value: string } | undefined;
       return { meta, rows, pruned, integrity, peerMarks, branchOf: b?.value };
     } catch (err) {
-      throw new JournalError(file, describeSqliteError(err), { cause: err });
+      throw new JournalError(file, describeSqliteError(err, file), { cause: err });
     }
   });
 }
@@ -607,7 +640,11 @@ export class OwnJournal {
       throw new JournalError(file, `does not exist: run 'rmtabsync init' on node ${opts.node}`);
     if (st !== undefined && st.size === 0 && !opts.create)
       throw new JournalError(file, "is empty (truncated?)");
-    if (!opts.readOnly) makePrivate(file, st);
+    if (!opts.readOnly) {
+      const unwritable = journalWriteProblem(file);
+      if (unwritable !== undefined) throw new JournalError(file, unwritable);
+      makePrivate(file, st);
+    }
     let db: Database.Database;
     try {
       if (opts.readOnly) {
@@ -618,7 +655,7 @@ export class OwnJournal {
         db.pragma("synchronous = FULL");
       }
     } catch (err) {
-      throw new JournalError(file, describeSqliteError(err), { cause: err });
+      throw new JournalError(file, describeSqliteError(err, file), { cause: err });
     }
     try {
       const version = db.pragma("user_version", { simple: true }) as number;
@@ -634,7 +671,7 @@ export class OwnJournal {
     } catch (err) {
       db.close();
       if (err instanceof JournalError) throw err;
-      throw new JournalError(file, describeSqliteError(err), { cause: err });
+      throw new JournalError(file, describeSqliteError(err, file), { cause: err });
     }
   }
 

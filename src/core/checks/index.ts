@@ -15,12 +15,14 @@ import { rmtabDamaged } from "./rmtab-damaged.js";
 import { orderIpBeforeExport } from "./order-ip-before-export.js";
 import { orderRmtabsync } from "./order-rmtabsync.js";
 import { stopTimeoutTooShort } from "./stop-timeout-too-short.js";
+import { exportOnTwoNodes } from "./export-on-two-nodes.js";
 
 export const CHECKS: readonly Check[] = [
   fsidMissing,
   fsidMismatch,
   fsidDuplicate,
   fsIdentityMismatch,
+  exportOnTwoNodes,
   orderIpBeforeExport,
   orderRmtabsync,
   exportsOutsideCluster,
