@@ -652,7 +652,11 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
       if (files.length !== Object.keys(u.journals).length) return false;
       for (const f of files) {
         const was = u.journals[f];
-        if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return false;
+        try {
+          if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return false;
+        } catch {
+          return false; // the full path names what is wrong with it
+        }
       }
       return sha256(readSnapshot(p.rmtab).content) === u.rmtab && sha256(readTextIfExists(p.etab) ?? "") === u.etab;
     };

@@ -239,6 +239,7 @@ export function canonicalJson(v: unknown): string {
 export function journalStamp(file: string): string {
   const fd = openSync(file, "r");
   try {
+    if (fstatSync(fd).isDirectory()) throw new JournalError(file, "is a directory, not a journal file: remove or rename it");
     const head = Buffer.alloc(28);
     const n = readSync(fd, head, 0, 28, 0);
     return `${fstatSync(fd).ino}:${n === 28 ? head.readUInt32BE(24) : `short${n}`}`;
@@ -374,6 +375,8 @@ function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly P
     prevSeq = seq;
     prevHash = hash;
   }
+  // compacted events after the last one kept (a retired umount) are read too, as far as the chain goes
+  if (broken === undefined) for (let h = prunedHash.get(prevSeq + 1); h !== undefined; h = prunedHash.get(prevSeq + 1)) [prevSeq, prevHash] = [prevSeq + 1, h];
   return { events, rejected, rows, max, resume: resume ?? { seq: prevSeq, hash: prevHash } };
 }
 
@@ -422,7 +425,10 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     }
     if (withEvents) {
       const start = opts.from ?? { seq: 0, hash: meta.journalId };
-      if (start.seq > 0 && hashAt(db, start.seq) !== start.hash) fromMismatch = true;
+      // the mark's event is gone or changed (rolled back, forked, replaced), or events after it were
+      // compacted away before this reader saw them (a retired umount among them): fold from the start
+      if (start.seq > 0 && (hashAt(db, start.seq) !== start.hash || db.prepare("SELECT 1 FROM pruned WHERE seq > ? LIMIT 1").get(start.seq)))
+        fromMismatch = true;
       else {
         const read = readEvents(db, meta, pruned, opts.futureAfterMs, start);
         ({ events, rejected, max, resume } = read);
