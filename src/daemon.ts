@@ -384,6 +384,13 @@ export class Daemon {
     watcher.on("all", (_event, path) => {
       if (dirname(path) === dir && w.wants(basename(path))) w.onName(basename(path));
     });
+    // chokidar's own events come after its stat and may be late or missing
+    // while a file replaced by rename gets its new watch (bench:watch saw a
+    // change wait 31 s): with native events, the inotify event itself counts
+    if (!w.polled)
+      watcher.on("raw", (_event, name) => {
+        if (typeof name === "string" && name !== "" && w.wants(basename(name))) w.onName(basename(name));
+      });
     // a local change made before "ready" is not reported: look once more (the record is skipped when nothing changed)
     if (!w.polled) watcher.on("ready", () => this.request("record", this.opts.debounceMs));
     watcher.on("error", (err) => {
