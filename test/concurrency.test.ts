@@ -14,7 +14,7 @@
 // table, every rmtab and the model. No command may ever report a journal as
 // rolled back, forked or gone, and status may never be CRITICAL.
 //
-// RMTABSYNC_CONCURRENCY_SECONDS (default 35) bounds the run;
+// RMTABSYNC_CONCURRENCY_SECONDS (default 30) bounds the run;
 // RMTABSYNC_CONCURRENCY_SEED replays a seed (printed in the summary line).
 import { spawn } from "node:child_process";
 import { appendFileSync, renameSync, writeFileSync } from "node:fs";
@@ -31,7 +31,7 @@ function envNumber(name: string, dflt: number): number {
   return n;
 }
 
-const SECONDS = envNumber("RMTABSYNC_CONCURRENCY_SECONDS", 35);
+const SECONDS = envNumber("RMTABSYNC_CONCURRENCY_SECONDS", 30);
 const SEED = envNumber("RMTABSYNC_CONCURRENCY_SEED", (Date.now() ^ (Math.random() * 0x7fffffff)) >>> 0) >>> 0;
 
 /** mulberry32: small, seeded, good enough to pick actions. */
