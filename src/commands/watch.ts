@@ -63,7 +63,7 @@ export function watchCommand(rt: Runtime) {
     )
     .option("--debounce <ms>", "wait this long after a change before recording it", "100")
     .option("--interval <seconds>", "reconcile at least this often", "60")
-    .option("--poll <seconds>", "check peer journals this often (inotify cannot see other nodes' writes)", "1")
+    .option("--poll <seconds>", "poll peer journals this often (inotify cannot see other nodes' writes), and re-arm a vanished or remounted directory", "1")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock per attempt", "10")
     .option("--backoff-max <seconds>", "longest wait between retries while the control volume is unusable", "60")
     .option("--metrics-textfile <path>", "after reconciles (at most every 5 s), refresh this node_exporter textfile with 'rmtabsync metrics'")

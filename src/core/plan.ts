@@ -38,7 +38,7 @@ export interface RecordInput {
    * only what differs from both.
    */
   readonly baselines: readonly CountMap[];
-  /** Exports this node exports now (per etab). */
+  /** Exports this node exports now (per etab, plus `--hosting`). */
   readonly hosted: ReadonlySet<string>;
   /**
    * Exports it exported when the baseline was taken (undefined: unknown, as
@@ -78,7 +78,13 @@ export function planRecord(input: RecordInput): RecordPlan {
     const sample = cur ?? baselines.map((b) => b.get(key)).find((e) => e !== undefined)!;
     const exp = input.index.exportOf(sample.path);
     if (!exp) continue; // unmanaged: kept in rmtab as it is, never journaled
-    if (!input.hosted.has(exp.name)) {
+    // Exported when the baseline was taken, not in etab now: exportfs -u ran
+    // since (the agent's stop, before its `record --hosting`). mountd made
+    // these changes while it still served the export (it refuses MNT and UMNT
+    // of what it does not export), so they are journaled like the agent's
+    // record would have journaled them.
+    const leaving = input.hostedBefore?.has(exp.name) === true;
+    if (!input.hosted.has(exp.name) && !leaving) {
       ignored.push({
         client: sample.client,
         path: sample.path,
