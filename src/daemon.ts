@@ -22,7 +22,7 @@ import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
 import { describeProblems } from "./io/control.js";
 import type { Config } from "./config.js";
-import { reconcile, record, type RecordReport, type SyncContext } from "./sync.js";
+import { reconcile, record, type FoldMemo, type RecordReport, type SyncContext } from "./sync.js";
 
 export interface DaemonOptions {
   /** Quiet time after an event before the work runs (ms). */
@@ -107,6 +107,8 @@ function summary(r: RecordReport): string {
 
 export class Daemon {
   private ctx: SyncContext;
+  /** The fold the last reconcile wrote to the fold cache, kept in memory (see SyncContext.foldMemo). */
+  private readonly foldMemo: FoldMemo = {};
   private readonly opts: DaemonOptions;
   private stopping = false;
   private readonly pending = { record: false, reconcile: false };
@@ -232,7 +234,7 @@ export class Daemon {
     if (kind === "reconcile") this.pending.reconcile = false;
     let sig: string | undefined;
     const base = this.ctx;
-    const ctx: SyncContext = { ...base, insideLock: () => (sig = localSignature(base.cfg)) };
+    const ctx: SyncContext = { ...base, foldMemo: this.foldMemo, insideLock: () => (sig = localSignature(base.cfg)) };
     if (kind === "record" && this.seen !== undefined && localSignature(base.cfg) === this.seen) {
       this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
       return;

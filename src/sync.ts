@@ -36,8 +36,20 @@ export interface SyncContext {
   readonly beforeLock?: () => void;
   /** Test hook: runs after the new rmtab is durable and before the rename. */
   readonly beforeRename?: () => void;
+  /**
+   * A long-lived caller's (the daemon's) copy of the fold the last reconcile
+   * wrote to the fold cache, used instead of loading it while the cache is
+   * that same generation: each trigger then costs what changed.
+   */
+  readonly foldMemo?: FoldMemo;
   /** Runs at the end of the work done under mountd's lock (the daemon notes what it has seen). */
   readonly insideLock?: () => void;
+}
+
+/** See SyncContext.foldMemo. */
+export interface FoldMemo {
+  gen?: string;
+  fold?: Fold;
 }
 
 export interface HostedInfo {
@@ -217,7 +229,12 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
       ({ set, journals } = readAll(undefined));
     }
     let cachedFold: Fold | undefined;
-    if (cache) {
+    const memo = ctx.foldMemo;
+    if (cache && memo?.fold && memo.gen === cache.state.gen) {
+      // folding is idempotent: a memo that got ahead of its cache (a run that failed later) is still right
+      cachedFold = memo.fold;
+    } else if (cache) {
+      if (memo) memo.fold = undefined;
       try {
         cachedFold = cache.fold();
       } catch {
@@ -628,8 +645,15 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
   const tip = g.own.tip();
   const mine = c.sources.get(g.own.file);
   if (mine && !c.futurePending) c.sources.set(g.own.file, { ...mine, seq: tip.seq, hash: tip.hash });
-  const failed = writeFoldCache(ctx.cfg.stateDir, { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
-  if (failed) ctx.warn(failed);
+  const w = writeFoldCache(ctx.cfg.stateDir, { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
+  const memo = ctx.foldMemo;
+  if ("error" in w) {
+    ctx.warn(w.error);
+    if (memo) memo.fold = undefined;
+  } else if (memo) {
+    memo.gen = w.gen;
+    memo.fold = g.fold;
+  }
 }
 
 /**

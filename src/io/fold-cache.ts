@@ -47,6 +47,8 @@ export interface Unchanged {
 }
 
 export interface FoldCacheState {
+  /** Changes with every write: a process that kept the fold it wrote in memory may use it while this matches. */
+  readonly gen: string;
   readonly sources: ReadonlyMap<string, CachedSource>;
   /** Highest stamp of every event folded. */
   readonly seen: Hlc;
@@ -88,7 +90,7 @@ export class FoldCache {
       const seen = JSON.parse(meta.get("seen") ?? "null") as Hlc | null;
       const unchanged = meta.has("unchanged") ? (JSON.parse(meta.get("unchanged")!) as Unchanged) : undefined;
       if (!seen || !Number.isSafeInteger(seen.wall) || !Number.isSafeInteger(seen.logical)) throw new Error("no clock");
-      return new FoldCache(db, { sources, seen, unchanged });
+      return new FoldCache(db, { gen: meta.get("gen") ?? "", sources, seen, unchanged });
     } catch {
       db?.close();
       return undefined;
@@ -135,7 +137,7 @@ export interface FoldCacheUpdate {
  * returned, not thrown: the cache is only an accelerator, and the next run
  * folds from the start (the file is removed so it cannot be half-trusted).
  */
-export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): string | undefined {
+export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: string } | { error: string } {
   const file = foldCacheFile(stateDir);
   // a full fold is written to a new file renamed into place (whatever was there, even garbage, goes);
   // an incremental one updates the cache it was read from
@@ -154,8 +156,10 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): string | u
       "INSERT OR REPLACE INTO fold (client, path, journal, seq, wall, logical, node, op, count, hash) VALUES (@client, @path, @journal, @seq, @wall, @logical, @node, @op, @count, @hash)",
     );
     const setMeta = d.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+    const gen = randomBytes(8).toString("hex");
     d.transaction(() => {
       setMeta.run("format", FORMAT);
+      setMeta.run("gen", gen);
       setMeta.run("key", u.key);
       const keys: Iterable<string> = u.full ? u.fold.keys() : u.changed;
       for (const k of keys) {
@@ -172,13 +176,13 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): string | u
     db.close();
     db = undefined;
     if (u.full) renameSync(target, file);
-    return undefined;
+    return { gen };
   } catch (err) {
     db?.close();
     db = undefined;
     if (u.full) rmSync(target, { force: true });
     dropFoldCache(stateDir);
-    return `could not write the fold cache ${file} (the next reconcile folds every journal again): ${err instanceof Error ? err.message : String(err)}`;
+    return { error: `could not write the fold cache ${file} (the next reconcile folds every journal again): ${err instanceof Error ? err.message : String(err)}` };
   }
 }
 
