@@ -1,6 +1,6 @@
 // record and reconcile: read at the edges, decide in the pure planners,
 // write under mountd's lock.
-import { journalFile, paths, type Config } from "./config.js";
+import { journalFile, paths, unitStateDir, type Config } from "./config.js";
 import { createHash } from "node:crypto";
 import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
@@ -137,7 +137,7 @@ interface CacheWork {
 function foldCacheKey(ctx: SyncContext): string {
   const c = ctx.cfg;
   return createHash("sha256")
-    .update(JSON.stringify([1, ctx.node, c.cluster, c.controlDir, c.stateDir, c.nodes, c.maxClockSkewMs]))
+    .update(JSON.stringify([1, ctx.node, c.cluster, c.controlDir, c.stateDir, c.nodes, c.maxClockSkewMs, c.group ?? "", c.exports]))
     .digest("hex");
 }
 
@@ -196,10 +196,10 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
   const futureAfterMs = ctx.now() + ctx.cfg.maxClockSkewMs;
   const own = openOwn(ctx, readOnly);
   const key = withFold ? foldCacheKey(ctx) : "";
-  let cache = withFold ? FoldCache.open(ctx.cfg.stateDir, key) : undefined;
+  let cache = withFold ? FoldCache.open(unitStateDir(ctx.cfg), key) : undefined;
   try {
     const ownStamp = journalStamp(own.file);
-    const marks = readMarks(ctx.cfg.stateDir);
+    const marks = readMarks(unitStateDir(ctx.cfg));
     const published = new Map(listJournalFiles(paths(ctx.cfg).journals).map((f) => [f, readPublishedMarks(f)] as const));
     // only the hashes that marks point at are kept (and, without a fold, read)
     const interest = markInterest([...marks, ...[...published.values()].flat()]);
@@ -256,7 +256,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     const full = cache === undefined;
     cache?.close();
     const integrity = integrityProblems(ctx, journals, marks, published, set.problems);
-    const local = readLocalBaseline(ctx.cfg.stateDir);
+    const local = readLocalBaseline(unitStateDir(ctx.cfg));
     if (local && local.hlc.wall <= futureAfterMs) seen = maxHlc(seen, local.hlc);
     return {
       own,
@@ -313,7 +313,7 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
   }
   const marks = [...next.values()];
   if (sameMarks(marks, g.marks)) return;
-  writeMarks(ctx.cfg.stateDir, marks);
+  writeMarks(unitStateDir(ctx.cfg), marks);
   g.own.publishMarks(marks, ctx.now());
 }
 
@@ -400,7 +400,7 @@ function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly 
   const own = g.own.seenHlc();
   const hlc = own.wall <= g.futureAfterMs ? maxHlc(own, g.seen) : g.seen;
   g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content: Buffer.from(content, "utf8") };
-  writeLocalBaseline(ctx.cfg.stateDir, g.local);
+  writeLocalBaseline(unitStateDir(ctx.cfg), g.local);
 }
 
 /**
@@ -525,7 +525,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
           g.cache?.changed.add(k);
         }
       }
-      const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
+      // a group's exports are managed where they are served; the shared volume also pre-populates those this node may take over
+      const managed = new Set([...r.hosted, ...(ctx.cfg.group === undefined ? index.eligibleFor(ctx.node) : [])]);
       const addOnly = g.problems.length > 0;
       // our own journal rolled back or forked: our lost events are not in the fold, so the
       // exports we serve keep mountd's lines as they are until recover
@@ -611,7 +612,7 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
   const tip = g.own.tip();
   const mine = c.sources.get(g.own.file);
   if (mine && !c.futurePending) c.sources.set(g.own.file, { ...mine, seq: tip.seq, hash: tip.hash });
-  const failed = writeFoldCache(ctx.cfg.stateDir, { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
+  const failed = writeFoldCache(unitStateDir(ctx.cfg), { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
   if (failed) ctx.warn(failed);
 }
 
@@ -622,7 +623,7 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
  * once a minute. Returns undefined when there is work to do.
  */
 async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hosting: readonly string[]): Promise<ReconcileReport | undefined> {
-  const cache = FoldCache.open(ctx.cfg.stateDir, foldCacheKey(ctx));
+  const cache = FoldCache.open(unitStateDir(ctx.cfg), foldCacheKey(ctx));
   const u = cache?.state.unchanged;
   cache?.close();
   if (!u || hosting.join("\n") !== u.hosting.join("\n") || spoolWaiting(ctx.cfg.stateDir)) return undefined;
