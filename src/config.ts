@@ -371,14 +371,22 @@ export interface Paths {
 }
 
 export function paths(cfg: Pick<Config, "stateDir" | "controlDir">): Paths {
-  requireControlDir(cfg.controlDir);
+  const control = (name: string) => {
+    requireControlDir(cfg.controlDir);
+    return join(cfg.controlDir, name);
+  };
   return {
     rmtab: join(cfg.stateDir, "rmtab"),
     etab: join(cfg.stateDir, "etab"),
     lock: join(cfg.stateDir, ".rmtab.lock"),
     quarantine: join(cfg.stateDir, "rmtab.quarantine"),
-    marker: join(cfg.controlDir, "rmtabsync.cluster"),
-    journals: join(cfg.controlDir, "journals"),
+    // without a shared control directory these name nothing: asking for them is an error, never a relative path
+    get marker() {
+      return control("rmtabsync.cluster");
+    },
+    get journals() {
+      return control("journals");
+    },
   };
 }
 
