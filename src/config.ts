@@ -102,7 +102,9 @@ export function validateConfig(raw: unknown, file: string): Config | string[] {
     return problems;
   }
   const obj = raw as Record<string, unknown>;
-  for (const k of Object.keys(obj)) if (!TOP_KEYS.includes(k)) problems.push(`${k}: unknown key (expected one of ${TOP_KEYS.join(", ")})`);
+  // the shared mode's message stays as it was; a file that uses groups hears of them
+  const known = obj.groups === undefined ? TOP_KEYS.filter((k) => k !== "groups") : TOP_KEYS;
+  for (const k of Object.keys(obj)) if (!TOP_KEYS.includes(k)) problems.push(`${k}: unknown key (expected one of ${known.join(", ")})`);
 
   const name = (key: string, v: unknown): string | undefined => {
     if (typeof v === "string" && NAME_RE.test(v)) return v;
