@@ -1,91 +1,15 @@
 // A control volume per export group (issue 11): each group's control
 // directory lives on the group's own replicated volume, mounted only on the
 // node that serves the group. Real files, real SQLite, real locks, the real
-// CLI. A node's mount of a group's volume is a directory of its own
-// (<root>/nodes/<node>/ctl/<group>); DRBD is simulated by moving it between
-// nodes (a clean failover) or copying it (the survivor's replica after a
-// crash, or each side's copy in a split-brain).
+// CLI; DRBD is simulated as test/helpers/groups.ts says.
 import { spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validateConfig } from "../src/config.js";
 import { CLI, line, ROOT, TestCluster, type ExportSpec } from "./helpers/cluster.js";
-
-interface GroupSpec {
-  name: string;
-  exports: string[];
-}
-
-/** Two nodes, export groups with a control directory per node mount, optionally the shared control directory too. */
-class GroupCluster extends TestCluster {
-  groups: GroupSpec[] = [];
-  shared = false;
-
-  static make(groups: GroupSpec[], exports: ExportSpec[], opts: { shared?: boolean } = {}): GroupCluster {
-    const c = new GroupCluster(["ds03", "ds04"], exports);
-    c.groups = groups;
-    c.shared = !!opts.shared;
-    c.writeConfigs();
-    return c;
-  }
-
-  /** Where `node` mounts the group's volume. */
-  ctl(node: string, group: string): string {
-    return join(this.root, "nodes", node, "ctl", group);
-  }
-
-  /** The group's volume while no node has it mounted. */
-  dev(group: string): string {
-    return join(this.root, "drbd", group);
-  }
-
-  override configText(node: string): string {
-    if (!this.groups) return super.configText(node);
-    const ex = this.exports.map((e) => `  - name: ${e.name}\n    path: ${e.path}\n${e.nodes ? `    nodes: [${e.nodes.join(", ")}]\n` : ""}`).join("");
-    const gs = this.groups
-      .map((g) => `  - name: ${g.name}\n    controlDir: ${this.ctl(node, g.name)}\n    controlDirIsMountpoint: false\n    exports: [${g.exports.join(", ")}]\n`)
-      .join("");
-    const shared = this.shared ? `controlDir: ${this.control}\ncontrolDirIsMountpoint: false\n` : "";
-    return `cluster: ${this.cluster}\n${shared}stateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}groups:\n${gs}`;
-  }
-
-  /** A new, empty volume for the group, mounted on `node` (then `init` there creates its marker). */
-  create(node: string, group: string): void {
-    mkdirSync(this.ctl(node, group), { recursive: true });
-  }
-
-  mount(node: string, group: string): void {
-    mkdirSync(dirname(this.ctl(node, group)), { recursive: true });
-    renameSync(this.dev(group), this.ctl(node, group));
-  }
-
-  umount(node: string, group: string): void {
-    mkdirSync(dirname(this.dev(group)), { recursive: true });
-    renameSync(this.ctl(node, group), this.dev(group));
-  }
-
-  /** Sets what the node exports (its etab) by export name. */
-  serve(node: string, names: string[]): void {
-    this.etab(node, names.map((n) => this.exports.find((e) => e.name === n)!.path));
-  }
-
-  /**
-   * A clean move of the group, in Pacemaker's order: on `from` exportfs stops,
-   * rmtabsync stops (record --hosting), the Filesystem stops; on `to` the
-   * Filesystem starts, rmtabsync starts (reconcile --hosting), exportfs starts.
-   */
-  move(group: string, from: string, to: string, served: { from: string[]; to: string[] }): void {
-    const names = this.groups.find((g) => g.name === group)!.exports;
-    this.serve(from, served.from);
-    this.ok(from, ["record", ...names.flatMap((n) => ["--hosting", n])]);
-    this.umount(from, group);
-    this.mount(to, group);
-    this.ok(to, ["reconcile", ...names.flatMap((n) => ["--hosting", n])]);
-    this.serve(to, served.to);
-  }
-}
+import { GroupCluster } from "./helpers/groups.js";
 
 const VM0 = "/srv/vm0";
 const VM1 = "/srv/vm1";
