@@ -327,6 +327,10 @@ describe("the Pacemaker agent with export groups", () => {
     expect(start.code, start.out).toBe(0);
     expect(c.lines("ds04")).toEqual([line("10.0.0.1", VM0)]);
     c.serve("ds04", ["vm1", "vm0"]);
+    // the monitor's status looks at the export's group
+    const st = c.run("ds04", ["status", "--export", "vm0"]);
+    expect(st.code, st.stdout).toBe(0);
+    expect(st.stdout).toContain(`control volume ${c.ctl("ds04", "g0")}: marker ok`);
     // started before its Filesystem (wrong order): the group's volume is not there, start fails under strict
     c.serve("ds03", []);
     rmSync(join(dir, "rsctmp-ds03"), { recursive: true, force: true });

@@ -113,8 +113,10 @@ export function readGlobals(raw: Record<string, unknown>): GlobalOptions {
  */
 export function unitView(cfg: Config, group: string | undefined): Config {
   if (group === undefined) {
-    if (cfg.controlDir !== "" || cfg.groups.length !== 1) return cfg;
-    return controlUnits(cfg)[0]!.cfg;
+    if (cfg.groups.length === 0 || cfg.group !== undefined) return cfg;
+    // the shared unit comes first; without one, a lone group is the only choice
+    if (cfg.controlDir !== "" || cfg.groups.length === 1) return controlUnits(cfg)[0]!.cfg;
+    return cfg;
   }
   const u = controlUnits(cfg).find((x) => x.group === group);
   if (!u) throw new UsageError(`--group: expected one of ${cfg.groups.map((x) => x.name).join(", ") || "(no groups in " + cfg.file + ")"}, found "${group}"`);
