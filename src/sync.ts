@@ -8,7 +8,7 @@ import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
-import { RefusedError } from "./errors.js";
+import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
@@ -85,6 +85,15 @@ export interface ReconcileReport extends RecordReport {
   readonly quarantined: MalformedLine[];
   readonly entries: number;
   readonly rmtab: string;
+}
+
+/**
+ * record and reconcile work on one control directory: a configuration with
+ * groups goes through src/units.ts, which hands each its own view. Anything
+ * else would journal a group's lines into the shared volume.
+ */
+function requireOneUnit(cfg: Config): void {
+  if (cfg.groups.length > 0) throw new UsageError(`${cfg.file} has export groups: this command does not handle them yet (use record and reconcile, or the record path unit and reconcile timer)`);
 }
 
 /** This node's own journal; it must exist (rmtabsync init). `readOnly` (status) writes nothing. */
@@ -326,6 +335,7 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
  * export and must still journal its last changes.
  */
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
+  requireOneUnit(ctx.cfg);
   const index = new ExportIndex(ctx.cfg.exports);
   const dryRun = !!opts.dryRun;
   requireStateDir(ctx.cfg);
@@ -497,6 +507,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
  * creates the lock file (a missing one means no mountd holds it).
  */
 export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; readOnly?: boolean; hosting?: readonly string[] } = {}): Promise<ReconcileReport> {
+  requireOneUnit(ctx.cfg);
   const index = new ExportIndex(ctx.cfg.exports);
   const readOnly = !!opts.readOnly;
   const dryRun = !!opts.dryRun || readOnly;
