@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 // Offline views of the journals: the cluster-wide table and the history.
 // Reads journals read-only; needs no rmtab and changes nothing.
 import type { Config } from "./config.js";
@@ -5,7 +6,7 @@ import { compareEvents, foldEvents, mounted, type JournalEvent } from "./core/ev
 import { ExportIndex } from "./core/exports.js";
 import { hlcJson } from "./core/hlc.js";
 import { readJournals, readMarker, type JournalProblem } from "./io/control.js";
-import { paths } from "./config.js";
+import { paths, controlUnits } from "./config.js";
 import { nodeOfFile } from "./io/journal.js";
 import { asNodeFacts } from "./io/facts.js";
 import type { NodeFactsView } from "./commands/facts-format.js";
@@ -134,4 +135,26 @@ export function factsViews(cfg: Config): NodeFactsView[] {
     });
   }
   return views;
+}
+
+/**
+ * The journals of every control directory mounted here (the shared one, and
+ * each group's whose marker is here), as one: groups never share an export,
+ * so their events never compete. With no groups, the one control directory.
+ */
+export function loadMounted(cfg: Config): Loaded & { units: string[] } {
+  if (cfg.groups.length === 0 || cfg.group !== undefined) return { ...loadAll(cfg), units: [cfg.group ?? "shared"] };
+  const out = { events: [] as JournalEvent[], problems: [] as JournalProblem[], warnings: [] as string[], journalNode: new Map<string, string>(), units: [] as string[] };
+  let compactedBefore: Loaded["compactedBefore"];
+  for (const u of controlUnits(cfg)) {
+    if (u.group !== undefined && !existsSync(paths(u.cfg).marker)) continue; // not mounted here
+    const l = loadAll(u.cfg);
+    out.units.push(u.name);
+    out.events.push(...l.events);
+    out.problems.push(...l.problems);
+    out.warnings.push(...l.warnings);
+    for (const [k, v] of l.journalNode) out.journalNode.set(k, v);
+    if (l.compactedBefore && (!compactedBefore || l.compactedBefore.wall > compactedBefore.wall)) compactedBefore = l.compactedBefore;
+  }
+  return { ...out, compactedBefore };
 }

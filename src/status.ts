@@ -134,7 +134,9 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
     const ownFile = journalFile(p.journals, ctx.node);
     own = readOwn(ctx, ownFile, byNode.has(ctx.node));
     journals.push(own.journal);
-    const peers = [...new Set([...ctx.cfg.nodes, ...byNode.keys()])].filter((n) => n !== ctx.node).sort();
+    // a group's volume holds the journals of the nodes that ever mounted it (see readJournals)
+    const expected = ctx.cfg.group === undefined ? ctx.cfg.nodes : [];
+    const peers = [...new Set([...expected, ...byNode.keys()])].filter((n) => n !== ctx.node).sort();
     for (const node of peers) {
       const file = byNode.get(node) ?? journalFile(p.journals, node);
       if (!byNode.has(node)) {

@@ -1,6 +1,6 @@
 // record and reconcile: read at the edges, decide in the pure planners,
 // write under mountd's lock.
-import { journalFile, paths, type Config } from "./config.js";
+import { journalFile, paths, unitStateDir, type Config } from "./config.js";
 import { createHash } from "node:crypto";
 import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
@@ -8,7 +8,7 @@ import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
 import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
-import { RefusedError } from "./errors.js";
+import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
@@ -99,6 +99,15 @@ export interface ReconcileReport extends RecordReport {
   readonly rmtab: string;
 }
 
+/**
+ * record and reconcile work on one control directory: a configuration with
+ * groups goes through src/units.ts, which hands each its own view. Anything
+ * else would journal a group's lines into the shared volume.
+ */
+function requireOneUnit(cfg: Config): void {
+  if (cfg.groups.length > 0) throw new UsageError(`${cfg.file} has export groups: this command does not handle them yet (use record and reconcile, or the record path unit and reconcile timer)`);
+}
+
 /** This node's own journal; it must exist (rmtabsync init). `readOnly` (status) writes nothing. */
 export function openOwn(ctx: SyncContext, readOnly = false): OwnJournal {
   const p = paths(ctx.cfg);
@@ -149,7 +158,7 @@ interface CacheWork {
 function foldCacheKey(ctx: SyncContext): string {
   const c = ctx.cfg;
   return createHash("sha256")
-    .update(JSON.stringify([1, ctx.node, c.cluster, c.controlDir, c.stateDir, c.nodes, c.maxClockSkewMs]))
+    .update(JSON.stringify([1, ctx.node, c.cluster, c.controlDir, c.stateDir, c.nodes, c.maxClockSkewMs, c.group ?? "", c.exports]))
     .digest("hex");
 }
 
@@ -208,10 +217,10 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
   const futureAfterMs = ctx.now() + ctx.cfg.maxClockSkewMs;
   const own = openOwn(ctx, readOnly);
   const key = withFold ? foldCacheKey(ctx) : "";
-  let cache = withFold ? FoldCache.open(ctx.cfg.stateDir, key) : undefined;
+  let cache = withFold ? FoldCache.open(unitStateDir(ctx.cfg), key) : undefined;
   try {
     const ownStamp = journalStamp(own.file);
-    const marks = readMarks(ctx.cfg.stateDir);
+    const marks = readMarks(unitStateDir(ctx.cfg));
     const published = new Map(listJournalFiles(paths(ctx.cfg).journals).map((f) => [f, readPublishedMarks(f)] as const));
     // only the hashes that marks point at are kept (and, without a fold, read)
     const interest = markInterest([...marks, ...[...published.values()].flat()]);
@@ -273,7 +282,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     const full = cache === undefined;
     cache?.close();
     const integrity = integrityProblems(ctx, journals, marks, published, set.problems);
-    const local = readLocalBaseline(ctx.cfg.stateDir);
+    const local = readLocalBaseline(unitStateDir(ctx.cfg));
     if (local && local.hlc.wall <= futureAfterMs) seen = maxHlc(seen, local.hlc);
     return {
       own,
@@ -330,7 +339,7 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
   }
   const marks = [...next.values()];
   if (sameMarks(marks, g.marks)) return;
-  writeMarks(ctx.cfg.stateDir, marks);
+  writeMarks(unitStateDir(ctx.cfg), marks);
   g.own.publishMarks(marks, ctx.now());
 }
 
@@ -343,6 +352,7 @@ function advanceMarks(ctx: SyncContext, g: Gathered): void {
  * export and must still journal its last changes.
  */
 export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<RecordReport> {
+  requireOneUnit(ctx.cfg);
   const index = new ExportIndex(ctx.cfg.exports);
   const dryRun = !!opts.dryRun;
   requireStateDir(ctx.cfg);
@@ -417,7 +427,7 @@ function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly 
   const own = g.own.seenHlc();
   const hlc = own.wall <= g.futureAfterMs ? maxHlc(own, g.seen) : g.seen;
   g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content: Buffer.from(content, "utf8") };
-  writeLocalBaseline(ctx.cfg.stateDir, g.local);
+  writeLocalBaseline(unitStateDir(ctx.cfg), g.local);
 }
 
 /**
@@ -531,6 +541,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
  * creates the lock file (a missing one means no mountd holds it).
  */
 export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; readOnly?: boolean; hosting?: readonly string[] } = {}): Promise<ReconcileReport> {
+  requireOneUnit(ctx.cfg);
   const index = new ExportIndex(ctx.cfg.exports);
   const readOnly = !!opts.readOnly;
   const dryRun = !!opts.dryRun || readOnly;
@@ -559,7 +570,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
           g.cache?.changed.add(k);
         }
       }
-      const managed = new Set([...r.hosted, ...index.eligibleFor(ctx.node)]);
+      // a group's exports are managed where they are served; the shared volume also pre-populates those this node may take over
+      const managed = new Set([...r.hosted, ...(ctx.cfg.group === undefined ? index.eligibleFor(ctx.node) : [])]);
       const addOnly = g.problems.length > 0;
       // our own journal rolled back or forked: our lost events are not in the fold, so the
       // exports we serve keep mountd's lines as they are until recover
@@ -645,7 +657,7 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
   const tip = g.own.tip();
   const mine = c.sources.get(g.own.file);
   if (mine && !c.futurePending) c.sources.set(g.own.file, { ...mine, seq: tip.seq, hash: tip.hash });
-  const w = writeFoldCache(ctx.cfg.stateDir, { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
+  const w = writeFoldCache(unitStateDir(ctx.cfg), { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
   const memo = ctx.foldMemo;
   if ("error" in w) {
     ctx.warn(w.error);
@@ -663,7 +675,7 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
  * once a minute. Returns undefined when there is work to do.
  */
 async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hosting: readonly string[]): Promise<ReconcileReport | undefined> {
-  const cache = FoldCache.open(ctx.cfg.stateDir, foldCacheKey(ctx));
+  const cache = FoldCache.open(unitStateDir(ctx.cfg), foldCacheKey(ctx));
   const u = cache?.state.unchanged;
   cache?.close();
   if (!u || hosting.join("\n") !== u.hosting.join("\n") || spoolWaiting(ctx.cfg.stateDir)) return undefined;

@@ -1,5 +1,5 @@
 // verify: checks every journal of a control volume (or a copy of it).
-import { journalFile, paths, type Config } from "./config.js";
+import { journalFile, paths, unitStateDir, type Config } from "./config.js";
 import { checkChain, checkMarks, originKey, type JournalView, type Mark } from "./core/integrity.js";
 import { errorMessage, JournalError } from "./errors.js";
 import { futureProblem, rowProblem, type RawRow } from "./core/event-check.js";
@@ -82,13 +82,13 @@ export function verifyVolume(cfg: Config, opts: { node?: string; futureAfterMs?:
       journals.push({ file, node, journalId: null, events: 0, lastSeq: 0, branchOf: null, ok: false });
     }
   }
-  for (const n of cfg.nodes)
+  for (const n of cfg.group === undefined ? cfg.nodes : [])
     if (!present.has(n)) findings.push({ check: "missing-journal", file: journalFile(p.journals, n), problem: `no journal for configured node ${n}` });
 
   const markSources: { who: string; marks: Mark[] }[] = published.map((x) => ({ who: `node ${x.node}`, marks: x.marks }));
   if (opts.node) {
     try {
-      markSources.push({ who: `this node (${opts.node})`, marks: readMarks(cfg.stateDir) });
+      markSources.push({ who: `this node (${opts.node})`, marks: readMarks(unitStateDir(cfg)) });
     } catch (err) {
       findings.push({ check: "unreadable", file: err instanceof JournalError ? err.file : cfg.stateDir, problem: errorMessage(err) });
     }

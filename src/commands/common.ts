@@ -1,6 +1,6 @@
 // What every command shares: resolving config and node, printing.
 import { hostname } from "node:os";
-import { DEFAULT_CONFIG_PATH, loadConfig, NAME_RE, type Config } from "../config.js";
+import { controlUnits, DEFAULT_CONFIG_PATH, loadConfig, NAME_RE, type Config } from "../config.js";
 import { parseDuration, parseTime } from "../core/time.js";
 import { UsageError } from "../errors.js";
 import type { SyncContext } from "../sync.js";
@@ -105,4 +105,20 @@ export function readGlobals(raw: Record<string, unknown>): GlobalOptions {
     return v;
   };
   return { config: str("config"), node: str("node"), json: raw.json === true, debug: raw.debug === true };
+}
+
+/**
+ * The configuration as one control directory sees it: `--group NAME`, else
+ * the shared one; with no shared one, the only group (else a usage error).
+ */
+export function unitView(cfg: Config, group: string | undefined): Config {
+  if (group === undefined) {
+    if (cfg.groups.length === 0 || cfg.group !== undefined) return cfg;
+    // the shared unit comes first; without one, a lone group is the only choice
+    if (cfg.controlDir !== "" || cfg.groups.length === 1) return controlUnits(cfg)[0]!.cfg;
+    return cfg;
+  }
+  const u = controlUnits(cfg).find((x) => x.group === group);
+  if (!u) throw new UsageError(`--group: expected one of ${cfg.groups.map((x) => x.name).join(", ") || "(no groups in " + cfg.file + ")"}, found "${group}"`);
+  return u.cfg;
 }

@@ -3,8 +3,8 @@ import { ExportIndex } from "../core/exports.js";
 import { formatHlc } from "../core/hlc.js";
 import { checkRange } from "../core/time.js";
 import { UsageError } from "../errors.js";
-import { eventRows, loadAll } from "../inspect.js";
-import { loadConfigFor, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
+import { eventRows, loadMounted } from "../inspect.js";
+import { loadConfigFor, unitView, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
 
 export function logCommand(rt: Runtime) {
   return new Command("log")
@@ -15,10 +15,13 @@ export function logCommand(rt: Runtime) {
     .option("--client <addr>", "events of this client address")
     .option("--export <name>", "events of this export")
     .option("--control-dir <dir>", "read journals from this copy of the control volume instead of the configured one")
+    .option("--group <name>", "only this export group's control directory (default: every control directory mounted here)")
     .action((opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
-      const base = loadConfigFor(g, rt);
-      const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
+      const all = loadConfigFor(g, rt);
+      const base = opts.group !== undefined ? unitView(all, opts.group) : all;
+      // a copy of one control volume: every export is looked up there
+      const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir, groups: [] } : base;
       const index = new ExportIndex(cfg.exports);
       if (opts.export !== undefined && !index.named(opts.export))
         throw new UsageError(`--export: expected one of ${cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
@@ -30,7 +33,7 @@ export function logCommand(rt: Runtime) {
         until === undefined ? undefined : { flag: "--until", text: opts.until!, ms: until },
       );
       if (inverted !== undefined) throw new UsageError(inverted);
-      const loaded = loadAll(cfg);
+      const loaded = loadMounted(cfg);
       if (opts.origin !== undefined) {
         const known = new Set([...cfg.nodes, ...loaded.journalNode.values(), ...loaded.events.map((e) => e.node)]);
         if (!known.has(opts.origin)) throw new UsageError(`--origin: no node "${opts.origin}" in the configuration or the journals (${[...known].sort().join(", ")})`);

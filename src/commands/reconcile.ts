@@ -2,8 +2,9 @@ import { Command } from "@commander-js/extra-typings";
 import { describeProblems } from "../io/control.js";
 import { ExportIndex } from "../core/exports.js";
 import { UsageError } from "../errors.js";
-import { reconcile } from "../sync.js";
-import { eventJson, lineJson, recordText } from "./format.js";
+import { reconcile, type ReconcileReport } from "../sync.js";
+import { reconcileUnits, unitsError } from "../units.js";
+import { eventJson, lineJson, printUnits, recordText } from "./format.js";
 import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
 
 export function reconcileCommand(rt: Runtime) {
@@ -23,42 +24,56 @@ export function reconcileCommand(rt: Runtime) {
       const index = new ExportIndex(ctx.cfg.exports);
       for (const name of opts.hosting)
         if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);
-      const r = await reconcile(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
       const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
-      if (r.addOnly) ctx.warn(`add-only mode, no entry was removed: ${describeProblems(r.problems)}`);
-      if (g.json) {
-        printJson(rt, {
-          node: r.node,
-          dryRun: r.dryRun,
-          rmtab: r.rmtab,
-          written: r.written,
-          addOnly: r.addOnly,
-          hosted: r.hosted,
-          entries: r.entries,
-          recorded: r.recorded.map((e) => eventJson(e, exportOf)),
-          ignored: r.ignored,
-          added: r.added.map(lineJson),
-          removed: r.removed.map(lineJson),
-          changed: r.changed.map(lineJson),
-          heldBack: r.heldBack.map(lineJson),
-          unwritable: r.unwritable,
-          quarantined: r.quarantined.map(({ line, text, problem }) => ({ line, text, problem })),
-          malformed: r.malformed.map(({ line, text, problem }) => ({ line, text, problem })),
-          problems: r.problems,
-        });
+      if (ctx.cfg.groups.length > 0) {
+        const all = await reconcileUnits(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
+        for (const u of all.units)
+          if (u.state === "done" && u.report.addOnly) ctx.warn(`${u.unit.name}: add-only mode, no entry was removed: ${describeProblems(u.report.problems)}`);
+        printUnits(rt, g.json === true, all, (r) => reconcileJson(r, exportOf), reconcileText);
+        const err = unitsError(all);
+        if (err) throw err;
         return;
       }
-      let text = recordText(r).replace(/^no changes to record.*\n/m, "");
-      const verb = r.dryRun ? "would " : "";
-      for (const c of r.added) text += `${verb}add     ${c.client} ${c.path} count ${c.to} (${c.export})\n`;
-      for (const c of r.changed) text += `${verb}set     ${c.client} ${c.path} count ${c.from} -> ${c.to} (${c.export})\n`;
-      for (const c of r.removed) text += `${verb}remove  ${c.client} ${c.path} (${c.export})\n`;
-      for (const c of r.heldBack) text += `kept    ${c.client} ${c.path} (add-only: would be ${c.to === 0 ? "removed" : `count ${c.to}`})\n`;
-      for (const u of r.unwritable) text += `! cannot write ${u.client} ${u.path}: ${u.problem}\n`;
-      for (const q of r.quarantined) text += `${r.dryRun ? "would quarantine" : "quarantined"} rmtab line ${q.line} (${q.problem})\n`;
-      text += r.written
-        ? `${r.rmtab} rewritten: ${r.entries} entries\n`
-        : `${r.rmtab} ${r.dryRun ? "not written (dry run)" : "unchanged"}: ${r.entries} entries\n`;
-      rt.out(text);
+      const r = await reconcile(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
+      if (r.addOnly) ctx.warn(`add-only mode, no entry was removed: ${describeProblems(r.problems)}`);
+      if (g.json) printJson(rt, reconcileJson(r, exportOf));
+      else rt.out(reconcileText(r));
     });
+}
+
+function reconcileJson(r: ReconcileReport, exportOf: (p: string) => string | null) {
+  return {
+    node: r.node,
+    dryRun: r.dryRun,
+    rmtab: r.rmtab,
+    written: r.written,
+    addOnly: r.addOnly,
+    hosted: r.hosted,
+    entries: r.entries,
+    recorded: r.recorded.map((e) => eventJson(e, exportOf)),
+    ignored: r.ignored,
+    added: r.added.map(lineJson),
+    removed: r.removed.map(lineJson),
+    changed: r.changed.map(lineJson),
+    heldBack: r.heldBack.map(lineJson),
+    unwritable: r.unwritable,
+    quarantined: r.quarantined.map(({ line, text, problem }) => ({ line, text, problem })),
+    malformed: r.malformed.map(({ line, text, problem }) => ({ line, text, problem })),
+    problems: r.problems,
+  };
+}
+
+function reconcileText(r: ReconcileReport): string {
+  let text = recordText(r).replace(/^no changes to record.*\n/m, "");
+  const verb = r.dryRun ? "would " : "";
+  for (const c of r.added) text += `${verb}add     ${c.client} ${c.path} count ${c.to} (${c.export})\n`;
+  for (const c of r.changed) text += `${verb}set     ${c.client} ${c.path} count ${c.from} -> ${c.to} (${c.export})\n`;
+  for (const c of r.removed) text += `${verb}remove  ${c.client} ${c.path} (${c.export})\n`;
+  for (const c of r.heldBack) text += `kept    ${c.client} ${c.path} (add-only: would be ${c.to === 0 ? "removed" : `count ${c.to}`})\n`;
+  for (const u of r.unwritable) text += `! cannot write ${u.client} ${u.path}: ${u.problem}\n`;
+  for (const q of r.quarantined) text += `${r.dryRun ? "would quarantine" : "quarantined"} rmtab line ${q.line} (${q.problem})\n`;
+  text += r.written
+    ? `${r.rmtab} rewritten: ${r.entries} entries\n`
+    : `${r.rmtab} ${r.dryRun ? "not written (dry run)" : "unchanged"}: ${r.entries} entries\n`;
+  return text;
 }

@@ -1,8 +1,9 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
 import { UsageError } from "../errors.js";
-import { record } from "../sync.js";
-import { eventJson, recordText } from "./format.js";
+import { record, type RecordReport } from "../sync.js";
+import { recordUnits, unitsError } from "../units.js";
+import { eventJson, printUnits, recordText } from "./format.js";
 import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
 
 export function recordCommand(rt: Runtime) {
@@ -22,19 +23,26 @@ export function recordCommand(rt: Runtime) {
       const index = new ExportIndex(ctx.cfg.exports);
       for (const name of opts.hosting)
         if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);
-      const r = await record(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
       const exportOf = (p: string) => index.exportOf(p)?.name ?? null;
-      if (g.json) {
-        printJson(rt, {
-          node: r.node,
-          dryRun: r.dryRun,
-          first: r.first,
-          hosted: r.hosted,
-          recorded: r.recorded.map((e) => eventJson(e, exportOf)),
-          ignored: r.ignored,
-          malformed: r.malformed.map(({ line, text, problem }) => ({ line, text, problem })),
-          problems: r.problems,
-        });
-      } else rt.out(recordText(r));
+      const json = (r: RecordReport) => ({
+        node: r.node,
+        dryRun: r.dryRun,
+        first: r.first,
+        hosted: r.hosted,
+        recorded: r.recorded.map((e) => eventJson(e, exportOf)),
+        ignored: r.ignored,
+        malformed: r.malformed.map(({ line, text, problem }) => ({ line, text, problem })),
+        problems: r.problems,
+      });
+      if (ctx.cfg.groups.length > 0) {
+        const all = await recordUnits(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
+        printUnits(rt, g.json === true, all, json, recordText);
+        const err = unitsError(all);
+        if (err) throw err;
+        return;
+      }
+      const r = await record(ctx, { dryRun: opts.dryRun === true, hosting: opts.hosting });
+      if (g.json) printJson(rt, json(r));
+      else rt.out(recordText(r));
     });
 }

@@ -2,9 +2,9 @@ import { Command } from "@commander-js/extra-typings";
 import { ExportIndex } from "../core/exports.js";
 import { formatHlc } from "../core/hlc.js";
 import { UsageError } from "../errors.js";
-import { factsViews, loadAll, tableRows } from "../inspect.js";
+import { factsViews, loadMounted, tableRows } from "../inspect.js";
 import { factsText } from "./facts-format.js";
-import { loadConfigFor, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
+import { loadConfigFor, unitView, printJson, readGlobals, table, timeOption, type Runtime } from "./common.js";
 
 export function showCommand(rt: Runtime) {
   return new Command("show")
@@ -13,11 +13,14 @@ export function showCommand(rt: Runtime) {
     .option("--client <addr>", "only this client address")
     .option("--at <time>", "the table as it was at this time (ISO 8601, @epoch, or 2h = two hours ago)")
     .option("--control-dir <dir>", "read journals from this copy of the control volume instead of the configured one")
+    .option("--group <name>", "only this export group's control directory (default: every control directory mounted here)")
     .option("--facts", "print each node's published facts (fsid, filesystem, scope, ports...) instead of the mounts")
     .action((opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
-      const base = loadConfigFor(g, rt);
-      const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
+      const all = loadConfigFor(g, rt);
+      const base = opts.group !== undefined ? unitView(all, opts.group) : all;
+      // a copy of one control volume: every export is looked up there
+      const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir, groups: [] } : base;
       if (opts.facts) {
         const views = factsViews(cfg);
         if (g.json) printJson(rt, { cluster: cfg.cluster, nodes: views });
@@ -28,7 +31,7 @@ export function showCommand(rt: Runtime) {
       if (opts.export !== undefined && !index.named(opts.export))
         throw new UsageError(`--export: expected one of ${cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
       const at = timeOption("--at", opts.at, rt.now());
-      const loaded = loadAll(cfg);
+      const loaded = loadMounted(cfg);
       const rows = tableRows(loaded.events, index, { export: opts.export, client: opts.client, at });
       if (at !== undefined && loaded.compactedBefore !== undefined && at < loaded.compactedBefore.wall)
         loaded.warnings.push(

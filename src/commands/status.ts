@@ -5,7 +5,8 @@ import { errorMessage, StatusExit } from "../errors.js";
 import { pluginLine, pluginUnknown, type Perf } from "./plugin.js";
 import { gatherStatus } from "../status.js";
 import type { SyncContext } from "../sync.js";
-import { durationOption, printJson, readGlobals, syncContext, table, type Runtime } from "./common.js";
+import { durationOption, printJson, readGlobals, syncContext, table, unitView, type Runtime } from "./common.js";
+import { controlUnits } from "../config.js";
 
 function iso(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
@@ -95,6 +96,7 @@ export function statusCommand(rt: Runtime) {
   return new Command("status")
     .description("health of this node: control volume, journals, last record/reconcile, rmtab vs journals (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)")
     .option("--export <name>", "check this export's lines only (what the Pacemaker agent's monitor uses)")
+    .option("--group <name>", "check this export group's control directory (with groups, --export picks its group)")
     .option("--stale-after <duration>", "warn when the last reconcile is older than this (e.g. 15m, 2h)", DEFAULT_STALE_AFTER)
     .option("--lock-timeout <seconds>", "wait at most this long for a shared rmtab lock; then rmtab is reported unchecked", "5")
     .action(async (opts, cmd) => {
@@ -107,6 +109,9 @@ export function statusCommand(rt: Runtime) {
         staleAfterMs = durationOption("--stale-after", opts.staleAfter);
         if (opts.export !== undefined && !new ExportIndex(ctx.cfg.exports).named(opts.export))
           throw new Error(`--export: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
+        // with groups: the control directory of the export's group (or the one named)
+        const byExport = opts.export === undefined ? undefined : controlUnits(ctx.cfg).find((u) => u.cfg.exports.some((e) => e.name === opts.export))?.group;
+        if (ctx.cfg.groups.length > 0) ctx = { ...ctx, cfg: unitView(ctx.cfg, opts.group ?? byExport) };
       } catch (err) {
         unknown(errorMessage(err));
       }

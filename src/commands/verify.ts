@@ -1,16 +1,17 @@
 import { Command } from "@commander-js/extra-typings";
 import { ExitError, EXIT } from "../errors.js";
 import { verifyVolume } from "../verify.js";
-import { loadConfigFor, printJson, readGlobals, table, type Runtime } from "./common.js";
+import { loadConfigFor, printJson, readGlobals, table, unitView, type Runtime } from "./common.js";
 import { NAME_RE } from "../config.js";
 
 export function verifyCommand(rt: Runtime) {
   return new Command("verify")
     .description("check every journal: SQLite integrity, schema, hash chain, sequence gaps, rollbacks and forks; exit 0 only when all is sound")
     .option("--control-dir <dir>", "verify this copy of the control volume instead of the configured one")
+    .option("--group <name>", "the export group's control volume (default: the shared one)")
     .action((opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
-      const base = loadConfigFor(g, rt);
+      const base = unitView(loadConfigFor(g, rt), opts.group);
       const cfg = opts.controlDir ? { ...base, controlDir: opts.controlDir } : base;
       // this node's own marks count too, when we know which node we are
       const node = g.node ?? rt.env.RMTABSYNC_NODE ?? rt.hostname().split(".")[0];

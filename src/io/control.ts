@@ -14,6 +14,8 @@ export interface Marker {
   readonly created: string;
   /** Random id written by init; markers written before it existed have none (the next init adds it). */
   readonly id?: string;
+  /** The export group whose control directory this is; none for the shared control volume. */
+  readonly group?: string;
 }
 
 export function readMarker(file: string): Marker | undefined {
@@ -27,7 +29,14 @@ export function readMarker(file: string): Marker | undefined {
   try {
     const m = JSON.parse(text) as Partial<Marker>;
     if (typeof m.cluster !== "string") throw new Error("no cluster name");
-    return { cluster: m.cluster, format: Number(m.format ?? 1), created: String(m.created ?? ""), ...(typeof m.id === "string" ? { id: m.id } : {}) };
+    if (m.group !== undefined && typeof m.group !== "string") throw new Error("group is not a name");
+    return {
+      cluster: m.cluster,
+      format: Number(m.format ?? 1),
+      created: String(m.created ?? ""),
+      ...(typeof m.id === "string" ? { id: m.id } : {}),
+      ...(typeof m.group === "string" ? { group: m.group } : {}),
+    };
   } catch (err) {
     throw new RefusedError(`control volume marker ${file} is unreadable: ${errorMessage(err)}`);
   }
@@ -45,6 +54,16 @@ function identityOf(cfg: Config): VolumeIdentity {
   } catch (err) {
     throw new RefusedError(`control directory ${cfg.controlDir} is not usable (${errorMessage(err)}): mount the control volume first; nothing was changed`);
   }
+}
+
+function whose(group: string | undefined): string {
+  return group === undefined ? "the shared control volume" : `group "${group}"`;
+}
+
+/** Why a marker belongs to another group (or to the shared volume, or the other way round); undefined when it is ours. */
+function foreignGroup(cfg: Config, m: Marker): string | undefined {
+  if (m.group === cfg.group) return undefined;
+  return `control directory ${cfg.controlDir} belongs to ${whose(m.group)}, not to ${whose(cfg.group)} (marker ${paths(cfg).marker})`;
 }
 
 /**
@@ -70,6 +89,8 @@ export function requireMarker(cfg: Config): ControlVolume {
     );
   if (m.cluster !== cfg.cluster)
     throw new RefusedError(`control volume ${cfg.controlDir} belongs to cluster "${m.cluster}", not "${cfg.cluster}"; nothing was changed`);
+  const foreign = foreignGroup(cfg, m);
+  if (foreign) throw new RefusedError(`${foreign}; nothing was changed`);
   if (rec && rec.markerId !== m.id)
     throw new RefusedError(
       `control volume marker ${file} has id ${m.id ?? "(none)"}, but this node was initialised on marker ${rec.markerId} (${recFile}): an old copy, or the volume is not mounted? If the volume was re-created on purpose, run 'rmtabsync init --force'; nothing was changed`,
@@ -104,6 +125,8 @@ export function initControl(cfg: Config, now: Date, opts: { force?: boolean } = 
   const existing = readMarker(p.marker);
   if (existing && existing.cluster !== cfg.cluster)
     throw new RefusedError(`control volume ${cfg.controlDir} belongs to cluster "${existing.cluster}", not "${cfg.cluster}"`);
+  const foreign = existing && foreignGroup(cfg, existing);
+  if (foreign) throw new RefusedError(`${foreign}: check the groups' controlDir in ${cfg.file}; nothing was changed`);
   const rec = readVolumeRecord(cfg.stateDir, spec.dir);
   if (rec && !existing && !opts.force)
     throw new RefusedError(
@@ -114,7 +137,7 @@ export function initControl(cfg: Config, now: Date, opts: { force?: boolean } = 
       `control volume ${spec.dir} (marker id ${existing.id ?? "(none)"}, ${describeVolume(volume)}) is not the one this node was initialised on (marker id ${rec.markerId}, ${describeVolume(rec)}, ${volumeRecordFile(cfg.stateDir)}): mount the right volume, or run 'rmtabsync init --force' if it was re-created or moved on purpose; nothing was changed`,
     );
   if (!existing || existing.id === undefined) {
-    const marker = { cluster: cfg.cluster, format: 1, created: existing?.created || now.toISOString(), id: randomUUID() };
+    const marker = { cluster: cfg.cluster, format: 1, created: existing?.created || now.toISOString(), id: randomUUID(), ...(cfg.group === undefined ? {} : { group: cfg.group }) };
     // 0644: it names the cluster only
     writeFileAtomic(p.marker, `${JSON.stringify(marker)}\n`, { mode: 0o644 });
     created.push(existing ? `${p.marker} (id)` : p.marker);
@@ -212,10 +235,11 @@ export interface ReadJournalsOptions {
 
 /**
  * Reads every journal in the volume except `skip` (the caller's own, read
- * read-write elsewhere). Configured nodes without a journal are problems, and
+ * read-write elsewhere). Configured nodes without a journal are problems (on
+ * the shared volume; a group's has journals of the nodes that mounted it), and
  * so are events a journal holds that cannot be used (see rowProblem).
  */
-export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { cluster?: string }, opts: ReadJournalsOptions = {}): JournalSet {
+export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { cluster?: string; group?: string }, opts: ReadJournalsOptions = {}): JournalSet {
   const dir = paths(cfg as Config).journals;
   const journals: ReadJournal[] = [];
   const problems: JournalProblem[] = [];
@@ -236,7 +260,8 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
       problems.push({ file, node: nodeOfFile(file), problem: err instanceof JournalError ? err.problem : errorMessage(err), kind: "unreadable" });
     }
   }
-  for (const node of cfg.nodes) {
+  // a group's volume holds the journals of the nodes that ever mounted it: a node that never did served none of its exports
+  for (const node of cfg.group === undefined ? cfg.nodes : []) {
     if (!present.has(node))
       problems.push({ file: journalFile(dir, node), node, problem: `no journal for configured node ${node} (run 'rmtabsync init' there)`, kind: "missing" });
   }
