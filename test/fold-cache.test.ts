@@ -1,0 +1,84 @@
+// The fold cache (<stateDir>/rmtabsync.fold): reconcile reads only what is
+// past each journal's mark, and never trusts the cache when the journals
+// moved in a way it cannot follow (issue 10). The model test compares every
+// cached reconcile with a full fold; these are the cases worth naming.
+import { existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { line, started } from "./helpers/cluster.js";
+
+const cacheOf = (dir: string) => join(dir, "rmtabsync.fold");
+
+describe("fold cache", () => {
+  it("is written 0600 after a reconcile, and follows peer events past its marks", () => {
+    const c = started();
+    c.mountd("ds04", "mount", "10.0.0.1", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    const file = cacheOf(c.stateDir("ds03"));
+    expect(lstatSync(file).mode & 0o777).toBe(0o600);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.1", "/srv/vm1")]);
+    c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
+    c.mountd("ds04", "umount", "10.0.0.1", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.2", "/srv/vm1")]);
+  });
+
+  it("a peer that compacted away events past the mark (a retired umount) makes it fold from the start", () => {
+    const c = started();
+    c.mountd("ds04", "mount", "10.0.0.1", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.1", "/srv/vm1")]);
+    // ds04: the client goes, and compaction retires both its mount and its umount before ds03 looks
+    c.mountd("ds04", "umount", "10.0.0.1", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["record"]); // ds03's own mark moves: only ds04's journal is behind
+    c.ok("ds04", ["compact", "--keep", "0s"]);
+    const r = JSON.parse(c.ok("ds03", ["reconcile", "--json"]).stdout);
+    expect(r.addOnly).toBe(false);
+    expect(c.lines("ds03")).toEqual([]);
+  });
+
+  it("lost, garbage or a symbolic link: reconcile folds everything again and the result is the same", () => {
+    const c = started();
+    c.mountd("ds04", "mount", "10.0.0.1", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    const file = cacheOf(c.stateDir("ds03"));
+    const want = c.rmtab("ds03");
+    writeFileSync(file, "SQLite format 3\0 not really");
+    c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    expect(c.lines("ds03")).toEqual([line("10.0.0.1", "/srv/vm1"), line("10.0.0.2", "/srv/vm1")]);
+    // a link planted where the cache goes is never written through
+    const victim = join(c.root, "victim");
+    writeFileSync(victim, "precious\n");
+    rmSync(file);
+    symlinkSync(victim, file);
+    c.mountd("ds04", "mount", "10.0.0.3", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    const r = c.run("ds03", ["reconcile"]);
+    expect(r.code).toBe(0);
+    expect(readFileSync(victim, "utf8")).toBe("precious\n");
+    expect(c.lines("ds03")).toContain(line("10.0.0.3", "/srv/vm1"));
+    expect(want).not.toBe("");
+    expect(existsSync(victim)).toBe(true);
+  });
+
+  it("nothing moved: a second reconcile changes nothing and a change of etab or of a peer is seen", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.9", "/srv/vm0");
+    c.ok("ds03", ["reconcile"]);
+    const before = c.rmtab("ds03");
+    const again = JSON.parse(c.ok("ds03", ["reconcile", "--json"]).stdout);
+    expect(again.written).toBe(false);
+    expect(c.rmtab("ds03")).toBe(before);
+    // a peer's change is not "nothing moved"
+    c.mountd("ds04", "mount", "10.0.0.4", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    expect(JSON.parse(c.ok("ds03", ["reconcile", "--json"]).stdout).added).toHaveLength(1);
+  });
+});
