@@ -226,52 +226,54 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     const interest = markInterest([...marks, ...[...published.values()].flat()]);
     // the cache serves only the same set of journals, each still holding the event its mark names
     if (cache && !sameKeys(published, cache.state.sources)) cache = dropCache(cache);
-    const readAll = (c: FoldCache | undefined) => {
-      const from = (file: string) => c?.state.sources.get(file);
-      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from });
-      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file) });
-      return { set, journals: [mine, ...set.journals] };
-    };
-    let { set, journals } = readAll(cache);
-    if (cache && journals.some((j) => j.fromMismatch || cache!.state.sources.get(j.file)?.journalId !== j.meta.journalId)) {
-      cache = dropCache(cache);
-      ({ set, journals } = readAll(undefined));
-    }
-    let cachedFold: Fold | undefined;
-    const memo = ctx.foldMemo;
-    if (cache && memo?.fold && memo.gen === cache.state.gen) {
-      // folding is idempotent: a memo that got ahead of its cache (a run that failed later) is still right
-      cachedFold = memo.fold;
-    } else if (cache) {
+    // the fold to start from: the daemon's copy while the cache is that generation, else the cache's
+    const startFold = (c: FoldCache): Fold | undefined => {
+      const memo = ctx.foldMemo;
+      if (memo?.fold && memo.gen === c.state.gen) return memo.fold; // folding is idempotent: a memo ahead of its cache is still right
       if (memo) memo.fold = undefined;
       try {
-        cachedFold = cache.fold();
+        return c.fold();
       } catch {
-        // a damaged cache is an empty one
-        cache = dropCache(cache);
-        ({ set, journals } = readAll(undefined));
+        return undefined; // a damaged cache is an empty one
       }
-    }
-    const mine = journals[0]!;
-    const problems = [...set.problems];
-    const mineBad = rejectedProblem(mine);
-    if (mineBad) problems.push(mineBad);
-    const fold: Fold = cachedFold ?? new Map();
-    const changed = new Set<string>();
-    let seen: Hlc = cache ? cache.state.seen : HLC_ZERO;
-    const sources = new Map<string, CachedSource>();
-    let futurePending = false;
-    for (const j of journals) {
-      seen = maxHlc(seen, j.maxHlc);
-      if (!withFold) continue;
-      for (const e of j.events) {
+    };
+    // events are folded as they are read: the whole history is never held in memory
+    const readAll = (c: FoldCache | undefined, fold: Fold) => {
+      const changed = new Set<string>();
+      const sink = (e: JournalEvent) => {
         const k = entryKey(e.client, e.path);
         const cur = fold.get(k);
         if (cur === undefined || compareEvents(e, cur) > 0) {
           fold.set(k, e);
           changed.add(k);
         }
-      }
+      };
+      const from = (file: string) => c?.state.sources.get(file);
+      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from, sink });
+      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file), sink });
+      return { set, journals: [mine, ...set.journals], fold, changed };
+    };
+    let read: ReturnType<typeof readAll> | undefined;
+    const cachedFold = cache && startFold(cache);
+    if (cache && cachedFold) {
+      read = readAll(cache, cachedFold);
+      if (read.journals.some((j) => j.fromMismatch || cache!.state.sources.get(j.file)?.journalId !== j.meta.journalId)) read = undefined;
+    }
+    if (!read) {
+      if (cache) cache = dropCache(cache);
+      read = readAll(undefined, new Map());
+    }
+    const { set, journals, fold, changed } = read;
+    const mine = journals[0]!;
+    const problems = [...set.problems];
+    const mineBad = rejectedProblem(mine);
+    if (mineBad) problems.push(mineBad);
+    let seen: Hlc = cache ? cache.state.seen : HLC_ZERO;
+    const sources = new Map<string, CachedSource>();
+    let futurePending = false;
+    for (const j of journals) {
+      seen = maxHlc(seen, j.maxHlc);
+      if (!withFold) continue;
       // invalid events before the mark stay a problem until the journal is folded from the start
       const before = cache?.state.sources.get(j.file)?.problem;
       const bad = invalidProblem(j) ?? before;

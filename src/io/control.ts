@@ -229,6 +229,8 @@ export interface ReadJournalsOptions {
   readonly futureAfterMs?: number;
   /** Test hook: runs after each journal was read. */
   readonly afterRead?: (file: string) => void;
+  /** With events: where each usable event goes instead of into `events` (see ReadOptions.sink). */
+  readonly sink?: (e: import("../core/events.js").JournalEvent) => void;
   /** With events: the high-water mark to read each journal from (see ReadOptions.from). */
   readonly from?: (file: string) => { seq: number; hash: string } | undefined;
 }
@@ -251,7 +253,7 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     try {
       // the stamp first: a commit after it makes the next run read again
       stamps.set(file, journalStamp(file));
-      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file) });
+      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file), sink: opts.sink });
       journals.push(j);
       const bad = rejectedProblem(j);
       if (bad) problems.push(bad);

@@ -309,6 +309,11 @@ export interface ReadOptions {
   /** Events stamped later than this (ms) are held back as from the future (see rowProblem). */
   readonly futureAfterMs?: number;
   /**
+   * With events: each usable event goes to this function instead of into
+   * `events` (a fold that never holds the whole history in memory).
+   */
+  readonly sink?: (e: JournalEvent) => void;
+  /**
    * With events: read only the events after this one (a high-water mark a
    * reader folded before), checking the chain from its hash. When the
    * journal no longer holds that hash at that sequence number (rolled back,
@@ -334,7 +339,14 @@ const SELECT_EVENTS = `SELECT seq, wall, logical, node, op, ${FIELD("client")}, 
  * and the hash chain (from the journal id, over compacted events). A broken
  * link rejects everything from the break on: what follows cannot be trusted.
  */
-function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly PrunedRow[], futureAfterMs: number | undefined, start: { seq: number; hash: string }) {
+function readEvents(
+  db: Database.Database,
+  meta: JournalMeta,
+  pruned: readonly PrunedRow[],
+  futureAfterMs: number | undefined,
+  start: { seq: number; hash: string },
+  out: { sink?: (e: JournalEvent) => void; keepRow?: (seq: number, originJournal: string) => boolean } = {},
+) {
   const rules: RowRules = { node: meta.node };
   const events: JournalEvent[] = [];
   const rejected: RejectedRow[] = [];
@@ -349,7 +361,8 @@ function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly P
   for (const r of db.prepare(SELECT_EVENTS).iterate(start.seq) as IterableIterator<Record<string, unknown>>) {
     const seq = Number(r.seq);
     const hash = String(r.hash);
-    rows.push({ seq, hash, origin_journal: String(r.origin_journal), origin_seq: Number(r.origin_seq), origin_hash: String(r.origin_hash) });
+    const origin = String(r.origin_journal);
+    if (!out.keepRow || out.keepRow(seq, origin)) rows.push({ seq, hash, origin_journal: origin, origin_seq: Number(r.origin_seq), origin_hash: String(r.origin_hash) });
     if (broken === undefined) {
       for (let s = prevSeq + 1; s < seq && broken === undefined; s++) {
         const h = prunedHash.get(s);
@@ -369,7 +382,8 @@ function readEvents(db: Database.Database, meta: JournalMeta, pruned: readonly P
     }
     else {
       const e = toEvent(meta.journalId, r as unknown as EventRow);
-      events.push(e);
+      if (out.sink) out.sink(e);
+      else events.push(e);
       max = maxHlc(max, e);
     }
     prevSeq = seq;
@@ -430,7 +444,10 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
       if (start.seq > 0 && (hashAt(db, start.seq) !== start.hash || db.prepare("SELECT 1 FROM pruned WHERE seq > ? LIMIT 1").get(start.seq)))
         fromMismatch = true;
       else {
-        const read = readEvents(db, meta, pruned, opts.futureAfterMs, start);
+        // with a sink and marks of interest, the view keeps only the hashes the integrity checks look up
+        const wanted = opts.sink && opts.interest ? new Set(opts.interest.get(meta.journalId) ?? []) : undefined;
+        const keepRow = wanted && ((seq: number, origin: string) => origin !== meta.journalId || wanted.has(seq));
+        const read = readEvents(db, meta, pruned, opts.futureAfterMs, start, { sink: opts.sink, keepRow: keepRow || undefined });
         ({ events, rejected, max, resume } = read);
         rows.push(...read.rows);
       }
