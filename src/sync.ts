@@ -703,8 +703,10 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
     const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport | undefined => {
       if (!still() || spoolWaiting(ctx.cfg.stateDir)) return undefined;
       own.commitPending(ctx.now());
+      // rmtab is as the last reconcile left it: canonical lines, none malformed (no parse needed)
       const snap = readSnapshot(p.rmtab);
-      const parsed = parseRmtab(snap.content);
+      let entries = 0;
+      for (let i = snap.content.indexOf(0x0a); i >= 0; i = snap.content.indexOf(0x0a, i + 1)) entries++;
       const { hosted } = readHosted(ctx.cfg, index);
       for (const name of hosting) hosted.add(name);
       ctx.insideLock?.();
@@ -714,7 +716,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
         first: false,
         recorded: [],
         ignored: [],
-        malformed: parsed.malformed,
+        malformed: [],
         hosted: [...hosted].sort(),
         problems: [...u.problems],
         spooled: 0,
@@ -726,7 +728,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
         heldBack: [],
         unwritable: [],
         quarantined: [],
-        entries: parsed.entries.length,
+        entries,
         rmtab: p.rmtab,
       };
     });

@@ -449,7 +449,7 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
         const keepRow = wanted && ((seq: number, origin: string) => origin !== meta.journalId || wanted.has(seq));
         const read = readEvents(db, meta, pruned, opts.futureAfterMs, start, { sink: opts.sink, keepRow: keepRow || undefined });
         ({ events, rejected, max, resume } = read);
-        rows.push(...read.rows);
+        for (const r of read.rows) rows.push(r); // not push(...rows): half a million arguments overflow the stack
       }
     } else {
       // the newest stamp a clock may take from this journal: a sound one, not from the future
@@ -897,7 +897,9 @@ export class OwnJournal {
 
   /** Newest event of this journal (compacted ones included). */
   tip(): { seq: number; hash: string } {
-    const r = this.db.prepare("SELECT max(seq) AS seq FROM (SELECT seq FROM events UNION ALL SELECT seq FROM pruned)").get() as { seq: number | null };
+    // two index lookups: max() over a UNION would scan both tables
+    const r = this.db.prepare("SELECT max(coalesce((SELECT max(seq) FROM events), 0), coalesce((SELECT max(seq) FROM pruned), 0)) AS seq").get() as { seq: number | null };
+    if (r.seq === 0) r.seq = null;
     if (r.seq === null) return { seq: 0, hash: this.meta.journalId };
     const h = (this.db.prepare("SELECT hash FROM events WHERE seq = ? UNION ALL SELECT hash FROM pruned WHERE seq = ?").get(r.seq, r.seq) as { hash: string }).hash;
     return { seq: r.seq, hash: h };
