@@ -731,13 +731,24 @@ function runTargets(): void {
   );
   const loadBefore = loadavg()[0]!;
   const gc = () => (globalThis as { gc?: () => void }).gc?.();
-  const ent = entriesScenario(T_ENTRIES);
-  gc();
-  const small = historyScenario(H_SMALL, H_ENTRIES, REPS, 1);
-  gc();
-  const large = historyScenario(H_LARGE, H_ENTRIES, FEW, 2);
-  gc();
-  const watch = WITH_WATCH ? watchBench(T_ENTRIES) : undefined;
+  // a scenario whose CLI fails is reported as such in its rows; the others still run
+  const errors: Record<string, string> = {};
+  const attempt = <T>(name: string, fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (err) {
+      const msg = (err instanceof Error ? err.message : String(err)).split("\n").filter((l) => l.trim() && !l.startsWith("---")).slice(0, 3).join(" | ");
+      errors[name] = msg;
+      progress(`${name} failed: ${msg}`);
+      return undefined;
+    } finally {
+      gc();
+    }
+  };
+  const ent = attempt("entries", () => entriesScenario(T_ENTRIES));
+  const small = attempt("history-small", () => historyScenario(H_SMALL, H_ENTRIES, REPS, 1));
+  const large = attempt("history-large", () => historyScenario(H_LARGE, H_ENTRIES, FEW, 2));
+  const watch = WITH_WATCH ? attempt("watch", () => watchBench(T_ENTRIES)) : undefined;
 
   type Row = [path: string, measured: string, target: string, pass: string];
   const rows: Row[] = [];
@@ -754,38 +765,59 @@ function runTargets(): void {
     "-",
     "-",
   ]);
-  ratioRow(`no-op reconcile, ${T_ENTRIES / 1000}k entries (cache warm)`, ent.noop, 1.5);
-  {
+  const broken = (path: string, target: string, ...names: string[]) => {
+    const n = names.find((k) => errors[k] !== undefined);
+    if (n === undefined) return false;
+    rows.push([path, `error: ${errors[n]!.slice(0, 160)}`, target, "FAIL"]);
+    return true;
+  };
+  if (!ent) broken(`no-op reconcile, one-line record, takeover, peak RSS at ${T_ENTRIES / 1000}k entries`, "-", "entries");
+  if (ent) ratioRow(`no-op reconcile, ${T_ENTRIES / 1000}k entries (cache warm)`, ent.noop, 1.5);
+  const growthPath = `no-op reconcile growth, ${H_SMALL / 1000}k -> ${H_LARGE / 1000}k events (${H_ENTRIES / 1000}k entries)`;
+  if (!small || !large) broken(growthPath, "<= 1.3x", "history-small", "history-large");
+  else {
     const g = med(large.noop.runs) / med(small.noop.runs);
     const cpu = med(large.noop.runs, "cpuMs") / med(small.noop.runs, "cpuMs");
     rows.push([
-      `no-op reconcile growth, ${H_SMALL / 1000}k -> ${H_LARGE / 1000}k events (${H_ENTRIES / 1000}k entries)`,
+      growthPath,
       `${x(g)} (${med(small.noop.runs).toFixed(0)} -> ${med(large.noop.runs).toFixed(0)} ms; cpu ${x(cpu)})`,
       "<= 1.3x",
       verdict(g <= 1.3),
     ]);
   }
-  ratioRow(`one-line record, ${T_ENTRIES / 1000}k entries`, ent.record, 1.5);
-  const shellMs = median(ent.shell);
-  for (const [what, rs] of [
-    ["cache warm", ent.rebuildWarm],
-    ["cache cold", ent.rebuildCold],
-  ] as const) {
+  if (ent) ratioRow(`one-line record, ${T_ENTRIES / 1000}k entries`, ent.record, 1.5);
+  const shellMs = ent ? median(ent.shell) : NaN;
+  for (const [what, rs] of ent
+    ? ([
+        ["cache warm", ent.rebuildWarm],
+        ["cache cold", ent.rebuildCold],
+      ] as const)
+    : []) {
     const ms = median(rs.map((r) => r.ms));
     rows.push([
-      `takeover rebuild of ${Math.round(ent.rebuiltLines / 1000)}k lines, ${what}`,
+      `takeover rebuild of ${Math.round(ent!.rebuiltLines / 1000)}k lines, ${what}`,
       `${x(ms / shellMs)} (${ms.toFixed(0)} / ${shellMs.toFixed(0)} ms shell)`,
       "<= 2x shell restore",
       verdict(ms / shellMs <= 2),
     ]);
   }
-  for (const [what, rs] of [
-    [`peak RSS, ${T_ENTRIES / 1000}k entries, reconcile cache cold`, ent.cold],
-    [`peak RSS, ${T_ENTRIES / 1000}k entries, reconcile cache warm`, ent.noop.runs],
-    [`peak RSS, ${H_LARGE / 1000}k events, reconcile cache cold`, large.cold],
-    [`peak RSS, ${H_LARGE / 1000}k events, reconcile cache warm`, large.noop.runs],
-  ] as const)
-    rows.push([what, `${peakMB(rs).toFixed(0)} MB`, "<= 150 MB", verdict(peakMB(rs) <= 150)]);
+  const rssRows: [string, Run[]][] = [
+    ...(ent
+      ? ([
+          [`peak RSS, ${T_ENTRIES / 1000}k entries, reconcile cache cold`, ent.cold],
+          [`peak RSS, ${T_ENTRIES / 1000}k entries, reconcile cache warm`, ent.noop.runs],
+        ] as [string, Run[]][])
+      : []),
+    ...(large
+      ? ([
+          [`peak RSS, ${H_LARGE / 1000}k events, reconcile cache cold`, large.cold],
+          [`peak RSS, ${H_LARGE / 1000}k events, reconcile cache warm`, large.noop.runs],
+        ] as [string, Run[]][])
+      : []),
+  ];
+  if (!large) broken(`peak RSS, ${H_LARGE / 1000}k events`, "<= 150 MB", "history-large");
+  for (const [what, rs] of rssRows) rows.push([what, `${peakMB(rs).toFixed(0)} MB`, "<= 150 MB", verdict(peakMB(rs) <= 150)]);
+  if (WITH_WATCH && !watch) broken("watch daemon latencies", "-", "watch");
   if (watch) {
     rows.push([
       `watch, ${watch.entries / 1000}k entries: local change -> committed event`,
@@ -810,12 +842,12 @@ function runTargets(): void {
       "",
       "Times are medians of wall time of fresh processes (spawn to exit); each ratio to start-up divides by the median of",
       "  `rmtabsync --version` runs made right before each measured run (cpu: the same with user+system CPU time).",
-      `No-op reconcile: nothing changed since the last reconcile (timer path). ${T_ENTRIES / 1000}k entries over 2 nodes, 8 exports, rmtab ${(ent.rmtabBytes / 1e6).toFixed(1)} MB.`,
+      `No-op reconcile: nothing changed since the last reconcile (timer path). ${T_ENTRIES / 1000}k entries over 2 nodes, 8 exports${ent ? `, rmtab ${(ent.rmtabBytes / 1e6).toFixed(1)} MB` : ""}.`,
       `Histories: ${H_ENTRIES} live entries, the rest mount+umount pairs, written straight into the 2 journals; growth = no-op time at ${H_LARGE} / at ${H_SMALL} events`,
-      `  (first reconcile: ${large.cold[0]!.ms.toFixed(0)} ms at ${H_LARGE}, ${small.cold[0]!.ms.toFixed(0)} ms at ${H_SMALL}).`,
+      `  (first reconcile: ${large ? large.cold[0]!.ms.toFixed(0) : "-"} ms at ${H_LARGE}, ${small ? small.cold[0]!.ms.toFixed(0) : "-"} ms at ${H_SMALL}).`,
       "Takeover: n02, its exports stopped (empty etab), rmtab emptied, runs `reconcile --hosting` for its exports; warm = with the",
       "  fold cache of its last reconcile, cold = without it. Shell restore: grep (backup_rmtab) of all 8 exports from a full rmtab,",
-      `  then sort -u + install (restore_rmtab) of each into an emptied rmtab, one bash (${ent.shellLines} lines: the agent's grep misses subdirectory mounts).`,
+      `  then sort -u + install (restore_rmtab) of each into an emptied rmtab, one bash (${ent?.shellLines ?? "-"} lines: the agent's grep misses subdirectory mounts).`,
       "Peak RSS: ru_maxrss of the CLI process; cold = the fold cache removed first (a full fold), warm = the no-op runs.",
       watch
         ? `Watch: dist/bench-watch.js, daemon with default settings but --poll ${watch.pollMs / 1000} s; local = rmtab write (under mountd's lock) to the event committed; peer = a peer's commit to this node's rmtab renamed with it.`
@@ -835,20 +867,22 @@ function runTargets(): void {
       loadavg: { start: loadBefore, end: loadavg()[0] },
       startup: sum(startups),
       entries: T_ENTRIES,
-      noop: sumS(ent.noop),
-      coldReconcile: sum(ent.cold),
-      record: sumS(ent.record),
-      rebuildWarm: sum(ent.rebuildWarm),
-      rebuildCold: sum(ent.rebuildCold),
+      noop: ent && sumS(ent.noop),
+      coldReconcile: ent && sum(ent.cold),
+      record: ent && sumS(ent.record),
+      rebuildWarm: ent && sum(ent.rebuildWarm),
+      rebuildCold: ent && sum(ent.rebuildCold),
       shellRestoreMs: shellMs,
-      shellLines: ent.shellLines,
-      historySmall: { events: small.events, noop: sumS(small.noop), cold: sum(small.cold) },
-      historyLarge: { events: large.events, noop: sumS(large.noop), cold: sum(large.cold) },
+      shellLines: ent?.shellLines,
+      historySmall: small && { events: small.events, noop: sumS(small.noop), cold: sum(small.cold) },
+      historyLarge: large && { events: large.events, noop: sumS(large.noop), cold: sum(large.cold) },
+      errors,
       watch,
       rows,
     })}\n`,
   );
   progress(`done in ${((Date.now() - t0) / 1000).toFixed(0)}s`);
+  if (Object.keys(errors).length > 0) process.exitCode = 1;
 }
 
 function main(): void {
