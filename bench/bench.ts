@@ -768,7 +768,7 @@ function runTargets(): void {
   const broken = (path: string, target: string, ...names: string[]) => {
     const n = names.find((k) => errors[k] !== undefined);
     if (n === undefined) return false;
-    rows.push([path, `error: ${errors[n]!.slice(0, 160)}`, target, "FAIL"]);
+    rows.push([path, `error: ${errors[n]!.replace(/^.*? \| /, "").replace(/\/tmp\/\S*\//, "").slice(0, 90)}`, target, "FAIL"]);
     return true;
   };
   if (!ent) broken(`no-op reconcile, one-line record, takeover, peak RSS at ${T_ENTRIES / 1000}k entries`, "-", "entries");
