@@ -132,7 +132,7 @@ nogroup:x:65534:
 EOF
 printf 'passwd: files\ngroup: files\nhosts: files\n' >"$R/etc/nsswitch.conf"
 printf '127.0.0.1 localhost\n' >"$R/etc/hosts"
-: >"$R/etc/exports"; : >"$R/etc/fstab"
+: >"$R/etc/exports"; : >"$R/etc/fstab"; [ -e "$R/etc/nfs.conf" ] || : >"$R/etc/nfs.conf"
 [ -e "$R/usr/bin/sh" ] || ln -s busybox "$R/usr/bin/sh"
 ldconfig -r "$R" 2>/dev/null || true
 

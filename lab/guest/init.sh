@@ -18,6 +18,8 @@ for m in virtio_pci virtio_blk ext4 loop veth bridge af_packet nfsd nfs nfsv3 nf
   modprobe "$m" 2>&1 | head -n 2
 done
 echo "lab: modules loaded at $(cut -d' ' -f1 /proc/uptime) s"
+t=$(cut -d' ' -f1 /proc/uptime); node -e 0; echo "lab: node -e 0 from $t to $(cut -d' ' -f1 /proc/uptime) s"
+t=$(cut -d' ' -f1 /proc/uptime); rmtabsync --version; echo "lab: rmtabsync --version from $t to $(cut -d' ' -f1 /proc/uptime) s"
 CASES=$(sed -n 's/.*lab\.cases=\([^ ]*\).*/\1/p' /proc/cmdline)
 CONTROL=$(sed -n 's/.*lab\.control=\([^ ]*\).*/\1/p' /proc/cmdline)
 export LAB_CONTROL=${CONTROL:-shared}

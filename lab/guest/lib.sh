@@ -12,14 +12,14 @@ MOUNT_OPTS_V3="vers=3,proto=tcp,nolock,hard,timeo=10,retrans=2,actimeo=0,lookupc
 MOUNT_OPTS_V4="vers=4.2,proto=tcp,hard,timeo=10,retrans=2,actimeo=0,lookupcache=none"
 EXPORT_OPTS="rw,sync,no_root_squash,no_subtree_check"
 
-say() { echo "lab: $*"; }
+say() { echo "lab: [$(now)] $*"; }
 now() { cut -d' ' -f1 /proc/uptime; }
 ip_of() { case $1 in ds03) echo $NET.3 ;; ds04) echo $NET.4 ;; c1) echo $NET.11 ;; c2) echo $NET.12 ;; esac; }
 vip_of() { case $1 in vm0) echo $NET.100 ;; vm1) echo $NET.101 ;; esac; }
 disk_of() { case $1 in vm0) echo /dev/vda ;; vm1) echo /dev/vdb ;; esac; }
 pid_of() { cat "$T/$1/pid"; }
 # run a command inside a node's or client's namespaces
-in() { _n=$1; shift; nsenter -t "$(pid_of "$_n")" -n -m -u -- "$@"; }
+on() { _n=$1; shift; nsenter -t "$(pid_of "$_n")" -n -m -u -- "$@"; }
 
 ns_create() {
   n=$1
@@ -31,10 +31,10 @@ ns_create() {
   while [ "$(readlink /proc/$p/ns/net)" = "$(readlink /proc/1/ns/net)" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
   ip link add "h-$n" type veth peer name eth0 netns "$p"
   ip link set "h-$n" master br0 up
-  in "$n" hostname "$n"
-  in "$n" ip link set lo up
-  in "$n" ip addr add "$(ip_of "$n")/24" dev eth0
-  in "$n" ip link set eth0 up
+  on "$n" hostname "$n"
+  on "$n" ip link set lo up
+  on "$n" ip addr add "$(ip_of "$n")/24" dev eth0
+  on "$n" ip link set eth0 up
 }
 
 lab_net() {
@@ -57,16 +57,16 @@ node_prepare() {
 node_up() {
   n=$1
   ns_create "$n"
-  in "$n" sh -c "
+  on "$n" sh -c "
     mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/nfs &&
     mkdir -p /var/lib/nfs/sm /var/lib/nfs/v4recovery /run/rpc_pipefs /run/resource-agents &&
     : >/var/lib/nfs/rmtab && : >/var/lib/nfs/etab &&
     mount --bind $T/$n/exports /etc/exports && mount --bind $T/$n/nfs.conf /etc/nfs.conf &&
     mount -t nfsd nfsd /proc/fs/nfsd && mount -t rpc_pipefs sunrpc /run/rpc_pipefs" || say "node_up $n: mounts failed"
   control_mount "$n"
-  in "$n" rpcbind || say "rpcbind failed on $n"
-  in "$n" sh -c "rpc.mountd -F >$T/$n/mountd.log 2>&1 & echo \$! >$T/$n/mountd.pid"
-  [ -n "${NODE_BOOT_EXPORTFS:-}" ] && in "$n" exportfs -r
+  on "$n" rpcbind || say "rpcbind failed on $n"
+  on "$n" sh -c "rpc.mountd -F >$T/$n/mountd.log 2>&1 & echo \$! >$T/$n/mountd.pid"
+  [ -n "${NODE_BOOT_EXPORTFS:-}" ] && on "$n" exportfs -r
   [ -z "${NFSD_LATER:-}" ] && nfsd_start "$n"
   return 0
 }
@@ -76,7 +76,7 @@ node_up() {
 nfsd_start() {
   n=$1
   h=$(cat "$T/$n/nfsd-hostname")
-  in "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G 10 8" || say "rpc.nfsd failed on $n"
+  on "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G 10 8" || say "rpc.nfsd failed on $n"
 }
 
 # the control volume, as configured by LAB_CONTROL (one mode for now:
@@ -84,7 +84,7 @@ nfsd_start() {
 control_mount() {
   n=$1
   case $LAB_CONTROL in
-  shared) in "$n" sh -c "mkdir -p /var/lib/rmtabsync/control && mount /dev/vdc /var/lib/rmtabsync/control" ;;
+  shared) on "$n" sh -c "mkdir -p /var/lib/rmtabsync/control && mount /dev/vdc /var/lib/rmtabsync/control" ;;
   *) say "unknown control mode $LAB_CONTROL"; return 1 ;;
   esac
 }
@@ -92,7 +92,7 @@ control_mount() {
 client_up() {
   c=$1
   ns_create "$c"
-  in "$c" sh -c "mount -t tmpfs tmpfs /mnt && mount -t tmpfs tmpfs /run && mkdir -p /mnt/vm0 /mnt/vm1"
+  on "$c" sh -c "mount -t tmpfs tmpfs /mnt && mount -t tmpfs tmpfs /run && mkdir -p /mnt/vm0 /mnt/vm1"
 }
 
 # fresh filesystems: vm0, vm1 with the same content shape, control, spare
@@ -117,11 +117,11 @@ lab_reset() {
   for c in c1 c2; do
     [ -f "$T/$c/pid" ] || continue
     touch "$T/$c.stop"
-    in "$c" sh -c 'umount -l /mnt/vm0; umount -l /mnt/vm1' 2>/dev/null
+    on "$c" sh -c 'umount -l /mnt/vm0; umount -l /mnt/vm1' 2>/dev/null
   done
   for n in ds03 ds04; do
     [ -f "$T/$n/pid" ] || continue
-    in "$n" sh -c 'exportfs -ua; rpc.nfsd 0; umount /srv/vm0; umount /srv/vm1; umount /var/lib/rmtabsync/control; umount /var/lib/nfs/nfsdcld' 2>/dev/null
+    on "$n" sh -c 'exportfs -ua; rpc.nfsd 0; umount /srv/vm0; umount /srv/vm1; umount /var/lib/rmtabsync/control; umount /var/lib/nfs/nfsdcld' 2>/dev/null
     killall_in "$n"
   done
   for c in c1 c2; do [ -f "$T/$c/pid" ] && killall_in "$c"; done
@@ -141,13 +141,13 @@ killall_in() {
 # ---- resources of an export's group, one function per primitive ----
 # The Pacemaker agent, run for real with the OCF environment.
 agent() {
-  n=$1 act=$2 e=$3
-  in "$n" env OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE="rmtabsync_$e" OCF_RESOURCE_TYPE=rmtabsync \
+  n=$1 act=$2 e=$3 at0=$(now)
+  on "$n" env OCF_ROOT=/usr/lib/ocf OCF_RESOURCE_INSTANCE="rmtabsync_$e" OCF_RESOURCE_TYPE=rmtabsync \
     OCF_RESKEY_export="$e" OCF_RESKEY_config="$CFG" OCF_RESKEY_node="$n" \
     HA_RSCTMP=/run/resource-agents HA_LOGFACILITY=none HA_LOGFILE="$T/$n/ha.log" HA_DEBUGLOG="$T/$n/ha.log" \
     /usr/lib/ocf/resource.d/rmtabsync/rmtabsync "$act"
   rc=$?
-  say "$n: rmtabsync agent $act $e: rc=$rc"
+  say "$n: rmtabsync agent $act $e: rc=$rc ($(awk "BEGIN{print $(now)-$at0}") s)"
   return $rc
 }
 # the device a node mounts for an export (a case may override: DISK_<export>_<node>)
@@ -156,29 +156,29 @@ fsid_for() { eval "f=\${FSID_$2_$1-\${FSID_$2-}}"; echo "$f"; }
 res_start() {
   n=$1 r=$2 e=$3
   case $r in
-  fs) in "$n" sh -c "mkdir -p /srv/$e && mount $(disk_for "$n" "$e") /srv/$e" || say "$n: mount of $e failed" ;;
+  fs) on "$n" sh -c "mkdir -p /srv/$e && mount $(disk_for "$n" "$e") /srv/$e" || say "$n: mount of $e failed" ;;
   rmtabsync) [ "$WITH" = rmtabsync ] && agent "$n" start "$e" ;;
   nfsd)
-    in "$n" sh -c "mkdir -p $NFSDCLD_DIR && { nfsdcld -F -p /run/rpc_pipefs -s $NFSDCLD_DIR >>$T/$n/nfsdcld.log 2>&1 & echo \$! >$T/$n/nfsdcld.pid; }"
+    on "$n" sh -c "mkdir -p $NFSDCLD_DIR && { nfsdcld -F -p /run/rpc_pipefs -s $NFSDCLD_DIR >>$T/$n/nfsdcld.log 2>&1 & echo \$! >$T/$n/nfsdcld.pid; }"
     sleep 1
     nfsd_start "$n" ;;
   exportfs)
     f=$(fsid_for "$n" "$e")
-    in "$n" exportfs -o "$EXPORT_OPTS${f:+,fsid=$f}" "$NET.0/24:/srv/$e" || say "$n: exportfs $e failed" ;;
+    on "$n" exportfs -o "$EXPORT_OPTS${f:+,fsid=$f}" "$NET.0/24:/srv/$e" || say "$n: exportfs $e failed" ;;
   ip)
-    in "$n" ip addr add "$(vip_of "$e")/24" dev eth0
-    in "$n" arping -U -c 1 -I eth0 -s "$(vip_of "$e")" "$(vip_of "$e")" >/dev/null 2>&1 ;;
+    on "$n" ip addr add "$(vip_of "$e")/24" dev eth0
+    on "$n" arping -U -c 1 -I eth0 -s "$(vip_of "$e")" "$(vip_of "$e")" >/dev/null 2>&1 ;;
   esac
   return 0
 }
 res_stop() {
   n=$1 r=$2 e=$3
   case $r in
-  fs) in "$n" umount "/srv/$e" || say "$n: umount of $e failed" ;;
+  fs) on "$n" umount "/srv/$e" || say "$n: umount of $e failed" ;;
   rmtabsync) [ "$WITH" = rmtabsync ] && agent "$n" stop "$e" ;;
-  nfsd) in "$n" rpc.nfsd 0; kill "$(cat "$T/$n/nfsdcld.pid")" 2>/dev/null ;;
-  exportfs) in "$n" exportfs -u "$NET.0/24:/srv/$e" ;;
-  ip) in "$n" ip addr del "$(vip_of "$e")/24" dev eth0 ;;
+  nfsd) on "$n" rpc.nfsd 0; kill "$(cat "$T/$n/nfsdcld.pid")" 2>/dev/null ;;
+  exportfs) on "$n" exportfs -u "$NET.0/24:/srv/$e" ;;
+  ip) on "$n" ip addr del "$(vip_of "$e")/24" dev eth0 ;;
   esac
   return 0
 }
@@ -193,25 +193,25 @@ group_stop() {
 }
 failover() {
   e=$1 from=$2 to=$3
-  t0=$(now)
+  ft0=$(now)
   group_stop "$from" "$e"
   group_start "$to" "$e"
-  say "failover $e $from -> $to took $(awk "BEGIN{print $(now)-$t0}") s"
+  say "failover $e $from -> $to took $(awk "BEGIN{print $(now)-$ft0}") s"
 }
 # the reconcile timer (rmtabsync-reconcile.timer) firing on a node
-tick() { [ "$WITH" = rmtabsync ] && in "$1" rmtabsync -c "$CFG" -n "$1" reconcile >/dev/null 2>>"$T/$1/tick.err"; return 0; }
+tick() { [ "$WITH" = rmtabsync ] && on "$1" rmtabsync -c "$CFG" -n "$1" reconcile >/dev/null 2>>"$T/$1/tick.err"; return 0; }
 
 # ---- the client's view ----
 client_mount() {
   c=$1 e=$2 v=${3:-3}
   o=$MOUNT_OPTS_V3; [ "$v" = 4 ] && o=$MOUNT_OPTS_V4
-  in "$c" timeout -s KILL 60 mount -t nfs -o "$o" "$(vip_of "$e"):/srv/$e" "/mnt/$e" || say "$c: mount $e failed"
+  on "$c" timeout -s KILL 60 mount -t nfs -o "$o" "$(vip_of "$e"):/srv/$e" "/mnt/$e" || say "$c: mount $e failed"
 }
 # A reader holding /mnt/<e>/data open across failovers: each request file
 # $T/<c>.held.req.N makes it read the next 4 KiB block through the held fd.
 held_open() {
   c=$1 e=$2
-  in "$c" sh -c "exec 3</mnt/$e/data; i=0
+  on "$c" sh -c "exec 3</mnt/$e/data; i=0
     while [ ! -e $T/$c.stop ]; do
       if [ -e $T/$c.held.req.\$i ]; then
         if dd bs=4096 count=1 <&3 2>$T/$c.held.err.\$i | head -c 7 >$T/$c.held.out.\$i; then :; fi
@@ -248,7 +248,7 @@ errname() {
 probe() {
   c=$1 e=$2 r=""
   for op in "stat /mnt/$e/data" "ls /mnt/$e" "touch /mnt/$e/new-$c-$HELD_N" "cat /mnt/$e/NAME"; do
-    out=$(in "$c" timeout -s KILL 30 $op 2>&1 >"$T/probe.out")
+    out=$(on "$c" timeout -s KILL 30 $op 2>&1 >"$T/probe.out")
     rc=$?
     if [ $rc -ne 0 ]; then
       x=$(errname "$out"); [ $rc -eq 137 ] && x=HANG
@@ -263,7 +263,7 @@ probe() {
 during_start() {
   c=$1 e=$2
   rm -f "$T/$c.during.stop"
-  in "$c" sh -c "while [ ! -e $T/$c.during.stop ]; do
+  on "$c" sh -c "while [ ! -e $T/$c.during.stop ]; do
       timeout -s KILL 30 stat /mnt/$e/data >/dev/null 2>$T/$c.during.tmp || cat $T/$c.during.tmp >>$T/$c.during
       sleep 0.2; done" &
 }
@@ -274,14 +274,14 @@ during_stop() {
   [ -s "$T/$1.during" ] && x=$(errname "$(head -n 1 "$T/$1.during")")
   echo "${x:-ok}"
 }
-showmount_on() { in "$1" showmount -a --no-headers 127.0.0.1 2>&1 | sort | tr '\n' ' ' | sed 's/ $//'; }
-rmtab_on() { in "$1" cat /var/lib/nfs/rmtab | cut -d: -f1,2 | sort | tr '\n' ' ' | sed 's/ $//'; }
+showmount_on() { on "$1" showmount -a --no-headers 127.0.0.1 2>&1 | sort | tr '\n' ' ' | sed 's/ $//'; }
+rmtab_on() { on "$1" cat /var/lib/nfs/rmtab | cut -d: -f1,2 | sort | tr '\n' ' ' | sed 's/ $//'; }
 
 # doctor on a node, from every node's facts on the control volume: the ids
 # of its critical findings, "-" for none
 doctor_on() {
   n=$1
-  in "$n" rmtabsync -c "$CFG" -n "$n" doctor --json ${CIB:+--cib "$CIB"} >"$T/doctor.json" 2>"$T/doctor.err"
+  on "$n" rmtabsync -c "$CFG" -n "$n" doctor --json ${CIB:+--cib "$CIB"} >"$T/doctor.json" 2>"$T/doctor.err"
   node -e '
     const fs = require("fs");
     try {

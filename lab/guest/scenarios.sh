@@ -50,7 +50,7 @@ setup() {
   client_up c1
   client_up c2
   if [ "$WITH" = rmtabsync ]; then
-    for n in ds03 ds04; do in "$n" rmtabsync -c "$CFG" -n "$n" init >/dev/null || say "init failed on $n"; done
+    for n in ds03 ds04; do on "$n" rmtabsync -c "$CFG" -n "$n" init >/dev/null || say "init failed on $n"; done
   fi
   write_cib
   DOC_CRIT=- DOC_WARN=-
@@ -60,7 +60,7 @@ setup() {
 s1() {
   mode=$1
   CASE=s1-$mode
-  t0=$(now)
+  ct0=$(now)
   setup s1_prepare
   group_start ds03 vm0
   group_start ds04 vm1
@@ -76,7 +76,7 @@ s1() {
   sm=$(showmount_on ds04)
   if [ "$mode" = rmtabsync ]; then check "showmount -a on ds04 after move" "$(is "$sm" "$want")" "$sm"
   else check "showmount -a on ds04 after move (seed: vm0 clients missing)" "$(is "$sm" "$NET.11:/srv/vm1")" "$sm"; fi
-  in c2 umount /mnt/vm0 || say "c2: umount failed"
+  on c2 umount /mnt/vm0 || say "c2: umount failed"
   failover vm0 ds04 ds03
   h=$(held_read c1); p=$(probe c1 vm0)
   check "held fd after failback" "$(is "$h" ok)" "$h"
@@ -87,7 +87,7 @@ s1() {
   sm=$(showmount_on ds03)
   case " $sm " in *" $NET.11:/srv/vm0 "*) c1in=yes ;; *) c1in=no ;; esac
   check "c1 in showmount -a on ds03 after failback" "$(is "$c1in" yes)" "$sm"
-  say "case $CASE took $(awk "BEGIN{print $(now)-$t0}") s"
+  say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
 }
 s1_prepare() { WITH=$mode; }
 
@@ -98,7 +98,7 @@ s1_prepare() { WITH=$mode; }
 # doctor runs on ds03, vm0 fails over to ds04, the client probes.
 s2() {
   CASE=$1
-  t0=$(now)
+  ct0=$(now)
   V=3 HISTORY="" VM1=""
   setup "c_$CASE"
   if [ -n "$HISTORY" ]; then group_start ds04 vm0; tick ds04; group_stop ds04 vm0; fi
@@ -112,9 +112,9 @@ s2() {
   [ "$pre" = ok ] || say "$CASE: held fd failed before the failover: $pre"
   if [ "$V" = 4 ]; then
     client_mount c2 vm0 4
-    in c1 sh -c "flock /mnt/vm0/lockfile sleep 100000 >/dev/null 2>&1 &"
+    on c1 sh -c "flock /mnt/vm0/lockfile sleep 100000 >/dev/null 2>&1 &"
     sleep 2
-    in c2 timeout -s KILL 20 flock -n /mnt/vm0/lockfile true && say "$CASE: c2 got the lock c1 holds before the failover"
+    on c2 timeout -s KILL 20 flock -n /mnt/vm0/lockfile true && say "$CASE: c2 got the lock c1 holds before the failover"
   fi
   tick ds03; tick ds04
   set -- $(doctor_on ds03)
@@ -130,13 +130,13 @@ s2() {
   [ "$p" != ok ] && saw="$saw $p"
   if [ "$V" = 4 ]; then
     sleep 14   # past ds04's grace period (10 s) and lockd's
-    if in c2 timeout -s KILL 30 flock -n /mnt/vm0/lockfile true; then saw="$saw lock-lost(c2 got c1's lock)"; fi
+    if on c2 timeout -s KILL 30 flock -n /mnt/vm0/lockfile true; then saw="$saw lock-lost(c2 got c1's lock)"; fi
     dmesg | grep -q "lost .* locks" && saw="$saw kernel:lost-locks"
   fi
   saw=${saw# }
   broke=yes; [ -z "$saw" ] && broke=no
   result "${saw:-ok}" "$broke"
-  say "case $CASE took $(awk "BEGIN{print $(now)-$t0}") s"
+  say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
 }
 
 c_ok() { :; }
@@ -177,7 +177,7 @@ v4_common() {
 # ---- scenario 3: the serving node crashes, no stop action runs ----
 s3() {
   CASE=s3-crash
-  t0=$(now)
+  ct0=$(now)
   setup :
   group_start ds03 vm0
   group_start ds04 vm1
@@ -190,7 +190,7 @@ s3() {
   during_start c1 vm0
   # the crash: the node drops off the network and its processes die; no
   # agent stop, no exportfs -u, no umount
-  in ds03 ip link set eth0 down
+  on ds03 ip link set eth0 down
   ns=$(readlink "/proc/$(pid_of ds03)/ns/net")
   for p in /proc/[0-9]*; do
     [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] && [ "${p#/proc/}" != "$(pid_of ds03)" ] && kill -9 "${p#/proc/}" 2>/dev/null
@@ -208,7 +208,7 @@ s3() {
   saw=${saw# }
   broke=yes; [ -z "$saw" ] && broke=no
   result "${saw:-ok}" "$broke"
-  say "case $CASE took $(awk "BEGIN{print $(now)-$t0}") s"
+  say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
 }
 
 lab_net
