@@ -97,6 +97,7 @@ client_up() {
 
 # fresh filesystems: vm0, vm1 with the same content shape, control, spare
 lab_disks() {
+  mkdir -p /srv/vm0 /srv/vm1
   mkfs.ext4 -q -F /dev/vda && mkfs.ext4 -q -F /dev/vdb && mkfs.ext4 -q -F /dev/vdc || say "mkfs failed"
   for e in vm0 vm1; do
     mkdir -p /tmp/mk && mount "$(disk_of $e)" /tmp/mk
