@@ -98,7 +98,7 @@ client_up() {
 # fresh filesystems: vm0, vm1 with the same content shape, control, spare
 lab_disks() {
   mkdir -p /srv/vm0 /srv/vm1
-  mkfs.ext4 -q -F /dev/vda && mkfs.ext4 -q -F /dev/vdb && mkfs.ext4 -q -F /dev/vdc || say "mkfs failed"
+  mkfs.ext4 -q -F -F /dev/vda && mkfs.ext4 -q -F /dev/vdb && mkfs.ext4 -q -F /dev/vdc || say "mkfs failed"
   for e in vm0 vm1; do
     mkdir -p /tmp/mk && mount "$(disk_of $e)" /tmp/mk
     fill_export /tmp/mk "$e"
@@ -206,7 +206,8 @@ tick() { [ "$WITH" = rmtabsync ] && on "$1" rmtabsync -c "$CFG" -n "$1" reconcil
 client_mount() {
   c=$1 e=$2 v=${3:-3}
   o=$MOUNT_OPTS_V3; [ "$v" = 4 ] && o=$MOUNT_OPTS_V4
-  on "$c" timeout -s KILL 60 mount -t nfs -o "$o" "$(vip_of "$e"):/srv/$e" "/mnt/$e" || say "$c: mount $e failed"
+  on "$c" timeout -s KILL 120 mount -t nfs -o "$o" "$(vip_of "$e"):/srv/$e" "/mnt/$e" || say "$c: mount $e failed"
+  say "$c: mounted $e"
 }
 # A reader holding /mnt/<e>/data open across failovers: each request file
 # $T/<c>.held.req.N makes it read the next 4 KiB block through the held fd.
@@ -265,14 +266,15 @@ during_start() {
   c=$1 e=$2
   rm -f "$T/$c.during.stop"
   on "$c" sh -c "while [ ! -e $T/$c.during.stop ]; do
-      timeout -s KILL 30 stat /mnt/$e/data >/dev/null 2>$T/$c.during.tmp || cat $T/$c.during.tmp >>$T/$c.during
+      timeout -s KILL 600 stat /mnt/$e/data >/dev/null 2>$T/$c.during.tmp || cat $T/$c.during.tmp >>$T/$c.during
       sleep 0.2; done" &
 }
 during_stop() {
   touch "$T/$1.during.stop"
   sleep 0.5
   x=""
-  [ -s "$T/$1.during" ] && x=$(errname "$(head -n 1 "$T/$1.during")")
+  # an error the kernel returned (a stat still blocked on the hard mount is no error)
+  [ -s "$T/$1.during" ] && x=$(errname "$(grep -v -e Killed -e Terminated "$T/$1.during" | head -n 1)")
   echo "${x:-ok}"
 }
 showmount_on() { on "$1" showmount -a --no-headers 127.0.0.1 2>&1 | sort | tr '\n' ' ' | sed 's/ $//'; }

@@ -40,7 +40,9 @@ write_cib() {
 setup() {
   lab_reset
   dmesg -c >/dev/null
+  say "setup: reset done"
   lab_disks
+  say "setup: disks done"
   write_config
   node_prepare ds03
   node_prepare ds04
@@ -48,12 +50,14 @@ setup() {
   unset DISK_vm0_ds03 DISK_vm0_ds04 FSID_vm0_ds03 FSID_vm0_ds04 CIB
   "$@"
   for n in ds03 ds04; do node_up "$n"; done
+  say "setup: nodes up"
   client_up c1
   client_up c2
   if [ "$WITH" = rmtabsync ]; then
     for n in ds03 ds04; do on "$n" rmtabsync -c "$CFG" -n "$n" init >/dev/null || say "init failed on $n"; done
   fi
   write_cib
+  say "setup: done"
   DOC_CRIT=- DOC_WARN=-
 }
 
