@@ -109,7 +109,7 @@ fill_export() {
   d=$1
   echo "$2" >"$d/NAME"
   i=0
-  while [ $i -lt 16 ]; do printf 'BLOCK%02d%4089s\n' $i x; i=$((i + 1)); done >"$d/data"
+  while [ $i -lt 16 ]; do printf 'BLOCK%02d%4088s\n' $i x; i=$((i + 1)); done >"$d/data"
   : >"$d/lockfile"
 }
 
@@ -221,18 +221,19 @@ held_open() {
       fi
       sleep 0.1
     done" &
-  HELD_N=0
+  echo 0 >"$T/$c.held.n"
 }
 # read through the held fd (page cache dropped, so it asks the server)
 held_read() {
   c=$1
+  HELD_N=$(cat "$T/$c.held.n")   # a counter file: held_read often runs in $(...)
+  echo $((HELD_N + 1)) >"$T/$c.held.n"
   echo 3 >/proc/sys/vm/drop_caches
   touch "$T/$c.held.req.$HELD_N"
   i=0
   while [ ! -e "$T/$c.held.done.$HELD_N" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
   out=$(cat "$T/$c.held.out.$HELD_N" 2>/dev/null)
   err=$(errname "$(cat "$T/$c.held.err.$HELD_N" 2>/dev/null)")
-  HELD_N=$((HELD_N + 1))
   case $out in BLOCK*) echo ok ;; *) echo "${err:-HANG}" ;; esac
 }
 errname() {
@@ -249,7 +250,7 @@ errname() {
 # stat, ls, create and the export's NAME through the mount: "ok" or what failed
 probe() {
   c=$1 e=$2 r=""
-  for op in "stat /mnt/$e/data" "ls /mnt/$e" "touch /mnt/$e/new-$c-$HELD_N" "cat /mnt/$e/NAME"; do
+  for op in "stat /mnt/$e/data" "ls /mnt/$e" "touch /mnt/$e/new-$c-$$" "cat /mnt/$e/NAME"; do
     out=$(on "$c" timeout -s KILL 30 $op 2>&1 >"$T/probe.out")
     rc=$?
     if [ $rc -ne 0 ]; then
