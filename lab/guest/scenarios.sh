@@ -1,0 +1,236 @@
+#!/bin/sh
+# The lab's scenarios, run by init.sh with a comma-separated list of case ids
+# (see CASES in lab/run.sh). Each case starts from fresh filesystems and fresh
+# namespaces. Output lines the host reads:
+#   CHECK <case> <what> <pass|fail> <observed>
+#   RESULT <case> <doctor critical ids> <doctor warning ids> <client saw> <broke yes|no>
+. /lab/lib.sh
+
+tab() { printf '%s' "$1"; shift; for x in "$@"; do printf '\t%s' "$x"; done; printf '\n'; }
+check() { tab CHECK "$CASE" "$1" "$2" "$3"; }
+result() { tab RESULT "$CASE" "$DOC_CRIT" "$DOC_WARN" "$1" "$2"; }
+is() { [ "$1" = "$2" ] && echo pass || echo fail; }
+
+# A CIB holding each export's group in $ORDER and the cluster's fsid
+# (FSID_<export>), for doctor's order and fsid checks.
+write_cib() {
+  CIB=$T/cib.xml
+  {
+    echo '<cib><configuration><crm_config/><nodes><node id="1" uname="ds03"/><node id="2" uname="ds04"/></nodes><resources>'
+    for e in vm0 vm1; do
+      echo "<group id=\"g-$e\">"
+      for r in $ORDER; do
+        case $r in
+        fs) echo "<primitive id=\"fs-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-$e-ia\"><nvpair id=\"fs-$e-d\" name=\"device\" value=\"$(disk_of $e)\"/><nvpair id=\"fs-$e-dir\" name=\"directory\" value=\"/srv/$e\"/><nvpair id=\"fs-$e-t\" name=\"fstype\" value=\"ext4\"/></instance_attributes></primitive>" ;;
+        nfsd) echo "<primitive id=\"nfsd-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"nfsserver\"/>" ;;
+        rmtabsync) echo "<primitive id=\"rmtabsync-$e\" class=\"ocf\" provider=\"rmtabsync\" type=\"rmtabsync\"><instance_attributes id=\"rmtabsync-$e-ia\"><nvpair id=\"rmtabsync-$e-x\" name=\"export\" value=\"$e\"/></instance_attributes></primitive>" ;;
+        exportfs)
+          f=$(eval echo "\${FSID_$e-}")
+          echo "<primitive id=\"exportfs-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"exportfs\"><instance_attributes id=\"exportfs-$e-ia\"><nvpair id=\"exportfs-$e-dir\" name=\"directory\" value=\"/srv/$e\"/><nvpair id=\"exportfs-$e-cs\" name=\"clientspec\" value=\"$NET.0/24\"/><nvpair id=\"exportfs-$e-o\" name=\"options\" value=\"$EXPORT_OPTS\"/>${f:+<nvpair id=\"exportfs-$e-f\" name=\"fsid\" value=\"$f\"/>}<nvpair id=\"exportfs-$e-rb\" name=\"rmtab_backup\" value=\"none\"/></instance_attributes></primitive>" ;;
+        ip) echo "<primitive id=\"ip-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"IPaddr2\"><instance_attributes id=\"ip-$e-ia\"><nvpair id=\"ip-$e-ip\" name=\"ip\" value=\"$(vip_of $e)\"/><nvpair id=\"ip-$e-m\" name=\"cidr_netmask\" value=\"24\"/></instance_attributes></primitive>" ;;
+        esac
+      done
+      echo "</group>"
+    done
+    echo '</resources><constraints/></configuration><status/></cib>'
+  } >"$CIB"
+}
+
+# fresh disks, nodes and clients; $1: the case's prepare function
+setup() {
+  lab_reset
+  dmesg -c >/dev/null
+  say "setup: reset done"
+  lab_disks
+  say "setup: disks done"
+  write_config
+  node_prepare ds03
+  node_prepare ds04
+  WITH=rmtabsync ORDER="fs rmtabsync exportfs ip" FSID_vm0=1 FSID_vm1=2 NFSD_LATER="" NODE_BOOT_EXPORTFS=""
+  unset DISK_vm0_ds03 DISK_vm0_ds04 FSID_vm0_ds03 FSID_vm0_ds04 CIB
+  "$@"
+  for n in ds03 ds04; do node_up "$n"; done
+  say "setup: nodes up"
+  client_up c1
+  client_up c2
+  if [ "$WITH" = rmtabsync ]; then
+    for n in ds03 ds04; do on "$n" rmtabsync -c "$CFG" -n "$n" init >/dev/null || say "init failed on $n"; done
+  fi
+  write_cib
+  say "setup: done"
+  DOC_CRIT=- DOC_WARN=-
+}
+
+# ---- scenario 1: the seed, two exports active/active, NFSv3 ----
+s1() {
+  mode=$1
+  CASE=s1-$mode
+  ct0=$(now)
+  setup s1_prepare
+  group_start ds03 vm0
+  group_start ds04 vm1
+  client_mount c1 vm0; client_mount c1 vm1; client_mount c2 vm0
+  held_open c1 vm0
+  pre=$(held_read c1)
+  check "held fd before" "$(is "$pre" ok)" "$pre"
+  failover vm0 ds03 ds04
+  h=$(held_read c1); p=$(probe c1 vm0)
+  check "held fd after move" "$(is "$h" ok)" "$h"
+  check "stat ls create after move" "$(is "$p" ok)" "$p"
+  want="$NET.11:/srv/vm0 $NET.11:/srv/vm1 $NET.12:/srv/vm0"
+  sm=$(showmount_on ds04)
+  if [ "$mode" = rmtabsync ]; then check "showmount -a on ds04 after move" "$(is "$sm" "$want")" "$sm"
+  else check "showmount -a on ds04 after move (seed: vm0 clients missing)" "$(is "$sm" "$NET.11:/srv/vm1")" "$sm"; fi
+  on c2 umount /mnt/vm0 || say "c2: umount failed"
+  failover vm0 ds04 ds03
+  h=$(held_read c1); p=$(probe c1 vm0)
+  check "held fd after failback" "$(is "$h" ok)" "$h"
+  rt=$(rmtab_on ds03)
+  case " $rt " in *" $NET.12:/srv/vm0 "*) gone=no ;; *) gone=yes ;; esac
+  if [ "$mode" = rmtabsync ]; then check "c2's umount on ds04 gone from ds03's rmtab" "$(is "$gone" yes)" "$rt"
+  else check "c2's umount on ds04 still in ds03's rmtab (seed)" "$(is "$gone" no)" "$rt"; fi
+  sm=$(showmount_on ds03)
+  case " $sm " in *" $NET.11:/srv/vm0 "*) c1in=yes ;; *) c1in=no ;; esac
+  check "c1 in showmount -a on ds03 after failback" "$(is "$c1in" yes)" "$sm"
+  say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
+}
+s1_prepare() { WITH=$mode; }
+
+# ---- scenario 2: misconfigurations; doctor before, the client after ----
+# Common flow: (optionally) the export ran on ds04 earlier with ds04's
+# settings ("history"), so ds04's facts know them; then vm0 runs on ds03,
+# c1 mounts and holds a file open, every node's timer publishes facts,
+# doctor runs on ds03, vm0 fails over to ds04, the client probes.
+s2() {
+  CASE=$1
+  ct0=$(now)
+  V=3 HISTORY="" VM1=""
+  setup "c_$CASE"
+  if [ -n "$HISTORY" ]; then
+    # the export ran on ds04 before, with ds04's settings; its reconcile timer
+    # published them (the agent is left out here only to save time)
+    w=$WITH WITH=none
+    group_start ds04 vm0; WITH=$w; tick ds04; WITH=none; group_stop ds04 vm0; WITH=$w
+  fi
+  group_start ds03 vm0
+  [ -n "$VM1" ] && group_start ds04 vm1
+  if [ "$V" = 4 ]; then sleep 11; fi   # past ds03's grace period
+  client_mount c1 vm0 "$V"
+  [ -n "$VM1" ] && client_mount c2 vm1
+  held_open c1 vm0
+  pre=$(held_read c1)
+  [ "$pre" = ok ] || say "$CASE: held fd failed before the failover: $pre"
+  if [ "$V" = 4 ]; then
+    client_mount c2 vm0 4
+    on c1 sh -c "flock /mnt/vm0/lockfile sleep 100000 >/dev/null 2>&1 &"
+    sleep 2
+    on c2 timeout -s KILL 20 flock -n /mnt/vm0/lockfile true && say "$CASE: c2 got the lock c1 holds before the failover"
+  fi
+  tick ds03; tick ds04
+  set -- $(doctor_on ds03)
+  DOC_CRIT=$1 DOC_WARN=$2
+  during_start c1 vm0
+  failover vm0 ds03 ds04
+  d=$(during_stop c1)
+  h=$(held_read c1)
+  p=$(probe c1 vm0)
+  saw=""
+  [ "$d" != ok ] && saw="$saw during:$d"
+  [ "$h" != ok ] && saw="$saw held-fd:$h"
+  [ "$p" != ok ] && saw="$saw $p"
+  if [ -n "$VM1" ]; then p=$(probe c2 vm1); [ "$p" != ok ] && saw="$saw c2-vm1:$p"; fi
+  if [ "$V" = 4 ]; then
+    sleep 14   # past ds04's grace period (10 s) and lockd's
+    if on c2 timeout -s KILL 30 flock -n /mnt/vm0/lockfile true; then saw="$saw lock-lost(c2 got c1's lock)"; fi
+    dmesg | grep -q "lost .* locks" && saw="$saw kernel:lost-locks"
+  fi
+  saw=${saw# }
+  broke=yes; [ -z "$saw" ] && broke=no
+  result "${saw:-ok}" "$broke"
+  say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
+}
+
+c_ok() { :; }
+c_fsid_differ() { HISTORY=1; FSID_vm0_ds04=2; FSID_vm1=3; }
+c_nofsid_dev() {
+  HISTORY=1; FSID_vm0=""; DISK_vm0_ds04=/dev/loop0
+  losetup /dev/loop0 /dev/vda
+}
+c_nofsid_uuid() {
+  HISTORY=1; FSID_vm0=""; DISK_vm0_ds04=/dev/vdd
+  # the same files on another filesystem (another UUID)
+  mkfs.ext4 -q -F /dev/vdd && mkdir -p /tmp/mk && mount /dev/vdd /tmp/mk && fill_export /tmp/mk vm0 && umount /tmp/mk
+}
+c_fsid_shared() { VM1=1; FSID_vm0=1; FSID_vm1=1; }
+c_ip_first() { ORDER="fs rmtabsync ip exportfs"; }
+c_etc_exports() {
+  # an old line for the cluster path in ds04's /etc/exports, loaded at boot
+  # by nfs-server's exportfs -r
+  echo "/srv/vm0 $NET.0/24($EXPORT_OPTS,fsid=7)" >"$T/ds04/exports"
+  NODE_BOOT_EXPORTFS=1
+}
+c_v4_norecovery() { V=4; v4_common; NFSDCLD_DIR=/var/lib/nfs/nfsdcld; }
+c_v4_scope() {
+  V=4; v4_common
+  for n in ds03 ds04; do : >"$T/$n/nfs.conf"; echo "$n" >"$T/$n/nfsd-hostname"; done
+}
+c_v4_ok() { V=4; v4_common; }
+# NFSv4: an active/passive nfsserver in the group, so the new node starts
+# nfsd (a grace period) after the filesystem; nfsdcld's database on the
+# export's filesystem (shared) unless a case says otherwise.
+v4_common() {
+  NFSD_LATER=1
+  ORDER="fs nfsd rmtabsync exportfs ip"
+  NFSDCLD_DIR=/srv/vm0/.nfsdcld
+  for n in ds03 ds04; do echo nfs-lab >"$T/$n/nfsd-hostname"; done
+}
+
+# ---- scenario 3: the serving node crashes, no stop action runs ----
+s3() {
+  CASE=s3-crash
+  ct0=$(now)
+  setup :
+  group_start ds03 vm0
+  group_start ds04 vm1
+  client_mount c1 vm0; client_mount c2 vm0; client_mount c1 vm1
+  held_open c1 vm0
+  held_read c1 >/dev/null
+  tick ds03; tick ds04
+  set -- $(doctor_on ds03)
+  DOC_CRIT=$1 DOC_WARN=$2
+  during_start c1 vm0
+  # the crash: the node drops off the network and its processes die; no
+  # agent stop, no exportfs -u, no umount
+  on ds03 ip link set eth0 down
+  ns=$(readlink "/proc/$(pid_of ds03)/ns/net")
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$ns" ] && [ "${p#/proc/}" != "$(pid_of ds03)" ] && kill -9 "${p#/proc/}" 2>/dev/null
+  done
+  sleep 2
+  group_start ds04 vm0
+  d=$(during_stop c1); h=$(held_read c1); p=$(probe c1 vm0)
+  sm=$(showmount_on ds04)
+  want="$NET.11:/srv/vm0 $NET.11:/srv/vm1 $NET.12:/srv/vm0"
+  check "showmount -a on ds04 after the takeover" "$(is "$sm" "$want")" "$sm"
+  saw=""
+  [ "$d" != ok ] && saw="$saw during:$d"
+  [ "$h" != ok ] && saw="$saw held-fd:$h"
+  [ "$p" != ok ] && saw="$saw $p"
+  saw=${saw# }
+  broke=yes; [ -z "$saw" ] && broke=no
+  result "${saw:-ok}" "$broke"
+  say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
+}
+
+lab_net
+mkdir -p "$T"
+for c in $(echo "$1" | tr ',' ' '); do
+  say "=== case $c at $(now) s"
+  case $c in
+  s1) s1 rmtabsync ;;
+  s1-none) s1 none ;;
+  s3) s3 ;;
+  *) s2 "$c" ;;
+  esac
+done
+lab_reset
