@@ -342,3 +342,30 @@ describe("the Pacemaker agent with export groups", () => {
     expect(`${early.stdout}${early.stderr}`).toMatch(/served here: mount the group's control volume before rmtabsync starts/);
   });
 });
+
+describe("doctor, per export group", () => {
+  type Doc = { state: string; findings: { check: string; severity: string; nodes: string[] }[]; skipped: { check: string; reason: string }[] };
+  const doctor = (c: GroupCluster, node: string): Doc => JSON.parse(c.run(node, ["doctor", "--json"]).stdout) as Doc;
+
+  it("reads node facts from the group volumes mounted here; a node none of them holds is skipped, never a fault", () => {
+    const c = twoGroups();
+    c.ok("ds03", ["record"]);
+    c.ok("ds04", ["record"]);
+    // each node holds one group, whose volume only it has ever mounted: the other node is not compared
+    for (const [node, other] of [["ds03", "ds04"], ["ds04", "ds03"]] as const) {
+      const d = doctor(c, node);
+      expect(d.state, JSON.stringify(d)).not.toBe("UNKNOWN");
+      expect(d.findings.filter((f) => f.check === "facts-missing")).toEqual([]);
+      expect(d.skipped.map((s) => s.reason).join("\n")).toMatch(new RegExp(`facts of ${other} not compared: no control directory mounted here \\(group g\\d\\) holds its journal`));
+    }
+    // g0 moves to ds04: ds04 now reads ds03's facts from g0's volume; ds03 has no group mounted
+    c.move("g0", "ds03", "ds04", { from: [], to: ["vm1", "vm0"] });
+    const d4 = doctor(c, "ds04");
+    expect(d4.skipped.filter((s) => s.check === "facts-missing")).toEqual([]);
+    expect(d4.findings.filter((f) => f.check === "facts-missing")).toEqual([]);
+    const d3 = doctor(c, "ds03");
+    expect(d3.state, JSON.stringify(d3)).not.toBe("UNKNOWN");
+    expect(d3.findings.filter((f) => f.check === "facts-missing")).toEqual([]);
+    expect(d3.skipped.map((s) => s.reason).join("\n")).toContain("facts of ds03, ds04 not compared: no control directory is mounted here");
+  });
+});
