@@ -2,6 +2,7 @@
 // control directory (there only while the group's volume is mounted here)
 // and runs the per-group passes of src/units.ts. Real files, real SQLite,
 // real locks, the real CLI; DRBD is simulated as test/helpers/groups.ts says.
+import { readdirSync, readlinkSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { line, type ExportSpec } from "./helpers/cluster.js";
 import { GroupCluster } from "./helpers/groups.js";
@@ -72,6 +73,17 @@ describe("rmtabsync watch with export groups", () => {
       await until("ds03's umount in g1's journal", () => events(c, "ds03", "g1", "ds03").join() === "umount 10.0.0.31 /srv/vm1 0");
       c.mountd("ds03", "mount", "10.0.0.32", "/srv/vm1");
       await until("ds03's mount in g1's journal", () => events(c, "ds03", "g1", "ds03").length === 2);
+
+      // between pieces of work the daemon holds no file of the group's volume open (the Filesystem stop could not unmount it)
+      const open = () =>
+        readdirSync(`/proc/${w.child.pid}/fd`).flatMap((fd) => {
+          try {
+            return [readlinkSync(`/proc/${w.child.pid}/fd/${fd}`)];
+          } catch {
+            return [];
+          }
+        });
+      await until("no open file on g1's volume", () => !open().some((f) => f.startsWith(c.ctl("ds03", "g1"))));
 
       // g1 leaves ds03 with nothing run but exportfs stop and the unmount: its lines leave ds03's rmtab
       mark = w.lines.length;
