@@ -369,3 +369,45 @@ describe("doctor, per export group", () => {
     expect(d3.skipped.map((s) => s.reason).join("\n")).toContain("facts of ds03, ds04 not compared: no control directory is mounted here");
   });
 });
+
+describe("status over every group", () => {
+  type St = { state: string; groups: { group: string | null; here: boolean; state?: string }[]; findings: { id: string; state: string; message: string; group: string | null }[] };
+
+  it("without --group or --export, judges each control directory mounted here; one finding list naming the group; a group served elsewhere is no fault", () => {
+    const c = twoGroups();
+    c.ok("ds03", ["reconcile"]);
+    c.ok("ds04", ["reconcile"]);
+    for (const [node, mine, other] of [["ds03", "g0", "g1"], ["ds04", "g1", "g0"]] as const) {
+      const r = c.run(node, ["status", "--json"]);
+      expect(r.code, r.stdout).toBe(0);
+      const st = JSON.parse(r.stdout) as St;
+      expect(st.state).toBe("OK");
+      expect(st.findings).toEqual([]);
+      expect(st.groups.map((g) => [g.group, g.here])).toEqual([
+        ["g0", mine === "g0"],
+        ["g1", mine === "g1"],
+      ]);
+      const text = c.run(node, ["status"]).stdout;
+      expect(text).toMatch(/^rmtabsync OK: rmtab and journals in order \| journals=1;/);
+      expect(text).toContain(`== group ${mine}\ncontrol volume ${c.ctl(node, mine)}: marker ok`);
+      expect(text).toContain(`== group ${other}\n${c.ctl(node, other)} not mounted here (the group is served elsewhere)`);
+    }
+    // ds03 exports vm1 but g1's volume is not mounted there: critical, for g1 only
+    c.serve("ds03", ["vm0", "vm1"]);
+    const r = c.run("ds03", ["status", "--json"]);
+    expect(r.code, r.stdout).toBe(2);
+    const st = JSON.parse(r.stdout) as St;
+    expect(st.state).toBe("CRITICAL");
+    expect(st.findings.map((f) => [f.group, f.id, f.state])).toEqual([["g1", "control-marker-missing", "CRITICAL"]]);
+    expect(st.findings[0]!.message).toMatch(/^group g1: no marker on .*, but vm1 is exported here/);
+    expect(st.groups.map((g) => [g.group, g.state])).toEqual([
+      ["g0", "OK"],
+      ["g1", "CRITICAL"],
+    ]);
+    const text = c.run("ds03", ["status"]).stdout;
+    expect(text).toMatch(/^rmtabsync CRITICAL: group g1: no marker on /);
+    expect(text.trimEnd().split("\n").pop()).toMatch(/^CRITICAL control-marker-missing: group g1: /);
+    // --group still judges the one group
+    expect(c.run("ds03", ["status", "--group", "g0"]).code).toBe(0);
+  });
+});
