@@ -90,7 +90,7 @@ async function eachUnit<R>(
   for (const unit of controlUnits(ctx.cfg)) {
     const uh = hostingOf(unit, hosting);
     // one control directory's fold memo never serves another's
-    const uctx: SyncContext = { ...ctx, cfg: unit.cfg, foldMemo: memo ? memo(unit) : undefined };
+    const uctx: SyncContext = { ...ctx, cfg: unit.cfg, foldMemo: memo ? memo(unit) : ctx.cfg.groups.length === 0 ? ctx.foldMemo : undefined };
     try {
       const absent = absentReason(unit);
       if (absent !== undefined) {
