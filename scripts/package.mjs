@@ -82,6 +82,7 @@ if (man !== readFileSync(join(ROOT, "deploy/man/rmtabsync.8"), "utf8")) fail("de
 put("usr/share/man/man8/rmtabsync.8.gz", gzipSync(man, { level: 9 }));
 put("usr/share/bash-completion/completions/rmtabsync", cli("completion", "bash"));
 copy("deploy/config.example.yaml", `${DOC}/examples/config.yaml`);
+copy("deploy/config.groups.example.yaml", `${DOC}/examples/config.groups.yaml`);
 for (const f of readdirSync(join(ROOT, "deploy/pacemaker"))) copy(`deploy/pacemaker/${f}`, `${DOC}/examples/pacemaker/${f}`);
 put(`${DOC}/README.md.gz`, gzipSync(readFileSync(join(ROOT, "README.md")), { level: 9 }));
 

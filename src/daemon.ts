@@ -12,17 +12,24 @@
 // replaced under it (the control volume unmounted, remounted) or came back
 // after it vanished. So the --poll timer still compares each directory's
 // device and inode, and re-arms a watch whose directory changed.
+//
+// With export groups, every control directory's journals directory is
+// watched (src/units.ts runs the per-group passes): a group's is there only
+// while its volume is mounted here. A group volume that appears (takeover)
+// or goes (release) is a reconcile: its lines come back from its journals,
+// or leave this node's rmtab.
 import { createHash } from "node:crypto";
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { watch, type FSWatcher } from "chokidar";
 import { basename, dirname, join } from "node:path";
-import { journalFile, paths } from "./config.js";
-import { ConfigError, errorMessage, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
+import { controlUnits, journalFile, paths, type ControlUnit } from "./config.js";
+import { ConfigError, errorMessage, ExitError, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
 import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
 import { describeProblems } from "./io/control.js";
 import type { Config } from "./config.js";
-import { reconcile, record, type FoldMemo, type RecordReport, type SyncContext } from "./sync.js";
+import { reconcile, record, type FoldMemo, type ReconcileReport, type RecordReport, type SyncContext } from "./sync.js";
+import { reconcileUnits, recordUnits, unitsError, type UnitsReport } from "./units.js";
 
 export interface DaemonOptions {
   /** Quiet time after an event before the work runs (ms). */
@@ -109,6 +116,8 @@ export class Daemon {
   private ctx: SyncContext;
   /** The fold the last reconcile wrote to the fold cache, kept in memory (see SyncContext.foldMemo). */
   private readonly foldMemo: FoldMemo = {};
+  /** With groups: one fold memo per control directory. */
+  private readonly foldMemos = new Map<string, FoldMemo>();
   private readonly opts: DaemonOptions;
   private stopping = false;
   private readonly pending = { record: false, reconcile: false };
@@ -143,9 +152,10 @@ export class Daemon {
   /** Starts watching; resolves once stop() has finished the work in flight. */
   run(): Promise<void> {
     const p = paths(this.ctx.cfg);
+    const journals = [...this.wanted().entries()].filter(([k]) => k.startsWith("journals")).map(([, w]) => w.dir);
     this.log(
       "info",
-      `watching ${p.rmtab} and ${p.journals} as node ${this.ctx.node} of cluster ${this.ctx.cfg.cluster} (debounce ${this.opts.debounceMs} ms, poll ${this.opts.pollMs / 1000} s, reconcile every ${this.opts.intervalMs / 1000} s)`,
+      `watching ${p.rmtab} and ${journals.join(", ")} as node ${this.ctx.node} of cluster ${this.ctx.cfg.cluster} (debounce ${this.opts.debounceMs} ms, poll ${this.opts.pollMs / 1000} s, reconcile every ${this.opts.intervalMs / 1000} s)`,
     );
     this.arm();
     this.timers.push(setInterval(() => this.poll(), this.opts.pollMs));
@@ -190,6 +200,7 @@ export class Daemon {
     }
     this.ctx = next;
     this.seen = undefined;
+    this.foldMemos.clear();
     this.log("info", `configuration reloaded from ${next.cfg.file} (node ${next.node}, ${plural(next.cfg.exports.length, "export")})`);
     this.disarm();
     this.arm();
@@ -242,17 +253,23 @@ export class Daemon {
     const started = Date.now();
     this.log("debug", `${kind} started`);
     try {
-      if (kind === "reconcile") {
-        const r = await reconcile(ctx);
-        this.reportRecord(r);
-        this.note("addonly", r.addOnly ? `add-only mode, no entry was removed: ${describeProblems(r.problems)}` : "", "warning");
-        if (r.written)
-          this.log("info", `${r.rmtab} rewritten: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed, ${r.entries} entries`);
-        for (const u of r.unwritable) this.log("warning", `cannot write ${u.client} ${u.path} to rmtab: ${u.problem}`);
-        for (const q of r.quarantined) this.log("warning", `quarantined rmtab line ${q.line} (${q.problem})`);
+      if (base.cfg.groups.length > 0) {
+        // every control directory: the shared one (if any) and each group's mounted here
+        const memo = (u: ControlUnit) => {
+          let m = this.foldMemos.get(u.name);
+          if (!m) this.foldMemos.set(u.name, (m = {}));
+          return m;
+        };
+        const all = kind === "reconcile" ? await reconcileUnits(ctx, { memo }) : await recordUnits(ctx, { memo });
+        this.reportUnits(kind, all);
+        const err = unitsError(all);
+        if (err) throw err;
+        if (kind === "reconcile") this.deps.afterReconcile?.();
+      } else if (kind === "reconcile") {
+        this.reportReconcile(await reconcile(ctx), "");
         this.deps.afterReconcile?.();
       } else {
-        this.reportRecord(await record(ctx));
+        this.reportRecord(await record(ctx), "");
       }
       this.seen = sig;
       this.log("debug", `${kind} done in ${Date.now() - started} ms`);
@@ -270,7 +287,7 @@ export class Daemon {
       const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(20, this.failures - 1));
       this.notBefore = Date.now() + delay;
       const level: Level = err instanceof LockTimeoutError ? "warning" : "err";
-      const what = err instanceof RefusedError || err instanceof JournalError || err instanceof ConfigError ? "" : " (unexpected)";
+      const what = err instanceof RefusedError || err instanceof JournalError || err instanceof ConfigError || err instanceof ExitError ? "" : " (unexpected)";
       this.log(level, `${kind} failed${what}: ${errorMessage(err)}; retry ${this.failures} in ${delay / 1000} s`);
       this.setStatus(`degraded: ${kind} failed ${plural(this.failures, "time")}: ${errorMessage(err).split("\n")[0]}`);
     } finally {
@@ -281,11 +298,34 @@ export class Daemon {
     }
   }
 
-  private reportRecord(r: RecordReport): void {
-    if (r.recorded.length > 0) this.log("info", `recorded ${plural(r.recorded.length, "change")}: ${summary(r)}`);
-    for (const i of r.ignored) this.log("debug", `not recorded: ${i.client} ${i.path} (${i.reason})`);
-    this.note("malformed", r.malformed.map((m) => `rmtab line ${m.line}: ${m.problem}`).join("; "), "warning");
-    this.note("problems", r.problems.map((p) => `${p.file}: ${p.problem}`).join("; "), "warning");
+  /** `pre`: "" for the one control directory, "group NAME: " for a group's. */
+  private reportRecord(r: RecordReport, pre: string): void {
+    if (r.recorded.length > 0) this.log("info", `${pre}recorded ${plural(r.recorded.length, "change")}: ${summary(r)}`);
+    for (const i of r.ignored) this.log("debug", `${pre}not recorded: ${i.client} ${i.path} (${i.reason})`);
+    this.note(`${pre}malformed`, r.malformed.map((m) => `${pre}rmtab line ${m.line}: ${m.problem}`).join("; "), "warning");
+    this.note(`${pre}problems`, r.problems.map((p) => `${pre}${p.file}: ${p.problem}`).join("; "), "warning");
+  }
+
+  private reportReconcile(r: ReconcileReport, pre: string): void {
+    this.reportRecord(r, pre);
+    this.note(`${pre}addonly`, r.addOnly ? `${pre}add-only mode, no entry was removed: ${describeProblems(r.problems)}` : "", "warning");
+    if (r.written)
+      this.log("info", `${pre}${r.rmtab} rewritten: ${r.added.length} added, ${r.removed.length} removed, ${r.changed.length} changed, ${r.entries} entries`);
+    for (const u of r.unwritable) this.log("warning", `${pre}cannot write ${u.client} ${u.path} to rmtab: ${u.problem}`);
+    for (const q of r.quarantined) this.log("warning", `${pre}quarantined rmtab line ${q.line} (${q.problem})`);
+  }
+
+  private reportUnits(kind: Work, all: UnitsReport<RecordReport | ReconcileReport>): void {
+    for (const u of all.units) {
+      const pre = u.unit.group !== undefined ? `group ${u.unit.name}: ` : "";
+      // a group not mounted here is served elsewhere: said once, when that starts
+      this.note(`${pre}absent`, u.state === "absent" ? `${pre}not here: ${u.reason}` : "", "info");
+      if (u.state !== "done") continue;
+      if (kind === "reconcile") this.reportReconcile(u.report as ReconcileReport, pre);
+      else this.reportRecord(u.report, pre);
+    }
+    if (all.released.length > 0)
+      this.log("info", `${all.rmtab} rewritten: ${plural(all.released.length, "line")} of groups not mounted here removed (${all.released.map((l) => `${l.client} ${l.path}`).join(", ")})`);
   }
 
   /** Logs a condition when it starts or changes, and when it clears. */
@@ -314,7 +354,6 @@ export class Daemon {
     const rmtab = basename(p.rmtab);
     const local = new Set([rmtab, `${rmtab}.tmp`, SPOOL_NAME]);
     const etab = basename(p.etab);
-    const own = basename(journalFile(p.journals, this.ctx.node));
     const out = new Map<string, Wanted>();
     out.set("state", {
       dir: this.ctx.cfg.stateDir,
@@ -322,15 +361,22 @@ export class Daemon {
       wants: (name) => local.has(name) || name === etab,
       onName: (name) => this.request(name === etab ? "reconcile" : "record", this.opts.debounceMs),
     });
-    out.set("journals", {
-      dir: p.journals,
-      polled: true,
-      wants: (name) => name.endsWith(".sqlite") && name !== own,
-      onName: () => {
-        this.log("debug", "a peer journal changed");
-        this.request("reconcile", this.opts.debounceMs);
-      },
-    });
+    // the shared control directory's journals ("journals"), and each group's ("journals NAME")
+    for (const u of controlUnits(this.ctx.cfg)) {
+      const journals = paths(u.cfg).journals;
+      const own = basename(journalFile(journals, this.ctx.node));
+      const group = u.group !== undefined ? `group ${u.name}` : undefined;
+      out.set(group === undefined ? "journals" : `journals ${u.name}`, {
+        dir: journals,
+        polled: true,
+        group,
+        wants: (name) => name.endsWith(".sqlite") && name !== own,
+        onName: () => {
+          this.log("debug", `a peer journal changed${group === undefined ? "" : ` (${group})`}`);
+          this.request("reconcile", this.opts.debounceMs);
+        },
+      });
+    }
     // A symlinked rmtab: mountd renames onto (and writes in place) the link's target.
     try {
       const target = realpathSync(p.rmtab);
@@ -349,17 +395,24 @@ export class Daemon {
     return out;
   }
 
-  /** Arms every wanted watch not armed yet; returns true when all are armed. */
+  /** Arms every wanted watch not armed yet; returns true when all are armed but those of groups not mounted here. */
   private arm(): boolean {
     let all = true;
-    for (const [key, w] of this.wanted()) {
+    const wanted = this.wanted();
+    // a group gone from the configuration (reload)
+    for (const [key, cur] of this.watches)
+      if (!wanted.has(key)) {
+        void cur.watcher.close();
+        this.watches.delete(key);
+      }
+    for (const [key, w] of wanted) {
       const cur = this.watches.get(key);
       if (cur && cur.dir === w.dir) continue;
       if (cur) void cur.watcher.close();
       this.watches.delete(key);
       const armed = this.tryWatch(key, w);
       if (armed) this.watches.set(key, armed);
-      else all = false;
+      else if (w.group === undefined) all = false;
     }
     return all;
   }
@@ -368,7 +421,8 @@ export class Daemon {
     const { dir } = w;
     const id = dirId(dir);
     if (id === undefined) {
-      this.note(`watch:${dir}`, `cannot watch ${dir}: not a directory or missing; polling until it is back`, "warning");
+      if (w.group !== undefined) this.note(`watch:${dir}`, `${w.group}: ${dir} is not here (the group's volume is not mounted on this node); watching for it`, "info");
+      else this.note(`watch:${dir}`, `cannot watch ${dir}: not a directory or missing; polling until it is back`, "warning");
       return undefined;
     }
     const watcher = watch(dir, {
@@ -432,6 +486,8 @@ interface Wanted {
   readonly dir: string;
   /** Polled (the control volume: peers write it) rather than native events. */
   readonly polled: boolean;
+  /** "group NAME" for a group's journals: missing while the group's volume is not mounted here, which is normal. */
+  readonly group?: string;
   /** Whether a name in `dir` is one to watch. */
   readonly wants: (name: string) => boolean;
   readonly onName: (name: string) => void;

@@ -16,7 +16,7 @@ import { readLocalBaseline, writeLocalBaseline } from "./io/local-baseline.js";
 import { withRmtabLock } from "./io/lock.js";
 import { requireStateDir } from "./io/state-dir.js";
 import { readVolumeRecord, writeVolumeRecord } from "./io/volume.js";
-import { readHosted, reconcile, record, type RecordReport, type ReconcileReport, type SyncContext } from "./sync.js";
+import { readHosted, reconcile, record, type FoldMemo, type RecordReport, type ReconcileReport, type SyncContext } from "./sync.js";
 
 /** What became of one control directory in a run. */
 export type UnitOutcome<R> =
@@ -72,15 +72,25 @@ function joinGroup(ctx: SyncContext, cfg: Config): void {
   ctx.warn(`group ${cfg.group}: first use of ${cfg.controlDir} on this node, created ${own}`);
 }
 
+/** Options of a run over every control directory. */
+export interface UnitsOptions {
+  readonly dryRun?: boolean;
+  readonly hosting?: readonly string[];
+  /** A long-lived caller's (the daemon's) fold memo for each control directory (see SyncContext.foldMemo). */
+  readonly memo?: (unit: ControlUnit) => FoldMemo;
+}
+
 async function eachUnit<R>(
   ctx: SyncContext,
   hosting: readonly string[],
   work: (uctx: SyncContext, hosting: string[]) => Promise<R>,
+  memo?: (unit: ControlUnit) => FoldMemo,
 ): Promise<UnitOutcome<R>[]> {
   const out: UnitOutcome<R>[] = [];
   for (const unit of controlUnits(ctx.cfg)) {
     const uh = hostingOf(unit, hosting);
-    const uctx: SyncContext = { ...ctx, cfg: unit.cfg };
+    // one control directory's fold memo never serves another's
+    const uctx: SyncContext = { ...ctx, cfg: unit.cfg, foldMemo: memo ? memo(unit) : ctx.cfg.groups.length === 0 ? ctx.foldMemo : undefined };
     try {
       const absent = absentReason(unit);
       if (absent !== undefined) {
@@ -143,17 +153,17 @@ export function unitsError<R>(r: UnitsReport<R>): ExitError | undefined {
   return new ExitError(bad.map((u) => (u.state === "done" || u.state === "absent" ? "" : u.reason)).join("\n"), code);
 }
 
-export async function reconcileUnits(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<UnitsReport<ReconcileReport>> {
+export async function reconcileUnits(ctx: SyncContext, opts: UnitsOptions = {}): Promise<UnitsReport<ReconcileReport>> {
   requireStateDir(ctx.cfg);
   const dryRun = !!opts.dryRun;
   const hosting = opts.hosting ?? [];
-  const units = await eachUnit(ctx, hosting, (uctx, uh) => reconcile(uctx, { dryRun, hosting: uh }));
+  const units = await eachUnit(ctx, hosting, (uctx, uh) => reconcile(uctx, { dryRun, hosting: uh }), opts.memo);
   const absent = units.filter((u) => u.state === "absent").map((u) => u.unit);
   const released = await release(ctx, absent, dryRun);
   return { node: ctx.node, dryRun, units, released, rmtab: paths(ctx.cfg).rmtab };
 }
 
-export async function recordUnits(ctx: SyncContext, opts: { dryRun?: boolean; hosting?: readonly string[] } = {}): Promise<UnitsReport<RecordReport>> {
+export async function recordUnits(ctx: SyncContext, opts: UnitsOptions = {}): Promise<UnitsReport<RecordReport>> {
   requireStateDir(ctx.cfg);
   const dryRun = !!opts.dryRun;
   const units = await eachUnit(ctx, opts.hosting ?? [], async (uctx, uh) => {
@@ -162,6 +172,6 @@ export async function recordUnits(ctx: SyncContext, opts: { dryRun?: boolean; ho
     // the export leaves this node, and so do its lines (a reconcile of the group without it)
     if (!dryRun && uh.length > 0) await reconcile(uctx, {});
     return r;
-  });
+  }, opts.memo);
   return { node: ctx.node, dryRun, units, released: [], rmtab: paths(ctx.cfg).rmtab };
 }

@@ -342,3 +342,72 @@ describe("the Pacemaker agent with export groups", () => {
     expect(`${early.stdout}${early.stderr}`).toMatch(/served here: mount the group's control volume before rmtabsync starts/);
   });
 });
+
+describe("doctor, per export group", () => {
+  type Doc = { state: string; findings: { check: string; severity: string; nodes: string[] }[]; skipped: { check: string; reason: string }[] };
+  const doctor = (c: GroupCluster, node: string): Doc => JSON.parse(c.run(node, ["doctor", "--json"]).stdout) as Doc;
+
+  it("reads node facts from the group volumes mounted here; a node none of them holds is skipped, never a fault", () => {
+    const c = twoGroups();
+    c.ok("ds03", ["record"]);
+    c.ok("ds04", ["record"]);
+    // each node holds one group, whose volume only it has ever mounted: the other node is not compared
+    for (const [node, other] of [["ds03", "ds04"], ["ds04", "ds03"]] as const) {
+      const d = doctor(c, node);
+      expect(d.state, JSON.stringify(d)).not.toBe("UNKNOWN");
+      expect(d.findings.filter((f) => f.check === "facts-missing")).toEqual([]);
+      expect(d.skipped.map((s) => s.reason).join("\n")).toMatch(new RegExp(`facts of ${other} not compared: no control directory mounted here \\(group g\\d\\) holds its journal`));
+    }
+    // g0 moves to ds04: ds04 now reads ds03's facts from g0's volume; ds03 has no group mounted
+    c.move("g0", "ds03", "ds04", { from: [], to: ["vm1", "vm0"] });
+    const d4 = doctor(c, "ds04");
+    expect(d4.skipped.filter((s) => s.check === "facts-missing")).toEqual([]);
+    expect(d4.findings.filter((f) => f.check === "facts-missing")).toEqual([]);
+    const d3 = doctor(c, "ds03");
+    expect(d3.state, JSON.stringify(d3)).not.toBe("UNKNOWN");
+    expect(d3.findings.filter((f) => f.check === "facts-missing")).toEqual([]);
+    expect(d3.skipped.map((s) => s.reason).join("\n")).toContain("facts of ds03, ds04 not compared: no control directory is mounted here");
+  });
+});
+
+describe("status over every group", () => {
+  type St = { state: string; groups: { group: string | null; here: boolean; state?: string }[]; findings: { id: string; state: string; message: string; group: string | null }[] };
+
+  it("without --group or --export, judges each control directory mounted here; one finding list naming the group; a group served elsewhere is no fault", () => {
+    const c = twoGroups();
+    c.ok("ds03", ["reconcile"]);
+    c.ok("ds04", ["reconcile"]);
+    for (const [node, mine, other] of [["ds03", "g0", "g1"], ["ds04", "g1", "g0"]] as const) {
+      const r = c.run(node, ["status", "--json"]);
+      expect(r.code, r.stdout).toBe(0);
+      const st = JSON.parse(r.stdout) as St;
+      expect(st.state).toBe("OK");
+      expect(st.findings).toEqual([]);
+      expect(st.groups.map((g) => [g.group, g.here])).toEqual([
+        ["g0", mine === "g0"],
+        ["g1", mine === "g1"],
+      ]);
+      const text = c.run(node, ["status"]).stdout;
+      expect(text).toMatch(/^rmtabsync OK: rmtab and journals in order \| journals=1;/);
+      expect(text).toContain(`== group ${mine}\ncontrol volume ${c.ctl(node, mine)}: marker ok`);
+      expect(text).toContain(`== group ${other}\n${c.ctl(node, other)} not mounted here (the group is served elsewhere)`);
+    }
+    // ds03 exports vm1 but g1's volume is not mounted there: critical, for g1 only
+    c.serve("ds03", ["vm0", "vm1"]);
+    const r = c.run("ds03", ["status", "--json"]);
+    expect(r.code, r.stdout).toBe(2);
+    const st = JSON.parse(r.stdout) as St;
+    expect(st.state).toBe("CRITICAL");
+    expect(st.findings.map((f) => [f.group, f.id, f.state])).toEqual([["g1", "control-marker-missing", "CRITICAL"]]);
+    expect(st.findings[0]!.message).toMatch(/^group g1: no marker on .*, but vm1 is exported here/);
+    expect(st.groups.map((g) => [g.group, g.state])).toEqual([
+      ["g0", "OK"],
+      ["g1", "CRITICAL"],
+    ]);
+    const text = c.run("ds03", ["status"]).stdout;
+    expect(text).toMatch(/^rmtabsync CRITICAL: group g1: no marker on /);
+    expect(text.trimEnd().split("\n").pop()).toMatch(/^CRITICAL control-marker-missing: group g1: /);
+    // --group still judges the one group
+    expect(c.run("ds03", ["status", "--group", "g0"]).code).toBe(0);
+  });
+});

@@ -52,6 +52,46 @@ function shape(xml: string): string[] {
   return out.sort();
 }
 
+/** Runs a pcs script against a file (a stand-in pcs first on PATH), checks it builds the CIB's resources and constraints, and that crm_verify schedules it. */
+function pcsBuildsTheCib(script: string, cibFile: string) {
+  const pcs = which("pcs", "pcs");
+  which("cibadmin", "pacemaker-cli-utils");
+  const dir = mkdtempSync(join(tmpdir(), "rmtabsync-pcs-"));
+  mkdirSync(join(dir, "bin"));
+  const stand = join(dir, "bin/pcs");
+  writeFileSync(
+    stand,
+    `#!/bin/sh
+if [ "$1" = cluster ] && [ "$2" = cib ]; then exec cibadmin --empty > "$3"; fi
+if [ "$1" = cluster ] && [ "$2" = cib-push ]; then exit 0; fi
+exec ${pcs} "$@" --force
+`,
+  );
+  chmodSync(stand, 0o755);
+  const out = join(dir, "cib.xml");
+  const r = spawnSync("sh", [join(DIR, script)], {
+    encoding: "utf8",
+    cwd: dir,
+    env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}`, CIB: out },
+    timeout: 280_000,
+  });
+  expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
+  const built = readFileSync(out, "utf8");
+  const example = readFileSync(cibFile, "utf8");
+  expect(shape(built)).toEqual(shape(example));
+  // give the file the example's two online nodes, then let crm_verify schedule it
+  const nodes = /<nodes>[\s\S]*?<\/nodes>/.exec(example)![0];
+  const status = /<status>[\s\S]*?<\/status>/.exec(example)![0];
+  const withNodes = built
+    .replace(/<nodes\/>/, nodes)
+    .replace(/<status\/>/, status)
+    .replace(/<cib /, '<cib have-quorum="1" dc-uuid="1" ');
+  writeFileSync(out, withNodes);
+  const v = crmVerify(out);
+  expect(v.out).toBe("");
+  expect(v.code).toBe(0);
+}
+
 describe("Pacemaker example", () => {
   it("passes our own doctor: no finding, not even info, for the reference CIB and configuration", () => {
     const cfg = loadConfig(join(ROOT, "deploy/config.example.yaml"));
@@ -86,41 +126,59 @@ describe("Pacemaker example", () => {
   });
 
   it("pcs-two-nodes.sh builds the same configuration, which crm_verify accepts", () => {
-    const pcs = which("pcs", "pcs");
-    which("cibadmin", "pacemaker-cli-utils");
-    const dir = mkdtempSync(join(tmpdir(), "rmtabsync-pcs-"));
-    mkdirSync(join(dir, "bin"));
-    const stand = join(dir, "bin/pcs");
-    writeFileSync(
-      stand,
-      `#!/bin/sh
-if [ "$1" = cluster ] && [ "$2" = cib ]; then exec cibadmin --empty > "$3"; fi
-if [ "$1" = cluster ] && [ "$2" = cib-push ]; then exit 0; fi
-exec ${pcs} "$@" --force
-`,
-    );
-    chmodSync(stand, 0o755);
-    const out = join(dir, "cib.xml");
-    const r = spawnSync("sh", [join(DIR, "pcs-two-nodes.sh")], {
-      encoding: "utf8",
-      cwd: dir,
-      env: { ...process.env, PATH: `${join(dir, "bin")}:${process.env.PATH}`, CIB: out },
-      timeout: 280_000,
-    });
-    expect(r.status, `${r.stdout}${r.stderr}`).toBe(0);
-    const built = readFileSync(out, "utf8");
-    expect(shape(built)).toEqual(shape(readFileSync(CIB, "utf8")));
-    // give the file the example's two online nodes, then let crm_verify schedule it
-    const example = readFileSync(CIB, "utf8");
-    const nodes = /<nodes>[\s\S]*?<\/nodes>/.exec(example)![0];
-    const status = /<status>[\s\S]*?<\/status>/.exec(example)![0];
-    const withNodes = built
-      .replace(/<nodes\/>/, nodes)
-      .replace(/<status\/>/, status)
-      .replace(/<cib /, '<cib have-quorum="1" dc-uuid="1" ');
-    writeFileSync(out, withNodes);
-    const v = crmVerify(out);
-    expect(v.out).toBe("");
-    expect(v.code).toBe(0);
+    pcsBuildsTheCib("pcs-two-nodes.sh", CIB);
+  }, 300_000);
+});
+
+describe("Pacemaker example, per export group (no cluster filesystem)", () => {
+  const GCIB = join(DIR, "cib-groups.xml");
+
+  it("passes our own doctor with the per-group configuration: no finding, nothing skipped", () => {
+    const cfg = loadConfig(join(ROOT, "deploy/config.groups.example.yaml"));
+    expect(cfg.groups.map((g) => g.name)).toEqual(["g-vm0", "g-vm1"]);
+    expect(cfg.controlDir).toBe("");
+    const cib = parseCib(readFileSync(GCIB, "utf8"));
+    const r = runChecks(CHECKS, { exports: cfg.exports, nodes: [], self: cfg.nodes[0]!, nowMs: Date.now(), maxFactsAgeMs: 3_600_000, cib, cibReason: "" });
+    expect(r.findings.map(findingJson)).toEqual([]);
+    expect(r.skipped).toEqual([]);
+  });
+
+  it("rmtabsync doctor --cib on it reports no critical finding", () => {
+    const dir = mkdtempSync(join(tmpdir(), "rmtabsync-doctor-groups-"));
+    // the example configuration, with this test's state directory
+    const cfgFile = join(dir, "config.yaml");
+    writeFileSync(cfgFile, readFileSync(join(ROOT, "deploy/config.groups.example.yaml"), "utf8").replace("stateDir: /var/lib/nfs", `stateDir: ${dir}`));
+    const r = spawnSync(process.execPath, [join(ROOT, "dist/cli.js"), "-c", cfgFile, "-n", "ds03", "doctor", "--json", "--cib", GCIB], { encoding: "utf8" });
+    const out = JSON.parse(r.stdout) as { state: string; findings: { severity: string }[] };
+    expect(out.findings.filter((f) => f.severity === "critical"), r.stdout).toEqual([]);
+    expect(out.state).not.toBe("CRITICAL");
+    expect(out.state).not.toBe("UNKNOWN");
+  });
+
+  it("crm_verify --xml-file accepts it; no dlm, no cluster filesystem, no dual-primary; each group starts in order", () => {
+    const r = crmVerify(GCIB);
+    expect(r.out).toBe("");
+    expect(r.code).toBe(0);
+    const xml = readFileSync(GCIB, "utf8");
+    const s = shape(xml);
+    expect(s.filter((l) => / ocf:pacemaker:controld /.test(l))).toEqual([]);
+    expect(xml).not.toMatch(/gfs2|ocfs2/);
+    expect([...xml.matchAll(/name="promoted-max" value="(\d+)"/g)].map((m) => m[1])).toEqual(["1", "1"]);
+    const members: Record<string, string[]> = {
+      vm0: ["fs-vm0", "rmtabsync-vm0", "exportfs-vm0", "ip-vm0"],
+      vm1: ["fs-vm1", "fs-vm1-control", "rmtabsync-vm1", "exportfs-vm1", "ip-vm1"],
+    };
+    for (const [n, ids] of Object.entries(members)) {
+      expect(s.filter((l) => l.endsWith(` in g-${n}`)).map((l) => l.split(" ")[1]).sort()).toEqual([...ids].sort());
+      // a group's order is its XML order
+      const pos = ids.map((id) => xml.indexOf(`<primitive id="${id}"`));
+      expect([...pos].sort((a, b) => a - b)).toEqual(pos);
+      expect(s).toContain(`order promote drbd-${n}-clone then start g-${n} Mandatory`);
+      expect(s).toContain(`colocation g-${n} with Promoted drbd-${n}-clone INFINITY`);
+    }
+  });
+
+  it("pcs-groups.sh builds the same configuration, which crm_verify accepts", () => {
+    pcsBuildsTheCib("pcs-groups.sh", GCIB);
   }, 300_000);
 });

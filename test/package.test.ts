@@ -58,6 +58,8 @@ describe("Debian package", () => {
       "./usr/share/doc/rmtabsync/copyright",
       "./usr/share/doc/rmtabsync/changelog.gz",
       "./usr/share/doc/rmtabsync/examples/config.yaml",
+      "./usr/share/doc/rmtabsync/examples/config.groups.yaml",
+      "./usr/share/doc/rmtabsync/examples/pacemaker/cib-groups.xml",
     ])
       expect(contents).toContain(f);
     const lint = run("lintian", ["--tag-display-limit", "0", "--display-info", deb]);

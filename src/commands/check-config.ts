@@ -1,5 +1,5 @@
 import { Command } from "@commander-js/extra-typings";
-import { journalFile, loadConfig, paths, type Config } from "../config.js";
+import { controlUnits, journalFile, loadConfig, paths, unitStateDir, type Config } from "../config.js";
 import { ConfigError, ExitError, EXIT, UsageError, errorMessage } from "../errors.js";
 import { localBaselineFile } from "../io/local-baseline.js";
 import { marksFile } from "../io/marks.js";
@@ -11,6 +11,8 @@ import { configPath, nodeName, printJson, readGlobals, type Runtime } from "./co
 /** The settings in force after defaults, and the files they lead to. */
 export function resolvedSettings(cfg: Config, node: string) {
   const p = paths(cfg);
+  // without a shared control directory (every export in a group) these name nothing
+  const shared = cfg.controlDir !== "";
   return {
     file: cfg.file,
     node,
@@ -31,10 +33,21 @@ export function resolvedSettings(cfg: Config, node: string) {
       baseline: localBaselineFile(cfg.stateDir),
       volume: volumeRecordFile(cfg.stateDir),
       spool: join(cfg.stateDir, SPOOL_NAME),
-      marker: p.marker,
-      journals: p.journals,
-      journal: journalFile(p.journals, node),
+      ...(shared ? { marker: p.marker, journals: p.journals, journal: journalFile(p.journals, node) } : {}),
     },
+    groups: controlUnits(cfg).flatMap((u) => {
+      if (u.group === undefined) return [];
+      const g = paths(u.cfg);
+      return [
+        {
+          name: u.name,
+          controlDir: u.cfg.controlDir,
+          controlDirIsMountpoint: u.cfg.controlDirIsMountpoint,
+          exports: u.cfg.exports.map((e) => e.name),
+          files: { state: unitStateDir(u.cfg), marker: g.marker, journals: g.journals, journal: journalFile(g.journals, node) },
+        },
+      ];
+    }),
   };
 }
 
@@ -43,12 +56,17 @@ function text(s: ReturnType<typeof resolvedSettings>): string {
   let out = `${s.file}: valid\n`;
   out += kv("cluster", s.cluster);
   out += kv("node", `${s.node} (of ${s.nodes.join(", ")})`);
-  out += kv("controlDir", `${s.controlDir}${s.controlDirIsMountpoint ? " (must be a mount point)" : " (may be a plain directory)"}`);
+  if (s.controlDir !== "") out += kv("controlDir", `${s.controlDir}${s.controlDirIsMountpoint ? " (must be a mount point)" : " (may be a plain directory)"}`);
+  else out += kv("controlDir", "(none: every export is in a group)");
   out += kv("stateDir", s.stateDir);
   out += kv("maxClockSkew", `${s.maxClockSkewSeconds} s`);
   for (const e of s.exports) out += kv(`export ${e.name}`, `${e.path} on ${e.nodes.join(", ")}`);
   for (const [k, v] of Object.entries(s.system)) out += kv(`system.${k}`, v);
   for (const [k, v] of Object.entries(s.files)) out += kv(`file ${k}`, v);
+  for (const gr of s.groups) {
+    out += kv(`group ${gr.name}`, `${gr.exports.join(", ")}; controlDir ${gr.controlDir}${gr.controlDirIsMountpoint ? " (must be a mount point)" : " (may be a plain directory)"}`);
+    for (const [k, v] of Object.entries(gr.files)) out += kv(`group ${gr.name} ${k}`, v);
+  }
   return out;
 }
 

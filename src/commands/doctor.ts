@@ -3,7 +3,7 @@ import { CHECKS } from "../core/checks/index.js";
 import { findingJson, runChecks, STATUS_EXIT, type DoctorResult } from "../core/doctor.js";
 import { ExitError, StatusExit, errorMessage } from "../errors.js";
 import { pluginLine, pluginUnknown, type Perf } from "./plugin.js";
-import { loadCib, readNodeInputs } from "../io/doctor-input.js";
+import { loadCib, readNodeInputsAll } from "../io/doctor-input.js";
 import { durationOption, loadConfigFor, nodeName, printJson, readGlobals, warner, type Runtime } from "./common.js";
 
 export const DEFAULT_FACTS_MAX_AGE = "1h";
@@ -57,9 +57,10 @@ export function doctorCommand(rt: Runtime) {
           throw new ExitError(`--export: expected one of ${cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`, STATUS_EXIT.UNKNOWN);
         const maxAge = durationOption("--facts-max-age", opts.factsMaxAge);
         const nowMs = rt.now();
-        const nodes = readNodeInputs(cfg, self, nowMs, warner(rt));
+        const inputs = readNodeInputsAll(cfg, self, nowMs, warner(rt));
         const cib = await loadCib(opts.cib);
-        result = runChecks(CHECKS, { exports: cfg.exports, nodes, self, nowMs, maxFactsAgeMs: maxAge, cib: cib.cib, cibReason: cib.reason }, { export: opts.export });
+        result = runChecks(CHECKS, { exports: cfg.exports, nodes: inputs.nodes, self, nowMs, maxFactsAgeMs: maxAge, cib: cib.cib, cibReason: cib.reason }, { export: opts.export });
+        if (inputs.skipped.length > 0) result = { ...result, skipped: [...result.skipped, ...inputs.skipped.map((reason) => ({ check: "facts-missing", reason }))] };
         counts = [cfg.nodes.length, cfg.exports.length];
       } catch (err) {
         // Monitoring-plugin convention: anything that stops the checks is UNKNOWN (3).

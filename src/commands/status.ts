@@ -1,12 +1,14 @@
 import { Command } from "@commander-js/extra-typings";
-import { formatAge, evaluateStatus, STATE_CODE, type JournalFact, type StatusFacts } from "../core/status.js";
+import { formatAge, evaluateStatus, STATE_CODE, type Finding, type JournalFact, type State, type StatusFacts } from "../core/status.js";
 import { ExportIndex } from "../core/exports.js";
 import { errorMessage, StatusExit } from "../errors.js";
 import { pluginLine, pluginUnknown, type Perf } from "./plugin.js";
 import { gatherStatus } from "../status.js";
 import type { SyncContext } from "../sync.js";
 import { durationOption, printJson, readGlobals, syncContext, table, unitView, type Runtime } from "./common.js";
-import { controlUnits } from "../config.js";
+import { controlUnits, paths, type ControlUnit } from "../config.js";
+import { readMarker } from "../io/control.js";
+import { readHosted } from "../sync.js";
 
 function iso(ms: number | undefined): string | null {
   return ms === undefined ? null : new Date(ms).toISOString();
@@ -47,13 +49,21 @@ export function statusPerf(f: StatusFacts): Perf[] {
 }
 
 function statusText(f: StatusFacts, ev: ReturnType<typeof evaluateStatus>): string {
-  const out: string[] = [];
+  return `${statusHead(f, ev)}${statusBody(f, ev.findings)}`;
+}
+
+function statusHead(f: StatusFacts, ev: ReturnType<typeof evaluateStatus>): string {
   const counts = (["CRITICAL", "UNKNOWN", "WARNING"] as const)
     .map((s) => [s, ev.findings.filter((x) => x.state === s).length] as const)
     .filter(([, n]) => n > 0)
     .map(([s, n]) => `${n} ${s.toLowerCase()}`);
-  out.push(pluginLine(ev.state, `${ev.findings[0]?.message ?? "rmtab and journals in order"}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`, statusPerf(f)).trimEnd());
-  out.push(`node ${f.node}, cluster ${f.cluster}${f.export ? `, export ${f.export} ${f.exportHosted ? "exported here" : "not exported here"}` : ""}`);
+  return pluginLine(ev.state, `${ev.findings[0]?.message ?? "rmtab and journals in order"}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`, statusPerf(f));
+}
+
+/** Everything after the plugin line; `findings` listed at the end (none: left out). */
+function statusBody(f: StatusFacts, findings: readonly Finding[], opts: { nodeLine?: boolean } = {}): string {
+  const out: string[] = [];
+  if (opts.nodeLine !== false) out.push(`node ${f.node}, cluster ${f.cluster}${f.export ? `, export ${f.export} ${f.exportHosted ? "exported here" : "not exported here"}` : ""}`);
   const marker =
     f.marker.kind === "ok" ? "marker ok" : f.marker.kind === "missing" ? "NO MARKER" : f.marker.kind === "foreign" ? `marker of cluster ${f.marker.cluster}` : "marker unreadable";
   out.push(`control volume ${f.controlDir}: ${marker}${f.controlMounted === undefined ? ", missing" : f.controlMounted ? ", mounted" : ", not a mount point"}`);
@@ -86,8 +96,108 @@ function statusText(f: StatusFacts, ev: ReturnType<typeof evaluateStatus>): stri
     }
   }
   if (f.quarantined > 0) out.push(`rmtab.quarantine: ${f.quarantined} line(s)`);
-  for (const x of ev.findings) out.push(`${x.state} ${x.id}: ${x.message}`);
+  for (const x of findings) out.push(`${x.state} ${x.id}: ${x.message}`);
   return out.join("\n") + "\n";
+}
+
+function statusJson(facts: StatusFacts, ev: ReturnType<typeof evaluateStatus>) {
+  return {
+    state: ev.state,
+    code: STATE_CODE[ev.state],
+    node: facts.node,
+    cluster: facts.cluster,
+    export: facts.export ?? null,
+    exportHosted: facts.exportHosted ?? null,
+    controlVolume: {
+      dir: facts.controlDir,
+      mountPoint: facts.controlMounted ?? null,
+      marker: facts.marker.kind,
+      markerCluster: "cluster" in facts.marker ? facts.marker.cluster : null,
+    },
+    journals: facts.journals.map((j) => journalJson(j, facts.now)),
+    lastRecord: iso(facts.lastRecord),
+    lastRecordAgeSeconds: ageSeconds(facts.now, facts.lastRecord),
+    lastReconcile: iso(facts.lastReconcile),
+    lastReconcileAgeSeconds: ageSeconds(facts.now, facts.lastReconcile),
+    reconcileInterrupted: facts.pending,
+    rmtab:
+      facts.rmtab === undefined
+        ? null
+        : "error" in facts.rmtab
+          ? { checked: false, error: facts.rmtab.error }
+          : { checked: true, matches: facts.rmtab.ok.add + facts.rmtab.ok.remove + facts.rmtab.ok.change === 0, ...facts.rmtab.ok },
+    quarantined: facts.quarantined,
+    findings: ev.findings,
+  };
+}
+
+const RANK: Readonly<Record<State, number>> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
+
+/** One control directory's part of a status over every one. */
+type UnitStatus =
+  | { readonly unit: ControlUnit; readonly absent: string }
+  | { readonly unit: ControlUnit; readonly facts: StatusFacts; readonly ev: ReturnType<typeof evaluateStatus>; readonly findings: Finding[] };
+
+/**
+ * status over every control directory (a configuration with groups, no
+ * --group and no --export): the shared one (if any) and each group's
+ * mounted here, judged one by one; one finding list, each finding naming
+ * its group. A group whose volume is not mounted here and whose exports are
+ * not exported here is served elsewhere: that is no fault.
+ */
+async function statusAll(ctx: SyncContext, staleAfterMs: number): Promise<UnitStatus[]> {
+  const out: UnitStatus[] = [];
+  for (const unit of controlUnits(ctx.cfg)) {
+    const uctx: SyncContext = { ...ctx, cfg: unit.cfg };
+    const pre = unit.group === undefined ? "" : `group ${unit.name}: `;
+    if (unit.group !== undefined) {
+      const dir = unit.cfg.controlDir;
+      let here = false;
+      try {
+        here = readMarker(paths(unit.cfg).marker) !== undefined;
+      } catch {
+        here = true; // an unreadable marker is judged below
+      }
+      const served = [...readHosted(unit.cfg, new ExportIndex(unit.cfg.exports)).hosted].sort();
+      if (!here && served.length === 0) {
+        out.push({ unit, absent: `${dir} not mounted here (the group is served elsewhere)` });
+        continue;
+      }
+      if (!here) {
+        const finding: Finding = {
+          id: "control-marker-missing",
+          state: "CRITICAL",
+          message: `${pre}no marker on ${dir}, but ${served.join(", ")} ${served.length === 1 ? "is" : "are"} exported here: mount the group's control volume before rmtabsync and exportfs start (record and reconcile refuse this group)`,
+        };
+        const facts = await gatherStatus(uctx, { staleAfterMs });
+        out.push({ unit, facts, ev: { state: "CRITICAL", findings: [finding] }, findings: [finding] });
+        continue;
+      }
+    }
+    const facts = await gatherStatus(uctx, { staleAfterMs });
+    const ev = evaluateStatus(facts);
+    out.push({ unit, facts, ev, findings: ev.findings.map((x) => ({ ...x, message: `${pre}${x.message}` })) });
+  }
+  return out;
+}
+
+/** Performance data over every control directory judged: sums, and the oldest record and reconcile. */
+function statusPerfAll(parts: readonly { facts: StatusFacts }[]): Perf[] {
+  const each = parts.map((p) => statusPerf(p.facts));
+  const labels = each[0]?.map((x) => x.label) ?? [];
+  return labels.map((label, i) => {
+    const vals = each.map((e) => e[i]!.value);
+    const known = vals.filter((v): v is number => v !== undefined);
+    const value =
+      known.length === 0 || (label.endsWith("_age") && known.length < vals.length)
+        ? undefined
+        : label === "entries"
+          ? known[0]
+          : label.endsWith("_age")
+            ? Math.max(...known)
+            : known.reduce((a, b) => a + b, 0);
+    return { ...each[0]![i]!, value };
+  });
 }
 
 export const DEFAULT_STALE_AFTER = "15m";
@@ -104,6 +214,7 @@ export function statusCommand(rt: Runtime) {
       const unknown = (msg: string): never => pluginUnknown(rt, g.json === true, msg);
       let ctx: SyncContext | undefined;
       let staleAfterMs = 0;
+      let every = false;
       try {
         ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
         staleAfterMs = durationOption("--stale-after", opts.staleAfter);
@@ -111,11 +222,13 @@ export function statusCommand(rt: Runtime) {
           throw new Error(`--export: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${opts.export}"`);
         // with groups: the control directory of the export's group (or the one named)
         const byExport = opts.export === undefined ? undefined : controlUnits(ctx.cfg).find((u) => u.cfg.exports.some((e) => e.name === opts.export))?.group;
-        if (ctx.cfg.groups.length > 0) ctx = { ...ctx, cfg: unitView(ctx.cfg, opts.group ?? byExport) };
+        every = ctx.cfg.groups.length > 0 && ctx.cfg.group === undefined && opts.group === undefined && opts.export === undefined;
+        if (ctx.cfg.groups.length > 0 && !every) ctx = { ...ctx, cfg: unitView(ctx.cfg, opts.group ?? byExport) };
       } catch (err) {
         unknown(errorMessage(err));
       }
       if (ctx === undefined) return;
+      if (every) return statusEvery(rt, g.json === true, ctx, staleAfterMs);
       let facts: StatusFacts;
       try {
         facts = await gatherStatus(ctx, { export: opts.export, staleAfterMs });
@@ -123,36 +236,52 @@ export function statusCommand(rt: Runtime) {
         return unknown(errorMessage(err));
       }
       const ev = evaluateStatus(facts);
-      if (g.json) {
-        printJson(rt, {
-          state: ev.state,
-          code: STATE_CODE[ev.state],
-          node: facts.node,
-          cluster: facts.cluster,
-          export: facts.export ?? null,
-          exportHosted: facts.exportHosted ?? null,
-          controlVolume: {
-            dir: facts.controlDir,
-            mountPoint: facts.controlMounted ?? null,
-            marker: facts.marker.kind,
-            markerCluster: "cluster" in facts.marker ? facts.marker.cluster : null,
-          },
-          journals: facts.journals.map((j) => journalJson(j, facts.now)),
-          lastRecord: iso(facts.lastRecord),
-          lastRecordAgeSeconds: ageSeconds(facts.now, facts.lastRecord),
-          lastReconcile: iso(facts.lastReconcile),
-          lastReconcileAgeSeconds: ageSeconds(facts.now, facts.lastReconcile),
-          reconcileInterrupted: facts.pending,
-          rmtab:
-            facts.rmtab === undefined
-              ? null
-              : "error" in facts.rmtab
-                ? { checked: false, error: facts.rmtab.error }
-                : { checked: true, matches: facts.rmtab.ok.add + facts.rmtab.ok.remove + facts.rmtab.ok.change === 0, ...facts.rmtab.ok },
-          quarantined: facts.quarantined,
-          findings: ev.findings,
-        });
-      } else rt.out(statusText(facts, ev));
+      if (g.json) printJson(rt, statusJson(facts, ev));
+      else rt.out(statusText(facts, ev));
       if (ev.state !== "OK") throw new StatusExit(STATE_CODE[ev.state]);
     });
+}
+
+async function statusEvery(rt: Runtime, json: boolean, ctx: SyncContext, staleAfterMs: number): Promise<void> {
+  let parts: UnitStatus[];
+  try {
+    parts = await statusAll(ctx, staleAfterMs);
+  } catch (err) {
+    return pluginUnknown(rt, json, errorMessage(err));
+  }
+  const judged = parts.filter((p): p is Extract<UnitStatus, { facts: StatusFacts }> => "facts" in p);
+  const findings = judged.flatMap((p) => p.findings.map((x) => ({ ...x, group: p.unit.group ?? null })));
+  findings.sort((a, b) => RANK[b.state] - RANK[a.state]);
+  const state = findings.reduce<State>((s, x) => (RANK[x.state] > RANK[s] ? x.state : s), "OK");
+  const name = (u: ControlUnit) => (u.group === undefined ? "shared control directory" : `group ${u.name}`);
+  if (json) {
+    printJson(rt, {
+      state,
+      code: STATE_CODE[state],
+      node: ctx.node,
+      cluster: ctx.cfg.cluster,
+      groups: parts.map((p) =>
+        "facts" in p
+          ? { group: p.unit.group ?? null, here: true, ...statusJson(p.facts, { ...p.ev, findings: p.findings }) }
+          : { group: p.unit.group ?? null, here: false, controlVolume: { dir: p.unit.cfg.controlDir }, reason: p.absent },
+      ),
+      findings,
+    });
+  } else {
+    const counts = (["CRITICAL", "UNKNOWN", "WARNING"] as const)
+      .map((s) => [s, findings.filter((x) => x.state === s).length] as const)
+      .filter(([, n]) => n > 0)
+      .map(([s, n]) => `${n} ${s.toLowerCase()}`);
+    const here = judged.length;
+    const summary = findings[0]?.message ?? (here === 0 ? "no control directory is mounted here (every group is served elsewhere)" : "rmtab and journals in order");
+    let out = pluginLine(state, `${summary}${counts.length > 1 ? ` (${counts.join(", ")})` : ""}`, statusPerfAll(judged));
+    out += `node ${ctx.node}, cluster ${ctx.cfg.cluster}, ${here} of ${parts.length} control director${parts.length === 1 ? "y" : "ies"} here\n`;
+    for (const p of parts) {
+      out += `\n== ${name(p.unit)}\n`;
+      out += "facts" in p ? statusBody(p.facts, [], { nodeLine: false }) : `${p.absent}\n`;
+    }
+    if (findings.length > 0) out += "\n" + findings.map((x) => `${x.state} ${x.id}: ${x.message}`).join("\n") + "\n";
+    rt.out(out);
+  }
+  if (state !== "OK") throw new StatusExit(STATE_CODE[state]);
 }

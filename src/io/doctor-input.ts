@@ -2,12 +2,12 @@
 // newest facts from the journals, and gets the CIB (--cib FILE, else
 // `cibadmin -Q`). The checks themselves are pure (src/core/checks/).
 import { spawnSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { journalFile, paths, type Config } from "../config.js";
+import { existsSync, readFileSync } from "node:fs";
+import { controlUnits, journalFile, paths, type Config } from "../config.js";
 import type { Cib } from "../core/cib.js";
 import type { NodeInput } from "../core/doctor.js";
 import { errorMessage, JournalError, UsageError } from "../errors.js";
-import { listJournalFiles, requireMarker } from "./control.js";
+import { listJournalFiles, readMarker, requireMarker } from "./control.js";
 import { asNodeFacts, publishOwnFacts } from "./facts.js";
 import { nodeOfFile, OwnJournal, readJournalFacts, type JournalFacts } from "./journal.js";
 
@@ -82,4 +82,61 @@ export function readNodeInputs(cfg: Config, self: string, nowMs: number, warn: (
       problem: !j.facts ? "never published (run 'rmtabsync record' there)" : !facts ? `facts format ${j.facts.format} not understood` : null,
     };
   });
+}
+
+export interface NodeInputs {
+  readonly nodes: NodeInput[];
+  /** What could not be compared, and why (doctor's `skipped`, check facts-missing). */
+  readonly skipped: string[];
+}
+
+/**
+ * One node's inputs from two control directories: facts before none, the
+ * later collection for the node-wide facts, and each export's facts from
+ * whichever volume has them (a group's volume carries its own exports').
+ */
+function fresher(a: NodeInput, b: NodeInput): NodeInput {
+  if (a.facts === null) return b.facts === null && a.problem === null ? a : b;
+  if (b.facts === null) return a;
+  const [base, other] = (b.checked ?? b.published ?? 0) > (a.checked ?? a.published ?? 0) ? [b, a] : [a, b];
+  return { ...base, facts: { ...base.facts!, exports: { ...other.facts!.exports, ...base.facts!.exports } } };
+}
+
+/**
+ * Every node's newest facts over the control directories readable here.
+ * Without groups: the shared volume (readNodeInputs, unchanged). With
+ * groups, a group's volume is mounted only where the group runs and holds
+ * the journals of the nodes that served it: a node whose journal no
+ * control directory here holds is not compared (listed under skipped),
+ * never reported as a fault.
+ */
+export function readNodeInputsAll(cfg: Config, self: string, nowMs: number, warn: (m: string) => void): NodeInputs {
+  if (cfg.groups.length === 0) return { nodes: readNodeInputs(cfg, self, nowMs, warn), skipped: [] };
+  const best = new Map<string, NodeInput>();
+  const skipped: string[] = [];
+  const read: string[] = [];
+  for (const unit of controlUnits(cfg)) {
+    const dir = unit.cfg.controlDir;
+    if (unit.group !== undefined && (!existsSync(dir) || readMarker(paths(unit.cfg).marker) === undefined)) continue;
+    let inputs: NodeInput[];
+    try {
+      inputs = readNodeInputs(unit.cfg, self, nowMs, warn);
+    } catch (err) {
+      skipped.push(`${unit.group !== undefined ? `group ${unit.name}` : "the shared control directory"} (${dir}) not read: ${errorMessage(err)}`);
+      continue;
+    }
+    read.push(unit.group !== undefined ? `group ${unit.name}` : "the shared control directory");
+    for (const n of inputs) {
+      // in a group's volume, no journal of a node is normal: it never served the group
+      if (unit.group !== undefined && n.facts === null && n.problem !== null && n.problem.startsWith("no journal for configured node")) continue;
+      const had = best.get(n.node);
+      best.set(n.node, had ? fresher(had, n) : n);
+    }
+  }
+  const missing = cfg.nodes.filter((n) => !best.has(n));
+  if (missing.length > 0)
+    skipped.push(
+      `facts of ${missing.join(", ")} not compared: ${read.length === 0 ? "no control directory is mounted here" : `no control directory mounted here (${read.join(", ")}) holds ${missing.length === 1 ? "its journal" : "their journals"}`} (per export group, a node's facts are read from the group volumes mounted here)`,
+    );
+  return { nodes: cfg.nodes.flatMap((n) => best.get(n) ?? []), skipped };
 }
