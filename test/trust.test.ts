@@ -84,10 +84,15 @@ function table(c: TestCluster, node = "ds03"): string[] {
 }
 
 describe("a reconcile that waited for mountd's lock", () => {
-  it("does not undo a count or a mount another process recorded meanwhile", async () => {
+  for (const peerMoved of [true, false])
+  it(`does not undo a count or a mount another process recorded meanwhile (${peerMoved ? "a peer changed: journals read before the lock" : "nothing else moved: the no-op check"})`, async () => {
     const c = started();
     c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
     c.ok("ds03", ["reconcile"]);
+    if (peerMoved) {
+      c.mountd("ds04", "mount", "10.0.0.40", "/srv/vm1");
+      c.ok("ds04", ["record"]);
+    }
     let ran = false;
     const r = await reconcile(
       ctx(c, "ds03", {
@@ -104,8 +109,9 @@ describe("a reconcile that waited for mountd's lock", () => {
     expect(ran).toBe(true);
     expect(r.removed).toEqual([]);
     expect(r.changed).toEqual([]);
-    expect(c.lines("ds03")).toEqual([line("10.0.0.1", "/srv/vm0", 2), line("10.0.0.2", "/srv/vm0")]);
-    expect(table(c)).toEqual(["10.0.0.1 /srv/vm0 2", "10.0.0.2 /srv/vm0 1"]);
+    const peer = peerMoved ? [line("10.0.0.40", "/srv/vm1")] : [];
+    expect(c.lines("ds03")).toEqual([line("10.0.0.1", "/srv/vm0", 2), line("10.0.0.2", "/srv/vm0"), ...peer].sort());
+    expect(table(c)).toEqual(["10.0.0.1 /srv/vm0 2", "10.0.0.2 /srv/vm0 1", ...(peerMoved ? ["10.0.0.40 /srv/vm1 1"] : [])]);
   });
 });
 
