@@ -178,6 +178,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
     cluster: ctx.cfg.cluster,
     controlDir: ctx.cfg.controlDir,
     controlMounted: isMountPoint(ctx.cfg.controlDir),
+    controlMustBeMountpoint: ctx.cfg.controlDirIsMountpoint,
     marker,
     journals,
     lastRecord: own?.lastRecord,

@@ -315,6 +315,11 @@ describe("status checks (pure)", () => {
 
   it("each check fires on its fact and stays quiet on the close case", () => {
     expect(fired({ marker: { kind: "missing" } })).toEqual(["CRITICAL control-marker-missing"]);
+    expect(fired({ controlMounted: false, controlMustBeMountpoint: true })).toEqual(["CRITICAL control-not-mountpoint"]);
+    expect(fired({ controlMounted: false, controlMustBeMountpoint: false })).toEqual([]);
+    expect(fired({ controlMounted: true, controlMustBeMountpoint: true })).toEqual([]);
+    expect(fired({ unusable: [{ file: "/j/ds04.sqlite", kind: "invalid", problem: "1 event not used" }] })).toEqual(["WARNING journal-invalid"]);
+    expect(fired({ unusable: [{ file: "/j/ds04.sqlite", kind: "future", problem: "1 event not used" }] })).toEqual(["WARNING journal-future"]);
     expect(fired({ stateDirProblem: '"/var/lib/nfs" does not exist', lastReconcile: undefined })).toEqual(["CRITICAL state-dir-unusable"]);
     expect(fired({ stateDirProblem: undefined })).toEqual([]);
     expect(fired({ lastReconcile: base.now - 15 * 60_000 - 1 })).toEqual(["WARNING reconcile-stale"]);

@@ -57,6 +57,8 @@ export interface StatusFacts {
   readonly controlDir: string;
   /** The control directory is a mount point (its device differs from its parent's). */
   readonly controlMounted: boolean | undefined;
+  /** The configuration wants the control directory to be a mount point (controlDirIsMountpoint, default true). */
+  readonly controlMustBeMountpoint?: boolean;
   readonly marker: MarkerFact;
   readonly journals: readonly JournalFact[];
   readonly lastRecord: number | undefined;
@@ -97,7 +99,16 @@ export const formatAge = ago;
 const controlVolume: Check = (f) => {
   switch (f.marker.kind) {
     case "ok":
-      return [];
+      // a marker on a plain directory: the volume is not mounted and this is a copy underneath
+      return f.controlMounted === false && f.controlMustBeMountpoint
+        ? [
+            {
+              id: "control-not-mountpoint",
+              state: "CRITICAL",
+              message: `${f.controlDir} is not a mount point: the control volume is not mounted there (record and reconcile refuse to run; set controlDirIsMountpoint: false only for a plain directory on purpose)`,
+            },
+          ]
+        : [];
     case "missing":
       return [
         {
