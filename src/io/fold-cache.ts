@@ -172,7 +172,7 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: str
       setMeta.run("seen", JSON.stringify({ wall: u.seen.wall, logical: u.seen.logical }));
       if (u.unchanged) setMeta.run("unchanged", JSON.stringify(u.unchanged));
       else d.prepare("DELETE FROM meta WHERE key = 'unchanged'").run();
-    })();
+    }).immediate();
     db.close();
     db = undefined;
     if (u.full) renameSync(target, file);

@@ -70,7 +70,7 @@ function createSchema(
     if (m.branchOf) ins.run("branch_of", m.branchOf);
     if (m.branchAt !== undefined) ins.run("branch_at", String(m.branchAt));
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
-  })();
+  }).immediate();
 }
 
 export interface JournalMeta {
@@ -786,7 +786,7 @@ export class OwnJournal {
       this.setState("baseline_gen", String(args.gen));
       this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));
       if (args.what === "reconcile") this.setState("last_record", String(args.nowMs));
-    })();
+    }).immediate();
     return out;
   }
 
@@ -842,7 +842,7 @@ export class OwnJournal {
         prev = hash;
       }
       this.setState("hlc_seen", `${clock.wall}.${clock.logical}`);
-    })();
+    }).immediate();
     return out;
   }
 
@@ -865,7 +865,7 @@ export class OwnJournal {
       }
       const cur = Number(this.state("compacted_before") ?? 0);
       if (before > cur) this.setState("compacted_before", String(before));
-    })();
+    }).immediate();
     this.db.exec("VACUUM");
   }
 
@@ -887,7 +887,7 @@ export class OwnJournal {
       this.setState("facts_checked", String(nowMs));
       const r = this.db.prepare("INSERT INTO facts (wall, format, body, hash) VALUES (?, ?, ?, ?)").run(nowMs, format, text, hash);
       return { version: Number(r.lastInsertRowid), changed: true };
-    })();
+    }).immediate();
   }
 
   /** The newest facts this node published, if any. */
@@ -911,7 +911,7 @@ export class OwnJournal {
       this.db.prepare("DELETE FROM peer_marks").run();
       const ins = this.db.prepare("INSERT INTO peer_marks (journal_id, node, seq, hash, seen_wall) VALUES (?, ?, ?, ?, ?)");
       for (const m of marks) ins.run(m.journalId, m.node, m.seq, m.hash, nowMs);
-    })();
+    }).immediate();
   }
 
   /** Raises the persisted highest-seen stamp. */
@@ -924,7 +924,7 @@ export class OwnJournal {
     this.db.transaction(() => {
       this.putBaseline("pending", next);
       this.setState("pending_hosted", JSON.stringify(hosted));
-    })();
+    }).immediate();
   }
 
   /** After the rename is durable: the pending rmtab is the baseline, of generation `gen`. */
@@ -938,7 +938,7 @@ export class OwnJournal {
       }
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState("last_reconcile", String(nowMs));
-    })();
+    }).immediate();
   }
 
 }
@@ -1027,7 +1027,7 @@ export class JournalWriter {
       for (const r of rows) ins.run(r);
       // events the other copy compacted away: their hashes keep the chain whole
       for (const p of pruned) insPruned.run({ ...p, wall: p.wall ?? 0 });
-    })();
+    }).immediate();
   }
 
   /** Appends events under new sequence numbers and a new chain, keeping their origin and timestamps. */
@@ -1045,6 +1045,6 @@ export class JournalWriter {
         ins.run({ ...row, prev_hash: prev, hash });
         prev = hash;
       }
-    })();
+    }).immediate();
   }
 }
