@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { validateConfig } from "../src/config.js";
 import { CLI, line, ROOT, TestCluster, type ExportSpec } from "./helpers/cluster.js";
-import { GroupCluster } from "./helpers/groups.js";
+import { GroupCluster, twoGroups } from "./helpers/groups.js";
 
 const VM0 = "/srv/vm0";
 const VM1 = "/srv/vm1";
@@ -18,24 +18,6 @@ const EXPORTS: ExportSpec[] = [
   { name: "vm0", path: VM0 },
   { name: "vm1", path: VM1 },
 ];
-
-/** ds03 serves g0 (vm0), ds04 serves g1 (vm1); each group's volume initialised where it runs. */
-function twoGroups(): GroupCluster {
-  const c = GroupCluster.make(
-    [
-      { name: "g0", exports: ["vm0"] },
-      { name: "g1", exports: ["vm1"] },
-    ],
-    EXPORTS,
-  );
-  c.create("ds03", "g0");
-  c.create("ds04", "g1");
-  c.ok("ds03", ["init"]);
-  c.ok("ds04", ["init"]);
-  c.serve("ds03", ["vm0"]);
-  c.serve("ds04", ["vm1"]);
-  return c;
-}
 
 describe("configuration of export groups", () => {
   const base = { cluster: "c", stateDir: "/var/lib/nfs", nodes: ["a", "b"] };

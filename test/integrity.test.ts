@@ -20,11 +20,6 @@ function journal(c: TestCluster, node: string): string {
   return join(c.control, "journals", `${node}.sqlite`);
 }
 
-/** Points a node's config at another copy of the control volume. */
-function pointAt(c: TestCluster, node: string, controlDir: string): void {
-  writeFileSync(c.configFile(node), c.configText(node).replace(`controlDir: ${c.control}`, `controlDir: ${controlDir}`));
-}
-
 describe("verify", () => {
   it("passes on sound journals and names the event that was altered or removed", () => {
     const c = started();
@@ -106,7 +101,7 @@ describe("split-brain recovery", () => {
     // DRBD split-brain: each node goes on with its own copy of the control volume
     const victim = join(c.root, "victim");
     cpSync(c.control, victim, { recursive: true });
-    pointAt(c, "ds04", victim);
+    c.pointAt("ds04", victim);
     c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
     c.mountd("ds03", "umount", "10.0.0.1", "/srv/vm0");
     c.ok("ds03", ["reconcile"]);
@@ -114,7 +109,7 @@ describe("split-brain recovery", () => {
     c.mountd("ds04", "umount", "10.0.0.2", "/srv/vm1");
     c.ok("ds04", ["reconcile"]);
     // resolution: ds03's side survives; ds04 comes back to it and sees its journal rolled back
-    pointAt(c, "ds04", c.control);
+    c.pointAt("ds04", c.control);
     const back = c.json("ds04", ["reconcile"]);
     expect(back.addOnly).toBe(true);
     expect(back.problems.map((p: { problem: string }) => p.problem).join("\n")).toMatch(/rolled back: this node \(ds04\)/);
@@ -160,10 +155,10 @@ describe("split-brain recovery", () => {
     c.ok("ds03", ["reconcile"]);
     const victim = join(c.root, "victim");
     cpSync(c.control, victim, { recursive: true });
-    pointAt(c, "ds04", victim);
+    c.pointAt("ds04", victim);
     c.mountd("ds04", "mount", "10.0.0.9", "/srv/vm1");
     c.ok("ds04", ["record"]);
-    pointAt(c, "ds04", c.control);
+    c.pointAt("ds04", c.control);
     const rec = c.json("ds03", ["recover", "--from", victim]);
     expect(rec.actions.filter((a: { action: string }) => a.action === "append")).toEqual([
       expect.objectContaining({ node: "ds04", events: 1, into: journal(c, "ds04") }),

@@ -12,10 +12,6 @@ const TEMP = /^\.ds04~[0-9a-f]{8}\.sqlite\.tmp-/;
 /** The first file of a new branch journal to appear: the temporary one (or, before the fix, the journal itself). */
 const NEW_BRANCH = /^\.?ds04~[0-9a-f]{8}\.sqlite/;
 
-function pointAt(c: TestCluster, node: string, controlDir: string): void {
-  writeFileSync(c.configFile(node), c.configText(node).replace(`controlDir: ${c.control}`, `controlDir: ${controlDir}`));
-}
-
 /** Runs recover and SIGKILLs it as soon as its new branch journal (a temporary file) appears. */
 function recoverKilledWhileBuilding(c: TestCluster, node: string, from: string, journals: string): Promise<{ signal: string | null; seen: string | undefined }> {
   return new Promise((resolve) => {
@@ -49,13 +45,13 @@ describe("recover killed while it creates a journal", () => {
     // split-brain: ds04 records many events on its own copy (a big branch takes a while to build)
     const victim = join(c.root, "victim");
     cpSync(c.control, victim, { recursive: true });
-    pointAt(c, "ds04", victim);
+    c.pointAt("ds04", victim);
     const many: string[] = [line("10.0.0.2", "/srv/vm1")];
     for (let i = 0; i < 10000; i++) many.push(line(`10.9.${i >> 8}.${i & 255}`, "/srv/vm1"));
     c.writeRmtab("ds04", `${many.join("\n")}\n`);
     c.ok("ds04", ["record"]);
     // back on the survivor, ds04 records again: its journal forks from the victim's
-    pointAt(c, "ds04", c.control);
+    c.pointAt("ds04", c.control);
     // (its clients went away meanwhile: keeps the reports below small)
     c.writeRmtab("ds04", `${line("10.0.0.2", "/srv/vm1")}\n`);
     c.run("ds04", ["reconcile"]);

@@ -4,34 +4,11 @@
 // real locks, the real CLI; DRBD is simulated as test/helpers/groups.ts says.
 import { readdirSync, readlinkSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { line, type ExportSpec } from "./helpers/cluster.js";
-import { GroupCluster } from "./helpers/groups.js";
+import { line } from "./helpers/cluster.js";
+import { twoGroups, type GroupCluster } from "./helpers/groups.js";
 import { until, WatchProc } from "./helpers/watch-proc.js";
 
 type Ev = { op: string; client: string; path: string; count: number };
-const EXPORTS: ExportSpec[] = [
-  { name: "vm0", path: "/srv/vm0" },
-  { name: "vm1", path: "/srv/vm1" },
-];
-
-/** ds03 serves g0 (vm0), ds04 serves g1 (vm1). */
-function twoGroups(): GroupCluster {
-  const c = GroupCluster.make(
-    [
-      { name: "g0", exports: ["vm0"] },
-      { name: "g1", exports: ["vm1"] },
-    ],
-    EXPORTS,
-  );
-  c.create("ds03", "g0");
-  c.create("ds04", "g1");
-  c.ok("ds03", ["init"]);
-  c.ok("ds04", ["init"]);
-  c.serve("ds03", ["vm0"]);
-  c.serve("ds04", ["vm1"]);
-  return c;
-}
-
 /** Events `origin` recorded in `group`'s journal, read on `node` (which has the group mounted). */
 function events(c: GroupCluster, node: string, group: string, origin: string): string[] {
   return c.json<{ events: Ev[] }>(node, ["log", "--group", group, "--origin", origin]).events.map((e) => `${e.op} ${e.client} ${e.path} ${e.count}`);

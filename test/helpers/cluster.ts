@@ -90,6 +90,11 @@ export class TestCluster {
     return `cluster: ${this.cluster}\ncontrolDir: ${this.control}\n${strict}stateDir: ${this.stateDir(node)}\nnodes: [${this.nodes.join(", ")}]\nexports:\n${ex}${this.extraConfig}`;
   }
 
+  /** Points a node's config at another copy of the control volume (a split-brain's other side). */
+  pointAt(node: string, controlDir: string): void {
+    writeFileSync(this.configFile(node), this.configText(node).replace(`controlDir: ${this.control}`, `controlDir: ${controlDir}`));
+  }
+
   /** Rewrites every node's config file (after changing extraConfig). */
   writeConfigs(): void {
     for (const n of this.nodes) writeFileSync(this.configFile(n), this.configText(n));

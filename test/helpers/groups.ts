@@ -80,3 +80,24 @@ export class GroupCluster extends TestCluster {
     exportfs(to, served.to);
   }
 }
+
+/** ds03 serves g0 (vm0), ds04 serves g1 (vm1); each group's volume initialised where it runs. */
+export function twoGroups(): GroupCluster {
+  const c = GroupCluster.make(
+    [
+      { name: "g0", exports: ["vm0"] },
+      { name: "g1", exports: ["vm1"] },
+    ],
+    [
+      { name: "vm0", path: "/srv/vm0" },
+      { name: "vm1", path: "/srv/vm1" },
+    ],
+  );
+  c.create("ds03", "g0");
+  c.create("ds04", "g1");
+  c.ok("ds03", ["init"]);
+  c.ok("ds04", ["init"]);
+  c.serve("ds03", ["vm0"]);
+  c.serve("ds04", ["vm1"]);
+  return c;
+}
