@@ -81,15 +81,17 @@ function dirId(dir: string): string | undefined {
  * What the local files look like: rmtab's content (a hash: an in-place count
  * update keeps size and, within one clock tick, mtime) and the spool's
  * inode and size (append-only). Taken under mountd's lock at the end of each
- * piece of work, so an event whose files still look the same was caused by
- * our own work (the spool renamed away, rmtab rewritten by reconcile) and
- * needs no record. Anything mountd does later changes it.
+ * piece of work, from rmtab as that work read or wrote it (a writer that
+ * does not take the lock may have changed the file since), so an event
+ * whose files still look the same was caused by our own work (the spool
+ * renamed away, rmtab rewritten by reconcile) and needs no record. Anything
+ * mountd does later changes it.
  */
-function localSignature(cfg: Config): string {
+function localSignature(cfg: Config, content?: Buffer): string {
   const p = paths(cfg);
   let rmtab = "-";
   try {
-    rmtab = createHash("sha1").update(readFileSync(p.rmtab)).digest("hex");
+    rmtab = createHash("sha1").update(content ?? readFileSync(p.rmtab)).digest("hex");
   } catch {
     /* missing: "-" */
   }
@@ -124,6 +126,8 @@ export class Daemon {
   private dueTimer: NodeJS.Timeout | undefined;
   private dueAt = 0;
   private notBefore = 0;
+  /** When the last piece of work ended (ms): changes within --debounce of it wait to be taken together. */
+  private lastDone = 0;
   private busy: Promise<void> | undefined;
   private failures = 0;
   private ready = false;
@@ -211,10 +215,16 @@ export class Daemon {
 
   // ---- scheduling -------------------------------------------------------
 
+  /**
+   * The first change after a quiet spell is taken at once (mountd's MNT
+   * waits for nothing, and neither should its record); changes that follow
+   * within `delayMs` of the last piece of work wait until then and are taken
+   * together, as are those that come while work runs.
+   */
   private request(kind: Work, delayMs: number): void {
     if (this.stopping) return;
     this.pending[kind] = true;
-    this.wake(delayMs);
+    this.wake(Math.max(0, Math.min(delayMs, this.lastDone + delayMs - Date.now())));
   }
 
   private wake(delayMs: number): void {
@@ -235,6 +245,7 @@ export class Daemon {
     if (!this.pending.record && !this.pending.reconcile) return;
     this.busy = this.work().finally(() => {
       this.busy = undefined;
+      this.lastDone = Date.now();
       if (!this.stopping && (this.pending.record || this.pending.reconcile)) this.wake(0);
     });
   }
@@ -245,7 +256,7 @@ export class Daemon {
     if (kind === "reconcile") this.pending.reconcile = false;
     let sig: string | undefined;
     const base = this.ctx;
-    const ctx: SyncContext = { ...base, foldMemo: this.foldMemo, insideLock: () => (sig = localSignature(base.cfg)) };
+    const ctx: SyncContext = { ...base, foldMemo: this.foldMemo, insideLock: (rmtab) => (sig = localSignature(base.cfg, rmtab)) };
     if (kind === "record" && this.seen !== undefined && localSignature(base.cfg) === this.seen) {
       this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
       return;

@@ -6,8 +6,8 @@ import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
-import { entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
+import { diffLines, planChangedRegion, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { changedRegion, entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
@@ -42,8 +42,12 @@ export interface SyncContext {
    * that same generation: each trigger then costs what changed.
    */
   readonly foldMemo?: FoldMemo;
-  /** Runs at the end of the work done under mountd's lock (the daemon notes what it has seen). */
-  readonly insideLock?: () => void;
+  /**
+   * Runs at the end of the work done under mountd's lock with rmtab as that
+   * work read or wrote it (the daemon notes what it has seen: a later look
+   * at the file could see a change the work did not).
+   */
+  readonly insideLock?: (rmtab: Buffer) => void;
 }
 
 /** See SyncContext.foldMemo. */
@@ -383,16 +387,17 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting
 }
 
 /** What changed since the baseline, looking only at changed lines when it can. */
-function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: string, base: Baseline, hosted: ReadonlySet<string>, index: ExportIndex) {
+function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: Buffer, base: Baseline, hosted: ReadonlySet<string>, index: ExportIndex) {
   if (base.committed === undefined) return planRecord({ current: parsed.entries, baselines: [], hosted, index });
   const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
-  const committed = base.committed.toString("utf8");
   if (base.pending === undefined) {
-    if (canonicalNow === committed) return { changes: [], ignored: [] };
-    const d = diffLines(canonicalNow, committed);
+    if (canonicalNow.equals(base.committed)) return { changes: [], ignored: [] };
+    // both canonical (no line twice): the lines outside the changed region are in both, and cancel out
+    const region = changedRegion(canonicalNow, base.committed);
+    const d = diffLines(region.current.toString("utf8"), region.base.toString("utf8"));
     return planRecord({ current: parseRmtab(d.added).entries, baselines: [toCountMap(parseRmtab(d.removed).entries)], hosted, hostedBefore, index });
   }
-  const baselines = [committed, base.pending.toString("utf8")].map((b) => toCountMap(parseRmtab(b).entries));
+  const baselines = [base.committed, base.pending].map((b) => toCountMap(parseRmtab(b).entries));
   return planRecord({ current: parsed.entries, baselines, hosted, hostedBefore, index });
 }
 
@@ -425,10 +430,10 @@ function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLoc
   return { base: jb, nextGen, fromLocal: false };
 }
 
-function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: string): void {
+function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: Buffer | string): void {
   const own = g.own.seenHlc();
   const hlc = own.wall <= g.futureAfterMs ? maxHlc(own, g.seen) : g.seen;
-  g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content: Buffer.from(content, "utf8") };
+  g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content: typeof content === "string" ? Buffer.from(content, "utf8") : content };
   writeLocalBaseline(unitStateDir(ctx.cfg), g.local);
 }
 
@@ -439,10 +444,10 @@ function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly 
  * be: a baseline moved past spool events would journal them twice).
  */
 function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean, hosting: readonly string[]): RecordReport {
-  const r = recordLocked(ctx, g, index, dryRun, exclusive, hosting).report;
+  const r = recordLocked(ctx, g, index, dryRun, exclusive, hosting);
   if (!dryRun) advanceMarks(ctx, g);
-  ctx.insideLock?.();
-  return r;
+  ctx.insideLock?.(r.snap.content);
+  return r.report;
 }
 
 /**
@@ -458,14 +463,25 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const spool = exclusive || dryRun ? takeSpool(ctx.cfg.stateDir, folded, { peek: dryRun }) : undefined;
   for (const pr of spool?.problems ?? []) ctx.warn(`${pr.where}: ${pr.problem}: ${JSON.stringify(pr.text)}`);
   const snap = readSnapshot(p.rmtab);
-  const parsed = parseRmtab(snap.content);
+  let parsedOnce: ParsedRmtab | undefined;
+  const parse = (): ParsedRmtab => (parsedOnce ??= parseRmtab(snap.content));
   const { hosted, problems } = readHosted(ctx.cfg, index);
   const etabHosted = [...hosted].sort();
   for (const name of hosting) hosted.add(name);
   for (const msg of problems) ctx.warn(msg);
   const { base, nextGen, fromLocal } = chooseBaseline(g);
   const hostedList = keepHosting ? [...hosted].sort() : etabHosted;
-  const canonicalNow = parsed.canonical ? snap.content.toString("utf8") : serializeRmtab(parsed.entries);
+  const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
+  // record (not reconcile, which needs every entry) of a file changed since a committed baseline: only the changed lines
+  const quick =
+    !keepHosting && !(spool && spool.events.length > 0) && base.pending === undefined && base.committed !== undefined
+      ? planChangedRegion(snap.content, base.committed, hosted, hostedBefore, index)
+      : undefined;
+  const canonical = (): Buffer => {
+    const parsed = parse();
+    return parsed.canonical ? snap.content : Buffer.from(serializeRmtab(parsed.entries), "utf8");
+  };
+  const canonicalNow = quick ? snap.content : canonical();
   let changes: Change[];
   let ignored: Ignored[];
   let spooled = 0;
@@ -473,8 +489,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     // exact counts from the callout first; then the file against the baseline with them applied
     const bases = [base.committed, base.pending].filter((b): b is Buffer => b !== undefined).map((b) => toCountMap(parseRmtab(b).entries));
     const sp = planSpool({ events: spool.events, baselines: bases, hosted, index });
-    const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
-    const plan = planRecord({ current: parsed.entries, baselines: sp.baselines, hosted, hostedBefore, index });
+    const plan = planRecord({ current: parse().entries, baselines: sp.baselines, hosted, hostedBefore, index });
     changes = [...sp.changes, ...plan.changes];
     const seenKeys = new Set<string>();
     ignored = [...plan.ignored, ...sp.ignored].filter((i) => {
@@ -485,7 +500,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     });
     spooled = sp.changes.length;
   } else {
-    const plan = planAgainstBaseline(parsed, canonicalNow, base, hosted, index);
+    const plan = quick ?? planAgainstBaseline(parse(), canonicalNow, base, hosted, index);
     changes = plan.changes;
     ignored = plan.ignored;
   }
@@ -500,12 +515,14 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     base.committed !== undefined &&
     base.hosted !== undefined &&
     base.hosted.join("\n") === hostedList.join("\n") &&
-    base.committed.equals(Buffer.from(canonicalNow, "utf8"));
+    base.committed.equals(canonicalNow);
+  // a canonical file has no malformed line: the quick path never parsed the rest
+  const malformed = quick ? [] : parse().malformed;
   if (nothing && !dryRun) {
     g.own.noteRecorded(nowMs);
     spool?.finish();
-    const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed: parsed.malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
-    return { report, snap, parsed, hosted, recorded: [] as JournalEvent[], nextGen: base.gen };
+    const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
+    return { report, snap, parse, hosted, recorded: [] as JournalEvent[], nextGen: base.gen };
   }
   const recorded = dryRun
     ? previewEvents(changes, ctx.node, g.seen, nowMs)
@@ -528,12 +545,12 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     first: base.committed === undefined,
     recorded,
     ignored,
-    malformed: parsed.malformed,
+    malformed,
     hosted: [...hosted].sort(),
     problems: g.problems,
     spooled,
   };
-  return { report, snap, parsed, hosted, recorded, nextGen };
+  return { report, snap, parse, hosted, recorded, nextGen };
 }
 
 /**
@@ -564,6 +581,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
       g = current(ctx, g, true, readOnly);
       const r = recordLocked(ctx, g, index, dryRun, !dryRun, hosting, true);
+      const parsed = r.parse();
       for (const e of r.recorded) {
         const k = entryKey(e.client, e.path);
         const cur = g.fold.get(k);
@@ -578,15 +596,15 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
       // our own journal rolled back or forked: our lost events are not in the fold, so the
       // exports we serve keep mountd's lines as they are until recover
       const frozen = g.badMarks.has(g.own.meta.journalId) ? new Set(r.hosted) : undefined;
-      const plan = planReconcile({ current: r.parsed.entries, fold: g.fold, managed, index, addOnly, frozen });
+      const plan = planReconcile({ current: parsed.entries, fold: g.fold, managed, index, addOnly, frozen });
       const content = serializeRmtab(plan.entries);
-      const same = content === r.snap.content.toString("utf8") && r.parsed.malformed.length === 0 && (r.snap.exists || content === "");
+      const same = content === r.snap.content.toString("utf8") && parsed.malformed.length === 0 && (r.snap.exists || content === "");
       let written = false;
       if (!same && !dryRun) {
         if (r.snap.content.length > 0 && plan.entries.length === 0 && addOnly)
           throw new RefusedError("refusing to empty rmtab while a journal is unreadable");
         const nowMs = ctx.now();
-        appendQuarantine(p.quarantine, p.rmtab, r.parsed.malformed, new Date(nowMs));
+        appendQuarantine(p.quarantine, p.rmtab, parsed.malformed, new Date(nowMs));
         g.own.markPending(content, r.report.hosted);
         writeFileAtomic(p.rmtab, content, {
           // like mountd: a symlinked rmtab is followed, its mode kept (README, Safety)
@@ -606,7 +624,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         advanceMarks(ctx, g);
         unchanged = whatUnchanged(ctx, g, written ? content : r.snap.content, hosting);
       }
-      ctx.insideLock?.();
+      ctx.insideLock?.(written ? Buffer.from(content, "utf8") : r.snap.content);
       return {
         ...r.report,
         written,
@@ -617,7 +635,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         heldBack: plan.heldBack,
         unwritable: plan.unwritable,
         // what is (or, in a dry run, would be) quarantined: every malformed line goes when rmtab is written
-        quarantined: r.parsed.malformed,
+        quarantined: parsed.malformed,
         entries: plan.entries.length,
         rmtab: p.rmtab,
       };
@@ -709,7 +727,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
       for (let i = snap.content.indexOf(0x0a); i >= 0; i = snap.content.indexOf(0x0a, i + 1)) entries++;
       const { hosted } = readHosted(ctx.cfg, index);
       for (const name of hosting) hosted.add(name);
-      ctx.insideLock?.();
+      ctx.insideLock?.(snap.content);
       return {
         node: ctx.node,
         dryRun: false,

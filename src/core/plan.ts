@@ -2,7 +2,7 @@
 // (rmtab, baseline, etab, the folded journals) and return what to do.
 import type { Change, Fold } from "./events.js";
 import type { ExportIndex } from "./exports.js";
-import { entryKey, entryProblem, type RmtabEntry } from "./rmtab.js";
+import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type ChangedRegion, type RmtabEntry } from "./rmtab.js";
 
 export type CountMap = ReadonlyMap<string, RmtabEntry>;
 
@@ -205,4 +205,35 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
 
 function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** More changed lines than this and record parses the whole file (each one costs a search of it). */
+const REGION_MAX_LINES = 32;
+
+/**
+ * record's usual case, in O(change): rmtab against the last committed
+ * baseline (canonical, no spool, no pending rewrite), parsing only the lines
+ * between their common first and last lines. Undefined when only a full
+ * parse can tell: a malformed, duplicated or non-canonical line in the
+ * region (the full parse reports it), or too many lines.
+ */
+export function planChangedRegion(content: Buffer, committed: Buffer, hosted: ReadonlySet<string>, hostedBefore: ReadonlySet<string> | undefined, index: ExportIndex) {
+  const region = changedRegion(content, committed);
+  const now = parseRmtab(region.current);
+  if (!now.canonical || now.entries.length > REGION_MAX_LINES) return undefined;
+  const before = toCountMap(parseRmtab(region.base).entries);
+  // a client+path of the region that also stands outside it is a duplicate line: not canonical
+  for (const e of now.entries) if (!before.has(entryKey(e.client, e.path)) && lineOutside(content, region, e)) return undefined;
+  return planRecord({ current: now.entries, baselines: [before], hosted, hostedBefore, index });
+}
+
+/** Whether a line for e's client and path starts anywhere in `content` outside `region`. */
+function lineOutside(content: Buffer, region: ChangedRegion, e: RmtabEntry): boolean {
+  const line = formatLine(e);
+  const head = Buffer.from(`\n${line.slice(0, line.length - 11)}`, "utf8"); // "\n" client ":" path ":" (without "0x%08x\n")
+  const end = region.start + region.current.length;
+  const outside = (at: number) => at < region.start || at >= end;
+  if (content.subarray(0, head.length - 1).equals(head.subarray(1)) && outside(0)) return true;
+  for (let at = content.indexOf(head); at >= 0; at = content.indexOf(head, at + 1)) if (outside(at + 1)) return true;
+  return false;
 }

@@ -199,3 +199,51 @@ export function serializeRmtab(entries: readonly RmtabEntry[]): string {
   for (const e of entries) out += formatLine(e);
   return out;
 }
+
+/** The lines of `current` and of `base` between their common first and last lines. */
+export interface ChangedRegion {
+  readonly current: Buffer;
+  readonly base: Buffer;
+  /** Where the region starts, the same in both: the bytes before it are equal. */
+  readonly start: number;
+}
+
+const CHUNK = 64 * 1024;
+
+/** Length of the longest common prefix of a and b (memcmp by chunks, then bytes). */
+function commonPrefix(a: Buffer, b: Buffer, limit: number): number {
+  let n = 0;
+  while (n + CHUNK <= limit && a.subarray(n, n + CHUNK).equals(b.subarray(n, n + CHUNK))) n += CHUNK;
+  while (n < limit && a[n] === b[n]) n++;
+  return n;
+}
+
+/** Length of the longest common suffix of a and b, at most `limit` bytes. */
+function commonSuffix(a: Buffer, b: Buffer, limit: number): number {
+  let n = 0;
+  while (n + CHUNK <= limit && a.subarray(a.length - n - CHUNK, a.length - n).equals(b.subarray(b.length - n - CHUNK, b.length - n))) n += CHUNK;
+  while (n < limit && a[a.length - n - 1] === b[b.length - n - 1]) n++;
+  return n;
+}
+
+/**
+ * Narrows two rmtab contents to the whole lines that differ: the common
+ * leading lines and the common trailing lines are cut off. mountd appends a
+ * MNT, rewrites one line in place for a count and drops one line for an
+ * UMNT, so the region is a few lines whatever the file's length, and it is
+ * found with memcmp instead of a parse.
+ */
+export function changedRegion(current: Buffer, base: Buffer): ChangedRegion {
+  const min = Math.min(current.length, base.length);
+  let start = commonPrefix(current, base, min);
+  // the common part ends at a line's end (its bytes are the same in both)
+  if (start > 0 && current[start - 1] !== 0x0a) start = current.lastIndexOf(0x0a, start - 1) + 1;
+  let tail = commonSuffix(current, base, min - start);
+  const lineStart = (b: Buffer, i: number) => i === 0 || b[i - 1] === 0x0a;
+  if (tail > 0 && !(lineStart(current, current.length - tail) && lineStart(base, base.length - tail))) {
+    // the trailing part starts right after a newline: the same offset from the end in both
+    const nl = current.indexOf(0x0a, current.length - tail);
+    tail = nl < 0 ? 0 : current.length - nl - 1;
+  }
+  return { current: current.subarray(start, current.length - tail), base: base.subarray(start, base.length - tail), start };
+}
