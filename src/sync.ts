@@ -6,7 +6,7 @@ import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { diffLines, planChangedRegion, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { changedLines, diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { changedRegion, entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
@@ -473,23 +473,26 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const hostedList = keepHosting ? [...hosted].sort() : etabHosted;
   const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
   // record (not reconcile, which needs every entry) of a file changed since a committed baseline: only the changed lines
-  const quick =
-    !keepHosting && !(spool && spool.events.length > 0) && base.pending === undefined && base.committed !== undefined
-      ? planChangedRegion(snap.content, base.committed, hosted, hostedBefore, index)
+  const spoolEvents = spool?.events ?? [];
+  // record (not reconcile, which needs every entry) of a file changed since a committed baseline:
+  // only the changed lines and those the spool names (an UMNTALL without a path names every line of its client)
+  const lines =
+    !keepHosting && base.pending === undefined && base.committed !== undefined && !spoolEvents.some((e) => e.op === "unmount-all" && e.path === "")
+      ? changedLines(snap.content, base.committed, spoolEvents)
       : undefined;
   const canonical = (): Buffer => {
     const parsed = parse();
     return parsed.canonical ? snap.content : Buffer.from(serializeRmtab(parsed.entries), "utf8");
   };
-  const canonicalNow = quick ? snap.content : canonical();
+  const canonicalNow = lines ? snap.content : canonical();
   let changes: Change[];
   let ignored: Ignored[];
   let spooled = 0;
-  if (spool && spool.events.length > 0) {
+  if (spoolEvents.length > 0) {
     // exact counts from the callout first; then the file against the baseline with them applied
-    const bases = [base.committed, base.pending].filter((b): b is Buffer => b !== undefined).map((b) => toCountMap(parseRmtab(b).entries));
-    const sp = planSpool({ events: spool.events, baselines: bases, hosted, index });
-    const plan = planRecord({ current: parse().entries, baselines: sp.baselines, hosted, hostedBefore, index });
+    const bases = lines ? [lines.base] : [base.committed, base.pending].filter((b): b is Buffer => b !== undefined).map((b) => toCountMap(parseRmtab(b).entries));
+    const sp = planSpool({ events: spoolEvents, baselines: bases, hosted, index });
+    const plan = planRecord({ current: lines ? lines.current : parse().entries, baselines: sp.baselines, hosted, hostedBefore, index });
     changes = [...sp.changes, ...plan.changes];
     const seenKeys = new Set<string>();
     ignored = [...plan.ignored, ...sp.ignored].filter((i) => {
@@ -500,7 +503,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     });
     spooled = sp.changes.length;
   } else {
-    const plan = quick ?? planAgainstBaseline(parse(), canonicalNow, base, hosted, index);
+    const plan = lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, index);
     changes = plan.changes;
     ignored = plan.ignored;
   }
@@ -517,7 +520,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     base.hosted.join("\n") === hostedList.join("\n") &&
     base.committed.equals(canonicalNow);
   // a canonical file has no malformed line: the quick path never parsed the rest
-  const malformed = quick ? [] : parse().malformed;
+  const malformed = lines ? [] : parse().malformed;
   if (nothing && !dryRun) {
     g.own.noteRecorded(nowMs);
     spool?.finish();

@@ -4,7 +4,8 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ExportIndex } from "../src/core/exports.js";
-import { diffLines, planChangedRegion, planRecord, toCountMap } from "../src/core/plan.js";
+import { changedLines, diffLines, planChangedRegion, planRecord, toCountMap } from "../src/core/plan.js";
+import { planSpool, type SpoolEvent } from "../src/core/spool.js";
 import { changedRegion, formatLine, parseRmtab, serializeRmtab, type RmtabEntry } from "../src/core/rmtab.js";
 
 const index = new ExportIndex([
@@ -113,5 +114,34 @@ describe("record's quick path", () => {
     expect(planChangedRegion(dup, committed, hosted, undefined, index)).toBeUndefined();
     const other = Buffer.concat([committed, Buffer.from("10.0.0.11:/srv/vm0:0x00000001\n")]);
     expect(planChangedRegion(other, committed, hosted, undefined, index)?.changes).toEqual([{ op: "mount", client: "10.0.0.11", path: "/srv/vm0", count: 1 }]);
+  });
+
+  it("with the callout's spool: the changed lines plus the spool's plan what the full parse plans (property)", () => {
+    const spoolEvent = fc.record({
+      op: fc.constantFrom("mount" as const, "unmount" as const),
+      client: fc.constantFrom("10.0.0.1", "10.0.0.2", "2001:db8::5", "10.0.0.77"),
+      path: fc.constantFrom("/srv/vm0", "/srv/vm1", "/srv/vm0/a", "/other"),
+      count: fc.integer({ min: 0, max: 3 }),
+    });
+    let quick = 0;
+    fc.assert(
+      fc.property(canonical, fc.array(edit, { maxLength: 3 }), fc.array(spoolEvent, { minLength: 1, maxLength: 4 }), (base, edits, raw) => {
+        const events: SpoolEvent[] = raw.map((e, i) => ({ ...e, where: `spool line ${i + 1}` }));
+        const committed = Buffer.from(serializeRmtab(base), "utf8");
+        const current = apply(base, edits as Edit[]);
+        const plan = (cur: RmtabEntry[], bases: Map<string, RmtabEntry>[]) => {
+          const sp = planSpool({ events, baselines: bases, hosted, index });
+          const rest = planRecord({ current: cur, baselines: sp.baselines, hosted, index });
+          return [...sp.changes, ...rest.changes];
+        };
+        const lines = changedLines(current, committed, events);
+        if (lines === undefined) return;
+        quick++;
+        const parsed = parseRmtab(current);
+        expect(plan(lines.current, [lines.base])).toEqual(plan(parsed.entries, [toCountMap(parseRmtab(committed).entries)]));
+      }),
+      { numRuns: 3000, seed: 20261201 },
+    );
+    expect(quick).toBeGreaterThan(1000);
   });
 });

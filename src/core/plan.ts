@@ -2,7 +2,7 @@
 // (rmtab, baseline, etab, the folded journals) and return what to do.
 import type { Change, Fold } from "./events.js";
 import type { ExportIndex } from "./exports.js";
-import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type ChangedRegion, type RmtabEntry } from "./rmtab.js";
+import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type RmtabEntry } from "./rmtab.js";
 
 export type CountMap = ReadonlyMap<string, RmtabEntry>;
 
@@ -210,30 +210,63 @@ function cmp(a: string, b: string): number {
 /** More changed lines than this and record parses the whole file (each one costs a search of it). */
 const REGION_MAX_LINES = 32;
 
+/** The lines a record has to look at, as they stand in rmtab now and in the baseline. */
+export interface ChangedLines {
+  readonly current: RmtabEntry[];
+  readonly base: Map<string, RmtabEntry>;
+}
+
 /**
  * record's usual case, in O(change): rmtab against the last committed
- * baseline (canonical, no spool, no pending rewrite), parsing only the lines
- * between their common first and last lines. Undefined when only a full
+ * baseline (canonical), parsing only the lines between their common first
+ * and last lines, plus the lines of `also` (the client+path pairs the
+ * callout's spool names) wherever they stand. Undefined when only a full
  * parse can tell: a malformed, duplicated or non-canonical line in the
  * region (the full parse reports it), or too many lines.
  */
-export function planChangedRegion(content: Buffer, committed: Buffer, hosted: ReadonlySet<string>, hostedBefore: ReadonlySet<string> | undefined, index: ExportIndex) {
+export function changedLines(content: Buffer, committed: Buffer, also: readonly { client: string; path: string }[] = []): ChangedLines | undefined {
   const region = changedRegion(content, committed);
   const now = parseRmtab(region.current);
-  if (!now.canonical || now.entries.length > REGION_MAX_LINES) return undefined;
-  const before = toCountMap(parseRmtab(region.base).entries);
+  if (!now.canonical || now.entries.length + also.length > REGION_MAX_LINES) return undefined;
+  const base = toCountMap(parseRmtab(region.base).entries);
+  const current = [...now.entries];
+  const inRegion = new Set(current.map((e) => entryKey(e.client, e.path)));
   // a client+path of the region that also stands outside it is a duplicate line: not canonical
-  for (const e of now.entries) if (!before.has(entryKey(e.client, e.path)) && lineOutside(content, region, e)) return undefined;
-  return planRecord({ current: now.entries, baselines: [before], hosted, hostedBefore, index });
+  for (const e of now.entries) if (!base.has(entryKey(e.client, e.path)) && linesOf(content, e, region.start, region.start + region.current.length).length > 0) return undefined;
+  for (const a of also) {
+    const key = entryKey(a.client, a.path);
+    if (inRegion.has(key) || base.has(key)) continue;
+    // outside the region: the same line in both (its count is in the unchanged bytes)
+    const found = linesOf(committed, a, region.start, region.start + region.base.length);
+    if (found.length > 1) return undefined;
+    const line = found[0];
+    if (line === undefined) continue;
+    const e = parseRmtab(line).entries[0];
+    if (e === undefined) return undefined;
+    base.set(key, e);
+    current.push(e);
+    inRegion.add(key);
+  }
+  return { current, base };
 }
 
-/** Whether a line for e's client and path starts anywhere in `content` outside `region`. */
-function lineOutside(content: Buffer, region: ChangedRegion, e: RmtabEntry): boolean {
-  const line = formatLine(e);
+/** What planChangedRegion needs to plan a record without a spool. */
+export function planChangedRegion(content: Buffer, committed: Buffer, hosted: ReadonlySet<string>, hostedBefore: ReadonlySet<string> | undefined, index: ExportIndex) {
+  const lines = changedLines(content, committed);
+  return lines && planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index });
+}
+
+/** The lines for e's client and path in `content` (each with its newline) outside [skipFrom, skipTo). */
+function linesOf(content: Buffer, e: { client: string; path: string }, skipFrom: number, skipTo: number): Buffer[] {
+  const line = formatLine({ client: e.client, path: e.path, count: 1 });
   const head = Buffer.from(`\n${line.slice(0, line.length - 11)}`, "utf8"); // "\n" client ":" path ":" (without "0x%08x\n")
-  const end = region.start + region.current.length;
-  const outside = (at: number) => at < region.start || at >= end;
-  if (content.subarray(0, head.length - 1).equals(head.subarray(1)) && outside(0)) return true;
-  for (let at = content.indexOf(head); at >= 0; at = content.indexOf(head, at + 1)) if (outside(at + 1)) return true;
-  return false;
+  const out: Buffer[] = [];
+  const take = (at: number) => {
+    if (at >= skipFrom && at < skipTo) return;
+    const nl = content.indexOf(0x0a, at);
+    out.push(content.subarray(at, nl < 0 ? content.length : nl + 1));
+  };
+  if (content.subarray(0, head.length - 1).equals(head.subarray(1))) take(0);
+  for (let at = content.indexOf(head); at >= 0; at = content.indexOf(head, at + 1)) take(at + 1);
+  return out;
 }
