@@ -6,7 +6,7 @@ import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { changedLines, diffLines, planReconcile, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { changedLines, diffLines, planReconcile, planReconcileEdit, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { changedRegion, entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
@@ -474,10 +474,9 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
   // record (not reconcile, which needs every entry) of a file changed since a committed baseline: only the changed lines
   const spoolEvents = spool?.events ?? [];
-  // record (not reconcile, which needs every entry) of a file changed since a committed baseline:
-  // only the changed lines and those the spool names (an UMNTALL without a path names every line of its client)
+  // a file changed since a committed baseline: only the changed lines and those the spool names (an UMNTALL without a path names every line of its client)
   const lines =
-    !keepHosting && base.pending === undefined && base.committed !== undefined && !spoolEvents.some((e) => e.op === "unmount-all" && e.path === "")
+    base.pending === undefined && base.committed !== undefined && !spoolEvents.some((e) => e.op === "unmount-all" && e.path === "")
       ? changedLines(snap.content, base.committed, spoolEvents)
       : undefined;
   const canonical = (): Buffer => {
@@ -525,7 +524,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     g.own.noteRecorded(nowMs);
     spool?.finish();
     const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
-    return { report, snap, parse, hosted, recorded: [] as JournalEvent[], nextGen: base.gen };
+    return { report, snap, parse, lines, fromLocal, hosted, recorded: [] as JournalEvent[], nextGen: base.gen };
   }
   const recorded = dryRun
     ? previewEvents(changes, ctx.node, g.seen, nowMs)
@@ -538,7 +537,11 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
         gen: nextGen,
         what: "record",
         futureAfterMs: g.futureAfterMs,
-        state: spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : undefined,
+        state: {
+          ...(spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : {}),
+          // a line not journaled now is one the next reconcile could not find among the changed keys
+          ...(ignored.length > 0 || fromLocal ? { [CLEAN_KEY]: "" } : {}),
+        },
       });
   if (!dryRun) saveLocal(ctx, g, nextGen, hostedList, canonicalNow);
   spool?.finish();
@@ -553,7 +556,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     problems: g.problems,
     spooled,
   };
-  return { report, snap, parse, hosted, recorded, nextGen };
+  return { report, snap, parse, lines, fromLocal, hosted, recorded, nextGen };
 }
 
 /**
@@ -584,7 +587,6 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
       g = current(ctx, g, true, readOnly);
       const r = recordLocked(ctx, g, index, dryRun, !dryRun, hosting, true);
-      const parsed = r.parse();
       for (const e of r.recorded) {
         const k = entryKey(e.client, e.path);
         const cur = g.fold.get(k);
@@ -599,15 +601,25 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
       // our own journal rolled back or forked: our lost events are not in the fold, so the
       // exports we serve keep mountd's lines as they are until recover
       const frozen = g.badMarks.has(g.own.meta.journalId) ? new Set(r.hosted) : undefined;
-      const plan = planReconcile({ current: parsed.entries, fold: g.fold, managed, index, addOnly, frozen });
-      const content = serializeRmtab(plan.entries);
-      const same = content === r.snap.content.toString("utf8") && parsed.malformed.length === 0 && (r.snap.exists || content === "");
+      const clean = cleanState(managed);
+      // rmtab agreed with the fold at the last reconcile: only the keys that changed since can differ
+      const edit =
+        r.lines && g.cache && !g.cache.full && !addOnly && !frozen && !r.fromLocal && g.own.localState(CLEAN_KEY) === clean
+          ? planReconcileEdit(r.snap.content, new Set([...g.cache.changed, ...r.lines.current.map((e) => entryKey(e.client, e.path)), ...r.lines.base.keys()]), g.fold, managed, index)
+          : undefined;
+      const parsed = edit ? undefined : r.parse();
+      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, fold: g.fold, managed, index, addOnly, frozen });
+      const content = edit ? edit.content.toString("utf8") : serializeRmtab(plan.entries);
+      const malformed = parsed?.malformed ?? [];
+      const entries = edit ? countLines(edit.content) : plan.entries.length;
+      const nextClean = { [CLEAN_KEY]: !addOnly && !frozen && plan.heldBack.length === 0 && plan.unwritable.length === 0 ? clean : "" };
+      const same = content === r.snap.content.toString("utf8") && malformed.length === 0 && (r.snap.exists || content === "");
       let written = false;
       if (!same && !dryRun) {
-        if (r.snap.content.length > 0 && plan.entries.length === 0 && addOnly)
+        if (r.snap.content.length > 0 && entries === 0 && addOnly)
           throw new RefusedError("refusing to empty rmtab while a journal is unreadable");
         const nowMs = ctx.now();
-        appendQuarantine(p.quarantine, p.rmtab, parsed.malformed, new Date(nowMs));
+        appendQuarantine(p.quarantine, p.rmtab, malformed, new Date(nowMs));
         g.own.markPending(content, r.report.hosted);
         writeFileAtomic(p.rmtab, content, {
           // like mountd: a symlinked rmtab is followed, its mode kept (README, Safety)
@@ -617,11 +629,11 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
           now: ctx.now,
           beforeRename: ctx.beforeRename,
         });
-        g.own.commitPending(nowMs, r.nextGen + 1);
+        g.own.commitPending(nowMs, r.nextGen + 1, nextClean);
         saveLocal(ctx, g, r.nextGen + 1, r.report.hosted, content);
         written = true;
       } else if (!dryRun) {
-        g.own.commitPending(ctx.now());
+        g.own.commitPending(ctx.now(), undefined, nextClean);
       }
       if (!dryRun) {
         advanceMarks(ctx, g);
@@ -638,8 +650,8 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
         heldBack: plan.heldBack,
         unwritable: plan.unwritable,
         // what is (or, in a dry run, would be) quarantined: every malformed line goes when rmtab is written
-        quarantined: parsed.malformed,
-        entries: plan.entries.length,
+        quarantined: malformed,
+        entries,
         rmtab: p.rmtab,
       };
     });
@@ -651,6 +663,19 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   } finally {
     g.own.close();
   }
+}
+
+/** Local state key: the managed exports when rmtab last agreed with the fold (see planReconcileEdit); "" when it may not. */
+const CLEAN_KEY = "reconcile_clean";
+
+function cleanState(managed: ReadonlySet<string>): string {
+  return JSON.stringify({ managed: [...managed].sort() });
+}
+
+function countLines(b: Buffer): number {
+  let n = 0;
+  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) n++;
+  return n;
 }
 
 function sha256(data: string | Buffer): string {

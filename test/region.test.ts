@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { ExportIndex } from "../src/core/exports.js";
-import { changedLines, diffLines, planChangedRegion, planRecord, toCountMap } from "../src/core/plan.js";
+import { changedLines, diffLines, planChangedRegion, planReconcile, planReconcileEdit, planRecord, toCountMap } from "../src/core/plan.js";
 import { planSpool, type SpoolEvent } from "../src/core/spool.js";
 import { changedRegion, formatLine, parseRmtab, serializeRmtab, type RmtabEntry } from "../src/core/rmtab.js";
 
@@ -141,6 +141,55 @@ describe("record's quick path", () => {
         expect(plan(lines.current, [lines.base])).toEqual(plan(parsed.entries, [toCountMap(parseRmtab(committed).entries)]));
       }),
       { numRuns: 3000, seed: 20261201 },
+    );
+    expect(quick).toBeGreaterThan(1000);
+  });
+});
+
+describe("reconcile's in-place edit", () => {
+  const managed = new Set(["vm0", "vm1"]);
+  const ev = (client: string, path: string, count: number) =>
+    ({ client, path, count, op: count > 0 ? "mount" : "umount", journal: "j", seq: 1, wall: 1, logical: 0, node: "n", hash: "h" }) as never;
+  const key = (e: { client: string; path: string }) => `${e.client}\n${e.path}`;
+
+  it("writes byte for byte what the full plan writes, or steps aside (property)", () => {
+    let quick = 0;
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(entry, { selector: key, maxLength: 12 }),
+        fc.array(entry, { maxLength: 5 }),
+        fc.array(fc.record({ e: entry, count: fc.integer({ min: 0, max: 3 }) }), { maxLength: 5 }),
+        fc.array(edit, { maxLength: 3 }),
+        (live, unmanaged, foldChanges, edits) => {
+          // the last reconcile: rmtab as the full plan wrote it from the fold (plus a few lines of no export)
+          const fold0 = new Map(live.map((e) => [key(e), ev(e.client, e.path, e.count)]));
+          const others = unmanaged.map((e) => ({ ...e, path: "/other" }));
+          const p0 = planReconcile({ current: others.filter((e, i) => others.findIndex((o) => key(o) === key(e)) === i), fold: fold0, managed, index, addOnly: false });
+          if (p0.unwritable.length > 0) return;
+          const written = serializeRmtab(p0.entries);
+          // since: peers' events change the fold, mountd changes lines
+          const fold1 = new Map(fold0);
+          const keys = new Set<string>();
+          for (const c of foldChanges) {
+            fold1.set(key(c.e), ev(c.e.client, c.e.path, c.count));
+            keys.add(key(c.e));
+          }
+          const current = apply(parseRmtab(written).entries, edits as Edit[]);
+          const lines = changedLines(current, Buffer.from(written, "utf8"));
+          if (lines === undefined) return;
+          for (const e of lines.current) keys.add(key(e));
+          for (const k of lines.base.keys()) keys.add(k);
+          const inc = planReconcileEdit(current, keys, fold1, managed, index);
+          if (inc === undefined) return;
+          quick++;
+          const full = planReconcile({ current: parseRmtab(current).entries, fold: fold1, managed, index, addOnly: false });
+          expect(inc.content.toString("utf8")).toBe(serializeRmtab(full.entries));
+          expect(inc.plan.added).toEqual(full.added);
+          expect(inc.plan.removed).toEqual(full.removed);
+          expect(inc.plan.changed).toEqual(full.changed);
+        },
+      ),
+      { numRuns: 3000, seed: 20261202 },
     );
     expect(quick).toBeGreaterThan(1000);
   });

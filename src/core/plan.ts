@@ -258,15 +258,77 @@ export function planChangedRegion(content: Buffer, committed: Buffer, hosted: Re
 
 /** The lines for e's client and path in `content` (each with its newline) outside [skipFrom, skipTo). */
 function linesOf(content: Buffer, e: { client: string; path: string }, skipFrom: number, skipTo: number): Buffer[] {
+  return lineStarts(content, e)
+    .filter((at) => at < skipFrom || at >= skipTo)
+    .map((at) => {
+      const nl = content.indexOf(0x0a, at);
+      return content.subarray(at, nl < 0 ? content.length : nl + 1);
+    });
+}
+
+/** More keys than this and reconcile plans the whole file (each one costs a search of it). */
+const EDIT_MAX_KEYS = 256;
+
+/** rmtab rewritten by editing the lines of a few keys in place. */
+export interface ReconcileEdit {
+  readonly content: Buffer;
+  readonly plan: ReconcilePlan;
+}
+
+/**
+ * planReconcile in O(change), for an rmtab that agreed with the fold at
+ * the last reconcile (no line held back, none unwritable, not add-only,
+ * the same managed exports) and has changed since only at `keys`: the
+ * client+path pairs whose folded event changed, and the lines mountd
+ * changed. Those lines are planned as planReconcile plans them and edited
+ * in place; new ones follow, sorted. Every other line is what the full
+ * plan would keep, so the result is byte for byte the full plan's.
+ * Undefined when only the full plan can tell (too many keys, a key on two
+ * lines, a line not canonical).
+ */
+export function planReconcileEdit(content: Buffer, keys: ReadonlySet<string>, fold: Fold, managed: ReadonlySet<string>, index: ExportIndex): ReconcileEdit | undefined {
+  if (keys.size > EDIT_MAX_KEYS) return undefined;
+  const found: { at: number; line: Buffer; entry: RmtabEntry }[] = [];
+  const subFold: Fold = new Map();
+  for (const key of keys) {
+    const nl = key.indexOf("\n");
+    const client = key.slice(0, nl);
+    const path = key.slice(nl + 1);
+    const ev = fold.get(key);
+    if (ev) subFold.set(key, ev);
+    const at = lineStarts(content, { client, path });
+    if (at.length > 1) return undefined;
+    if (at.length === 0) continue;
+    const end = content.indexOf(0x0a, at[0]!);
+    const line = content.subarray(at[0]!, end < 0 ? content.length : end + 1);
+    const parsed = parseRmtab(line);
+    if (!parsed.canonical || parsed.entries.length !== 1) return undefined;
+    found.push({ at: at[0]!, line, entry: parsed.entries[0]! });
+  }
+  found.sort((a, b) => a.at - b.at);
+  const plan = planReconcile({ current: found.map((f) => f.entry), fold: subFold, managed, index, addOnly: false });
+  const next = new Map(plan.entries.map((e) => [entryKey(e.client, e.path), e] as const));
+  const parts: Buffer[] = [];
+  let pos = 0;
+  for (const f of found) {
+    parts.push(content.subarray(pos, f.at));
+    pos = f.at + f.line.length;
+    const e = next.get(entryKey(f.entry.client, f.entry.path));
+    if (e) parts.push(e.count === f.entry.count ? f.line : Buffer.from(formatLine(e), "utf8"));
+  }
+  parts.push(content.subarray(pos));
+  // new lines follow the existing ones, sorted (planReconcile's order)
+  const fresh = plan.entries.slice(plan.entries.length - plan.added.length);
+  parts.push(Buffer.from(fresh.map(formatLine).join(""), "utf8"));
+  return { content: Buffer.concat(parts), plan };
+}
+
+/** Where lines for e's client and path start in `content`. */
+function lineStarts(content: Buffer, e: { client: string; path: string }): number[] {
   const line = formatLine({ client: e.client, path: e.path, count: 1 });
-  const head = Buffer.from(`\n${line.slice(0, line.length - 11)}`, "utf8"); // "\n" client ":" path ":" (without "0x%08x\n")
-  const out: Buffer[] = [];
-  const take = (at: number) => {
-    if (at >= skipFrom && at < skipTo) return;
-    const nl = content.indexOf(0x0a, at);
-    out.push(content.subarray(at, nl < 0 ? content.length : nl + 1));
-  };
-  if (content.subarray(0, head.length - 1).equals(head.subarray(1))) take(0);
-  for (let at = content.indexOf(head); at >= 0; at = content.indexOf(head, at + 1)) take(at + 1);
+  const head = Buffer.from(`\n${line.slice(0, line.length - 11)}`, "utf8");
+  const out: number[] = [];
+  if (content.subarray(0, head.length - 1).equals(head.subarray(1))) out.push(0);
+  for (let at = content.indexOf(head); at >= 0; at = content.indexOf(head, at + 1)) out.push(at + 1);
   return out;
 }

@@ -928,8 +928,9 @@ export class OwnJournal {
   }
 
   /** After the rename is durable: the pending rmtab is the baseline, of generation `gen`. */
-  commitPending(nowMs: number, gen?: number): void {
+  commitPending(nowMs: number, gen?: number, state?: Readonly<Record<string, string>>): void {
     this.db.transaction(() => {
+      for (const [k, v] of Object.entries(state ?? {})) this.setState(k, v);
       const p = this.baseline().pending;
       if (p !== undefined) {
         this.putBaseline("committed", p);
