@@ -46,7 +46,7 @@ function hostingOf(unit: ControlUnit, hosting: readonly string[]): string[] {
  * directory or marker is the normal state of a node that does not serve the
  * group. The shared one is always expected (requireMarker refuses as before).
  */
-function absentReason(unit: ControlUnit): string | undefined {
+export function absentReason(unit: ControlUnit): string | undefined {
   if (unit.group === undefined) return undefined;
   const dir = unit.cfg.controlDir;
   if (!existsSync(dir)) return `control directory ${dir} does not exist here (the group's volume is not mounted)`;
