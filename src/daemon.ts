@@ -262,9 +262,10 @@ export class Daemon {
         };
         const all = kind === "reconcile" ? await reconcileUnits(ctx, { memo }) : await recordUnits(ctx, { memo });
         this.reportUnits(kind, all);
+        // the other groups' work is done even when one failed: the textfile shows both (a failing group as its state)
+        if (kind === "reconcile") this.deps.afterReconcile?.();
         const err = unitsError(all);
         if (err) throw err;
-        if (kind === "reconcile") this.deps.afterReconcile?.();
       } else if (kind === "reconcile") {
         this.reportReconcile(await reconcile(ctx), "");
         this.deps.afterReconcile?.();
