@@ -256,8 +256,9 @@ export class Daemon {
       if (base.cfg.groups.length > 0) {
         // every control directory: the shared one (if any) and each group's mounted here
         const memo = (u: ControlUnit) => {
-          let m = this.foldMemos.get(u.name);
-          if (!m) this.foldMemos.set(u.name, (m = {}));
+          // keyed by group, "" for the shared one (a group may be named "shared")
+          let m = this.foldMemos.get(u.group ?? "");
+          if (!m) this.foldMemos.set(u.group ?? "", (m = {}));
           return m;
         };
         const all = kind === "reconcile" ? await reconcileUnits(ctx, { memo }) : await recordUnits(ctx, { memo });

@@ -79,6 +79,7 @@ function joinGroup(ctx: SyncContext, cfg: Config): void {
  * (src/io/spool.ts): a group's in its state directory on this node, the
  * shared one's in <stateDir>/rmtabsync.spool.shared. An event goes to its
  * export's control directory; an unmount-all without a path to every one.
+ * Keyed by group, "" for the shared control directory.
  */
 export function spoolRouting(cfg: Config): Map<string, SpoolRouting> {
   const units = controlUnits(cfg);
@@ -92,7 +93,8 @@ export function spoolRouting(cfg: Config): Map<string, SpoolRouting> {
     const dir = exp && byExport.get(exp.name);
     return dir === undefined ? [] : [dir];
   };
-  return new Map(units.map((u) => [u.name, { dir: dirOf(u), dirs, dirsOf }]));
+  // keyed by group, "" for the shared one (a group may be named "shared")
+  return new Map(units.map((u) => [u.group ?? "", { dir: dirOf(u), dirs, dirsOf }]));
 }
 
 /** Options of a run over every control directory. */
@@ -118,7 +120,7 @@ async function eachUnit<R>(
       ...ctx,
       cfg: unit.cfg,
       foldMemo: memo ? memo(unit) : ctx.cfg.groups.length === 0 ? ctx.foldMemo : undefined,
-      spool: routing?.get(unit.name),
+      spool: routing?.get(unit.group ?? ""),
     };
     try {
       const absent = absentReason(unit);

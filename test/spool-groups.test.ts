@@ -200,4 +200,30 @@ describe("the callout spool with export groups", () => {
       expect(await w.stop()).toEqual({ code: 0, signal: null });
     }
   });
+
+  it("the shared control directory and a group named \"shared\" each get their own events", () => {
+    const c = GroupCluster.make(
+      [{ name: "shared", exports: ["vm0"] }],
+      [
+        { name: "vm0", path: "/srv/vm0" },
+        { name: "vm9", path: "/srv/vm9" },
+      ],
+      { shared: true },
+    );
+    c.create("ds03", "shared");
+    c.ok("ds03", ["init"]);
+    c.serve("ds03", ["vm0", "vm9"]);
+    c.ok("ds03", ["record"]);
+    mountd(c, "ds03", "mount", "10.0.0.21", "/srv/vm0");
+    mountd(c, "ds03", "umount", "10.0.0.21", "/srv/vm0");
+    mountd(c, "ds03", "mount", "10.0.9.21", "/srv/vm9");
+    mountd(c, "ds03", "umount", "10.0.9.21", "/srv/vm9");
+    c.ok("ds03", ["record"]);
+    expect(events(c, "ds03", "shared", "ds03")).toEqual(["mount 10.0.0.21 /srv/vm0 1", "umount 10.0.0.21 /srv/vm0 0"]);
+    const shared = c
+      .json<{ events: Ev[] }>("ds03", ["log", "--control-dir", c.control, "--origin", "ds03"])
+      .events.map((e) => `${e.op} ${e.client} ${e.path} ${e.count}`);
+    expect(shared).toEqual(["mount 10.0.9.21 /srv/vm9 1", "umount 10.0.9.21 /srv/vm9 0"]);
+    expect(spoolFiles(c, "ds03")).toEqual([]);
+  });
 });
