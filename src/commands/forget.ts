@@ -44,7 +44,7 @@ export function forgetCommand(rt: Runtime) {
       const err = unitsError({ node: ctx.node, dryRun, units, released: [], rmtab: "" });
       if (rows.length === 0) throw err ?? nothingToForget(sel);
       if (g.json) printJson(rt, { dryRun, forgotten: rows, problems });
-      else for (const e of rows) rt.out(`${dryRun ? "would forget" : "forgot"} ${e.client} ${e.path} (${e.export ?? "-"})${e.group !== undefined ? ` in group ${e.group ?? "(shared)"}` : ""}\n`);
+      else for (const e of rows) rt.out(`${dryRun ? "would forget" : "forgot"} ${e.client} ${e.path} (${e.export ?? "-"})${e.group === undefined ? "" : e.group === null ? " in the shared control directory" : ` in group ${e.group}`}\n`);
       if (err) throw err;
     });
 }
