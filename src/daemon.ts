@@ -267,15 +267,17 @@ export class Daemon {
       if (base.cfg.groups.length > 0) {
         // every control directory: the shared one (if any) and each group's mounted here
         const memo = (u: ControlUnit) => {
-          let m = this.foldMemos.get(u.name);
-          if (!m) this.foldMemos.set(u.name, (m = {}));
+          // keyed by group, "" for the shared one (a group may be named "shared")
+          let m = this.foldMemos.get(u.group ?? "");
+          if (!m) this.foldMemos.set(u.group ?? "", (m = {}));
           return m;
         };
         const all = kind === "reconcile" ? await reconcileUnits(ctx, { memo }) : await recordUnits(ctx, { memo });
         this.reportUnits(kind, all);
+        // the other groups' work is done even when one failed: the textfile shows both (a failing group as its state)
+        if (kind === "reconcile") this.deps.afterReconcile?.();
         const err = unitsError(all);
         if (err) throw err;
-        if (kind === "reconcile") this.deps.afterReconcile?.();
       } else if (kind === "reconcile") {
         this.reportReconcile(await reconcile(ctx), "");
         this.deps.afterReconcile?.();

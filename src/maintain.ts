@@ -4,16 +4,60 @@ import { planCompaction } from "./core/compact.js";
 import { foldEvents, mounted, previewEvents, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { HLC_ZERO, maxHlc } from "./core/hlc.js";
-import { RefusedError, UsageError } from "./errors.js";
+import { controlUnits, type Config } from "./config.js";
+import { EXIT, errorMessage, ExitError, RefusedError, UsageError } from "./errors.js";
 import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
 import { openOwn, type SyncContext } from "./sync.js";
+import { absentReason, type UnitOutcome } from "./units.js";
+
+/**
+ * A maintenance command over control directories. A configuration without
+ * groups, or narrowed to one group (--group), is one control directory:
+ * its errors are the command's, and a group not mounted here is refused.
+ * Otherwise every control directory mounted here: a group whose volume is
+ * not mounted here is served elsewhere (left out, said in the report), and
+ * a failure in one group does not stop the others (see unitsError).
+ */
+export function eachMountedUnit<R>(ctx: SyncContext, work: (uctx: SyncContext) => R): UnitOutcome<R>[] {
+  const units = controlUnits(ctx.cfg);
+  if (ctx.cfg.groups.length === 0 && ctx.cfg.group === undefined) return [{ unit: units[0]!, state: "done", report: work(ctx) }];
+  if (ctx.cfg.group !== undefined) {
+    const unit = units[0]!;
+    const absent = absentReason(unit);
+    if (absent !== undefined) throw new RefusedError(`group ${unit.name}: ${absent}: run this on the node that serves the group; nothing was changed`);
+    return [{ unit, state: "done", report: work(ctx) }];
+  }
+  return units.map((unit): UnitOutcome<R> => {
+    const absent = absentReason(unit);
+    if (absent !== undefined) return { unit, state: "absent", reason: absent };
+    try {
+      return { unit, state: "done", report: work({ ...ctx, cfg: unit.cfg }) };
+    } catch (err) {
+      const e = err instanceof Error ? err : new Error(String(err));
+      const refused = err instanceof ExitError && err.exitCode === EXIT.refused;
+      return { unit, state: refused ? "refused" : "failed", reason: unit.group !== undefined ? `group ${unit.name}: ${errorMessage(e)}` : errorMessage(e), error: e };
+    }
+  });
+}
+
+/** The configuration narrowed to the control directory of export `name` (forget --export), when it has groups. */
+export function unitOfExport(cfg: Config, name: string): Config {
+  if (cfg.groups.length === 0 || cfg.group !== undefined) return cfg;
+  return controlUnits(cfg).find((u) => u.cfg.exports.some((e) => e.name === name))?.cfg ?? cfg;
+}
 
 export interface ForgetReport {
   readonly forgotten: JournalEvent[];
   readonly problems: JournalProblem[];
 }
 
-/** Records forget events (count 0) for a client's entries cluster-wide. */
+/** The error of a forget that found nothing to forget anywhere it looked. */
+export function nothingToForget(sel: { client: string; export?: string; path?: string }): UsageError {
+  const what = sel.export ? ` in export ${sel.export}` : sel.path ? ` at ${sel.path}` : "";
+  return new UsageError(`no mount of client ${sel.client}${what} in the cluster-wide table: nothing to forget (see 'rmtabsync show --client ${sel.client}')`);
+}
+
+/** Records forget events (count 0) for a client's entries cluster-wide, in this control directory; none found: an empty report. */
 export function forget(ctx: SyncContext, sel: { client: string; export?: string; path?: string; dryRun?: boolean }): ForgetReport {
   const index = new ExportIndex(ctx.cfg.exports);
   if (sel.export !== undefined && !index.named(sel.export))
@@ -36,10 +80,7 @@ export function forget(ctx: SyncContext, sel: { client: string; export?: string;
       if (sel.path !== undefined && e.path !== sel.path) continue;
       changes.push({ op: "forget", client: e.client, path: e.path, count: 0 });
     }
-    if (changes.length === 0) {
-      const what = sel.export ? ` in export ${sel.export}` : sel.path ? ` at ${sel.path}` : "";
-      throw new UsageError(`no mount of client ${sel.client}${what} in the cluster-wide table: nothing to forget (see 'rmtabsync show --client ${sel.client}')`);
-    }
+    if (changes.length === 0) return { forgotten: [], problems: set.problems };
     const forgotten = sel.dryRun
       ? previewEvents(changes, ctx.node, maxHlc(seen, own.seenHlc()), ctx.now())
       : own.appendEvents(changes, seen, ctx.now());

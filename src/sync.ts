@@ -18,7 +18,7 @@ import { readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
-import { spoolWaiting, takeSpool } from "./io/spool.js";
+import { spoolWaitingFor, takeUnitSpool, type SpoolRouting } from "./io/spool.js";
 import { cleanTempJournals } from "./io/temp-journals.js";
 import { FoldCache, writeFoldCache, type CachedSource, type Unchanged } from "./io/fold-cache.js";
 import { planSpool } from "./core/spool.js";
@@ -48,6 +48,12 @@ export interface SyncContext {
    * at the file could see a change the work did not).
    */
   readonly insideLock?: (rmtab: Buffer) => void;
+  /**
+   * With export groups: how the node's callout spool is handed out to the
+   * control directories, so that this one folds its own events only (see
+   * src/io/spool.ts). Without, the node's spool is this control directory's.
+   */
+  readonly spool?: SpoolRouting;
 }
 
 /** See SyncContext.foldMemo. */
@@ -366,12 +372,12 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting
   const lockFile = paths(ctx.cfg).lock;
   try {
     const hosting = opts.hosting ?? [];
-    const exclusive = !dryRun && spoolWaiting(ctx.cfg.stateDir);
+    const exclusive = !dryRun && spoolWaitingFor(ctx.cfg.stateDir, ctx.spool);
     ctx.beforeLock?.();
     const shared = await withRmtabLock(lockFile, { exclusive, timeoutMs: ctx.lockTimeoutMs }, () => {
       g = current(ctx, g, false, false);
       // A spool that appeared while we waited for a shared lock needs the exclusive one.
-      return exclusive || dryRun || !spoolWaiting(ctx.cfg.stateDir) ? recordOnly(ctx, g, index, dryRun, exclusive, hosting) : undefined;
+      return exclusive || dryRun || !spoolWaitingFor(ctx.cfg.stateDir, ctx.spool) ? recordOnly(ctx, g, index, dryRun, exclusive, hosting) : undefined;
     });
     const report =
       shared ??
@@ -460,7 +466,7 @@ function recordOnly(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: b
 function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun: boolean, exclusive: boolean, hosting: readonly string[] = [], keepHosting = false) {
   const p = paths(ctx.cfg);
   const folded = new Set<string>(JSON.parse(g.own.localState("spool_folded") ?? "[]") as string[]);
-  const spool = exclusive || dryRun ? takeSpool(ctx.cfg.stateDir, folded, { peek: dryRun }) : undefined;
+  const spool = exclusive || dryRun ? takeUnitSpool(ctx.cfg.stateDir, ctx.spool, folded, { peek: dryRun, warn: ctx.warn }) : undefined;
   for (const pr of spool?.problems ?? []) ctx.warn(`${pr.where}: ${pr.problem}: ${JSON.stringify(pr.text)}`);
   const snap = readSnapshot(p.rmtab);
   let parsedOnce: ParsedRmtab | undefined;
@@ -726,7 +732,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
   const cache = FoldCache.open(unitStateDir(ctx.cfg), foldCacheKey(ctx));
   const u = cache?.state.unchanged;
   cache?.close();
-  if (!u || hosting.join("\n") !== u.hosting.join("\n") || spoolWaiting(ctx.cfg.stateDir)) return undefined;
+  if (!u || hosting.join("\n") !== u.hosting.join("\n") || spoolWaitingFor(ctx.cfg.stateDir, ctx.spool)) return undefined;
   requireMarker(ctx.cfg);
   const p = paths(ctx.cfg);
   const own = openOwn(ctx);
@@ -747,7 +753,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
     if (!still()) return undefined;
     ctx.beforeLock?.();
     const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport | undefined => {
-      if (!still() || spoolWaiting(ctx.cfg.stateDir)) return undefined;
+      if (!still() || spoolWaitingFor(ctx.cfg.stateDir, ctx.spool)) return undefined;
       own.commitPending(ctx.now());
       // rmtab is as the last reconcile left it: canonical lines, none malformed (no parse needed)
       const snap = readSnapshot(p.rmtab);

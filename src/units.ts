@@ -4,6 +4,7 @@
 // serves the group: elsewhere the group is simply not here, and its lines
 // leave this node's rmtab. A refusal (exit 3) stops that group only.
 import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { controlUnits, journalFile, paths, unitStateDir, type Config, type ControlUnit } from "./config.js";
 import { ExportIndex } from "./core/exports.js";
 import type { LineChange } from "./core/plan.js";
@@ -15,6 +16,7 @@ import { OwnJournal } from "./io/journal.js";
 import { readLocalBaseline, writeLocalBaseline } from "./io/local-baseline.js";
 import { withRmtabLock } from "./io/lock.js";
 import { requireStateDir } from "./io/state-dir.js";
+import { SHARED_SPOOL_DIR, type SpoolRouting } from "./io/spool.js";
 import { readVolumeRecord, writeVolumeRecord } from "./io/volume.js";
 import { readHosted, reconcile, record, type FoldMemo, type RecordReport, type ReconcileReport, type SyncContext } from "./sync.js";
 
@@ -44,7 +46,7 @@ function hostingOf(unit: ControlUnit, hosting: readonly string[]): string[] {
  * directory or marker is the normal state of a node that does not serve the
  * group. The shared one is always expected (requireMarker refuses as before).
  */
-function absentReason(unit: ControlUnit): string | undefined {
+export function absentReason(unit: ControlUnit): string | undefined {
   if (unit.group === undefined) return undefined;
   const dir = unit.cfg.controlDir;
   if (!existsSync(dir)) return `control directory ${dir} does not exist here (the group's volume is not mounted)`;
@@ -72,6 +74,29 @@ function joinGroup(ctx: SyncContext, cfg: Config): void {
   ctx.warn(`group ${cfg.group}: first use of ${cfg.controlDir} on this node, created ${own}`);
 }
 
+/**
+ * Where each control directory's share of the node's callout spool waits
+ * (src/io/spool.ts): a group's in its state directory on this node, the
+ * shared one's in <stateDir>/rmtabsync.spool.shared. An event goes to its
+ * export's control directory; an unmount-all without a path to every one.
+ * Keyed by group, "" for the shared control directory.
+ */
+export function spoolRouting(cfg: Config): Map<string, SpoolRouting> {
+  const units = controlUnits(cfg);
+  const dirOf = (u: ControlUnit) => (u.group !== undefined ? unitStateDir(u.cfg) : join(cfg.stateDir, SHARED_SPOOL_DIR));
+  const dirs = units.map(dirOf);
+  const byExport = new Map(units.flatMap((u) => u.cfg.exports.map((e) => [e.name, dirOf(u)] as const)));
+  const index = new ExportIndex(cfg.exports);
+  const dirsOf: SpoolRouting["dirsOf"] = (e) => {
+    if (e.op === "unmount-all" && e.path === "") return dirs;
+    const exp = index.exportOf(e.path);
+    const dir = exp && byExport.get(exp.name);
+    return dir === undefined ? [] : [dir];
+  };
+  // keyed by group, "" for the shared one (a group may be named "shared")
+  return new Map(units.map((u) => [u.group ?? "", { dir: dirOf(u), dirs, dirsOf }]));
+}
+
 /** Options of a run over every control directory. */
 export interface UnitsOptions {
   readonly dryRun?: boolean;
@@ -87,10 +112,16 @@ async function eachUnit<R>(
   memo?: (unit: ControlUnit) => FoldMemo,
 ): Promise<UnitOutcome<R>[]> {
   const out: UnitOutcome<R>[] = [];
+  const routing = ctx.cfg.groups.length > 0 ? spoolRouting(ctx.cfg) : undefined;
   for (const unit of controlUnits(ctx.cfg)) {
     const uh = hostingOf(unit, hosting);
-    // one control directory's fold memo never serves another's
-    const uctx: SyncContext = { ...ctx, cfg: unit.cfg, foldMemo: memo ? memo(unit) : ctx.cfg.groups.length === 0 ? ctx.foldMemo : undefined };
+    // one control directory's fold memo never serves another's; nor its share of the spool
+    const uctx: SyncContext = {
+      ...ctx,
+      cfg: unit.cfg,
+      foldMemo: memo ? memo(unit) : ctx.cfg.groups.length === 0 ? ctx.foldMemo : undefined,
+      spool: routing?.get(unit.group ?? ""),
+    };
     try {
       const absent = absentReason(unit);
       if (absent !== undefined) {

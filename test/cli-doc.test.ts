@@ -99,7 +99,7 @@ describe("bash completion", () => {
   it("completes commands, each command's options with the global ones, and file names after -c", () => {
     expect(complete("rmtabsync ").sort()).toEqual([...COMMANDS].sort());
     expect(complete("rmtabsync re")).toEqual(["record", "reconcile", "recover"]);
-    expect(complete("rmtabsync -c /etc/x.yaml -n ds03 compact --")).toEqual(["--keep", "--dry-run", "--help", "--version", "--config", "--node", "--json", "--debug"]);
+    expect(complete("rmtabsync -c /etc/x.yaml -n ds03 compact --")).toEqual(["--keep", "--dry-run", "--group", "--help", "--version", "--config", "--node", "--json", "--debug"]);
     expect(complete("rmtabsync watch --met")).toEqual(["--metrics-textfile"]);
     expect(complete("rmtabsync show --f")).toEqual(["--facts"]);
     expect(complete("rmtabsync reconcile --ho")).toEqual(["--hosting"]);

@@ -3,11 +3,11 @@
 // manual cannot drift from the CLI. `rmtabsync man` prints it; the checked-in
 // deploy/man/rmtabsync.8 is its output (test/cli-doc.test.ts compares them).
 import type { CommandUnknownOpts, Option } from "@commander-js/extra-typings";
-import { DEFAULT_CONFIG_PATH, journalFile, paths } from "../config.js";
+import { DEFAULT_CONFIG_PATH, journalFile, paths, unitStateDir } from "../config.js";
 import { CHECKS } from "../core/checks/index.js";
 import { localBaselineFile } from "../io/local-baseline.js";
 import { marksFile } from "../io/marks.js";
-import { SPOOL_NAME } from "../io/spool.js";
+import { SHARED_SPOOL_DIR, SPOOL_NAME } from "../io/spool.js";
 import { volumeRecordFile } from "../io/volume.js";
 import { optionDescription, repeatable, valueName, visibleCommands, visibleOptions } from "./help.js";
 
@@ -58,7 +58,12 @@ function filesSection(): string[] {
     [marksFile(S), "The newest event this node has seen of every journal (evidence of a rolled back or forked journal)."],
     [localBaselineFile(S), "A copy of this node's baseline (the rmtab it last saw or wrote) and clock high\\-water mark."],
     [volumeRecordFile(S), "The identity of the control volume \\fBinit\\fR saw (marker id, filesystem)."],
-    [`${S}/${SPOOL_NAME}`, "Events appended by mountd's ha\\-callout, folded into the journal by \\fBrecord\\fR and \\fBwatch\\fR."],
+    [`${S}/${SPOOL_NAME}`, "Events appended by mountd's ha\\-callout, folded into the journal by \\fBrecord\\fR and \\fBwatch\\fR; with export groups, first handed out to the spool directory of each event's control directory (below), under mountd's lock."],
+    [
+      `${unitStateDir({ stateDir: S, group: "group" })}/`,
+      "With export groups: this node's state for the group's control directory (marks, baseline copy, fold cache), and the group's callout events, which wait here until the group's volume is mounted and writable on this node and then go to that group's journal only.",
+    ],
+    [`${S}/${SHARED_SPOOL_DIR}/`, "With export groups and a shared \\fBcontrolDir\\fR: the callout events of the exports in no group, waiting for the shared control volume."],
     [p.marker, "The control volume's marker: cluster name and volume id, written by \\fBinit\\fR."],
     [`${p.journals}/`, "The journals directory of the control volume."],
     [journalFile(p.journals, "node"), "Each node's journal (SQLite); only its node writes it."],

@@ -131,10 +131,10 @@ function statusJson(facts: StatusFacts, ev: ReturnType<typeof evaluateStatus>) {
   };
 }
 
-const RANK: Readonly<Record<State, number>> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
+export const RANK: Readonly<Record<State, number>> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };
 
 /** One control directory's part of a status over every one. */
-type UnitStatus =
+export type UnitStatus =
   | { readonly unit: ControlUnit; readonly absent: string }
   | { readonly unit: ControlUnit; readonly facts: StatusFacts; readonly ev: ReturnType<typeof evaluateStatus>; readonly findings: Finding[] };
 
@@ -145,7 +145,7 @@ type UnitStatus =
  * its group. A group whose volume is not mounted here and whose exports are
  * not exported here is served elsewhere: that is no fault.
  */
-async function statusAll(ctx: SyncContext, staleAfterMs: number): Promise<UnitStatus[]> {
+export async function statusAll(ctx: SyncContext, staleAfterMs: number): Promise<UnitStatus[]> {
   const out: UnitStatus[] = [];
   for (const unit of controlUnits(ctx.cfg)) {
     const uctx: SyncContext = { ...ctx, cfg: unit.cfg };
