@@ -13,7 +13,7 @@ import { cleanTempJournals } from "./io/temp-journals.js";
 import { isBranchFile, JournalWriter, nodeOfFile, readChain, type ChainData } from "./io/journal.js";
 
 export interface RecoverAction {
-  readonly action: "append" | "branch" | "copy" | "none" | "unreadable";
+  readonly action: "append" | "branch" | "compact" | "copy" | "none" | "unreadable";
   /** Journal of the other copy. */
   readonly from: string;
   /** Our journal written (or that would be). */
@@ -74,6 +74,8 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
   }
   const known = knownOrigins(ours);
   const actions: RecoverAction[] = [];
+  // events the other copy compacted away, by identity: the journal that says so
+  const theirPruned = new Map<string, string>();
 
   for (const from of listJournalFiles(theirDir)) {
     let theirs: ChainData;
@@ -83,6 +85,7 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
       actions.push({ action: "unreadable", from, into: null, node: nodeOfFile(from), events: 0, detail: err instanceof JournalError ? err.problem : errorMessage(err) });
       continue;
     }
+    for (const p of theirs.pruned) if (!theirPruned.has(identity(p))) theirPruned.set(identity(p), from);
     const node = theirs.meta.node;
     const id = theirs.meta.journalId;
     const missing = theirs.rows.filter((r) => !known.has(identity(r)));
@@ -149,6 +152,23 @@ export function recover(cfg: Config, fromDir: string, opts: { dryRun: boolean; n
       if (!existing) ours.push(index(into, readChain(into, cfg.cluster)));
     }
     for (const r of missing) known.add(identity(r));
+  }
+  // A mount the other copy compacted away was superseded there (by an umount
+  // perhaps compacted away too, once no older mount survived on that copy):
+  // kept here, it would come back. Only mounts: an umount we keep is never wrong.
+  for (const o of ours) {
+    const drop = o.data.rows.filter((r) => r.count > 0 && theirPruned.has(identity(r)));
+    if (drop.length === 0) continue;
+    const from = theirPruned.get(identity(drop[0]!))!;
+    actions.push({
+      action: "compact",
+      from,
+      into: o.file,
+      node: o.data.meta.node,
+      events: drop.length,
+      detail: `events ${drop.map((r) => r.seq).join(", ")} of journal ${short(o.data.meta.journalId)} compacted away as on the other copy (superseded there)`,
+    });
+    if (!opts.dryRun) write(JournalWriter.open(o.file, cfg.cluster), (w) => w.pruneVerbatim(drop.map((r) => r.seq)));
   }
   return actions;
 }

@@ -289,7 +289,14 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
       const bad = invalidProblem(j) ?? before;
       if (before && !problems.some((p) => p.file === j.file)) problems.push(before);
       if (j.rejected.some((r) => r.kind === "future")) futurePending = true;
-      if (j.resume) sources.set(j.file, { journalId: j.meta.journalId, seq: j.resume.seq, hash: j.resume.hash, ...(bad ? { problem: bad } : {}) });
+      if (j.resume)
+        sources.set(j.file, {
+          journalId: j.meta.journalId,
+          seq: j.resume.seq,
+          hash: j.resume.hash,
+          ...(j.recompacted ? { recompacted: j.recompacted } : {}),
+          ...(bad ? { problem: bad } : {}),
+        });
     }
     const full = cache === undefined;
     cache?.close();

@@ -327,6 +327,64 @@ describe("cases the model found (fail with the current src/)", () => {
     }
   });
 
+  it("an umount compacted away on the victim copy, with the mount it supersedes, does not come back after recover", async () => {
+    const w = await twoNodes();
+    try {
+      await w.mount("10.0.0.1", "/srv/vm1"); // served by ds01
+      await w.record("ds01"); // both copies: mount 10.0.0.1
+      w.startSplit(new Set(["ds01"]));
+      await w.umount("10.0.0.1", "/srv/vm1");
+      await w.record("ds01"); // victim copy: umount 10.0.0.1
+      await w.mount("10.0.0.2", "/srv/vm1");
+      await w.record("ds01"); // victim copy: a newer event, so the umount is not the tip
+      w.elapsed += 1000;
+      w.compact("ds01"); // victim copy: the mount and its umount both retire
+      await w.endSplit(true);
+      w.recover("ds01", false);
+      await converge(w);
+      expect(show(w.rmtabOf("ds01"))).toEqual(show(w.expected("ds01")));
+    } finally {
+      w.cleanup();
+    }
+  });
+
+  it("a mount compacted away by recover into a journal already forked once is folded again by every fold cache", async () => {
+    const w = await twoNodes();
+    const step = () => (w.elapsed += 1000);
+    try {
+      // a first split whose victim ds01 records on both copies: its journal forks, recover makes a branch
+      w.startSplit(new Set(["ds01"]));
+      await w.mount("10.0.0.3", "/srv/vm1");
+      await w.record("ds01");
+      await w.endSplit(true);
+      await w.mount("10.0.0.4", "/srv/vm1");
+      await w.record("ds01");
+      w.recover("ds01", false);
+      step();
+      await w.mount("10.0.0.1", "/srv/vm1");
+      await w.record("ds01"); // both copies of the next split: mount 10.0.0.1
+      for (const n of w.nodes) await w.reconcile(n); // the fold caches hold it
+      step();
+      // the second split forks the same journal again: recover appends to the branch it made
+      w.startSplit(new Set(["ds01"]));
+      await w.umount("10.0.0.1", "/srv/vm1");
+      await w.record("ds01");
+      await w.mount("10.0.0.2", "/srv/vm1");
+      await w.record("ds01");
+      step();
+      w.compact("ds01"); // victim copy: the mount and its umount both retire
+      await w.endSplit(true);
+      await w.mount("10.0.0.5", "/srv/vm1");
+      await w.record("ds01");
+      for (const n of w.nodes) await w.reconcile(n);
+      w.recover("ds01", false);
+      await converge(w); // every reconcile's cached fold is compared with a full fold
+      for (const n of w.nodes) expect(show(w.rmtabOf(n))).toEqual(show(w.expected(n)));
+    } finally {
+      w.cleanup();
+    }
+  });
+
   it("a UMNTALL that drops a line of an export the node does not serve yet is not journaled as an umount when it takes the export over", async () => {
     const w = await twoNodes();
     try {

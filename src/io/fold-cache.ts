@@ -15,11 +15,11 @@ import type { Hlc } from "../core/hlc.js";
 import { createExclusive, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
 
-const FORMAT = "rmtabsync-fold-cache 1";
+const FORMAT = "rmtabsync-fold-cache 2";
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS sources (file TEXT PRIMARY KEY, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, problem TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sources (file TEXT PRIMARY KEY, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, problem TEXT, recompacted TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fold (client TEXT NOT NULL, path TEXT NOT NULL, journal TEXT NOT NULL, seq INTEGER NOT NULL, wall INTEGER NOT NULL,
   logical INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL, count INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (client, path)) WITHOUT ROWID;
 `;
@@ -32,6 +32,8 @@ export interface CachedSource {
   readonly hash: string;
   /** A problem with events before the mark that stays until the journal is folded again from the start. */
   readonly problem?: JournalProblem;
+  /** The journal's recompaction token when folded (see JournalWriter.pruneVerbatim). */
+  readonly recompacted?: string;
 }
 
 /** When nothing moved since the last reconcile, it has nothing to do. */
@@ -79,14 +81,21 @@ export class FoldCache {
         return undefined;
       }
       const sources = new Map<string, CachedSource>();
-      for (const r of db.prepare("SELECT file, journal_id, seq, hash, problem FROM sources").all() as {
+      for (const r of db.prepare("SELECT file, journal_id, seq, hash, problem, recompacted FROM sources").all() as {
         file: string;
         journal_id: string;
         seq: number;
         hash: string;
         problem: string | null;
+        recompacted: string | null;
       }[])
-        sources.set(r.file, { journalId: r.journal_id, seq: r.seq, hash: r.hash, ...(r.problem ? { problem: JSON.parse(r.problem) as JournalProblem } : {}) });
+        sources.set(r.file, {
+          journalId: r.journal_id,
+          seq: r.seq,
+          hash: r.hash,
+          ...(r.problem ? { problem: JSON.parse(r.problem) as JournalProblem } : {}),
+          ...(r.recompacted ? { recompacted: r.recompacted } : {}),
+        });
       const seen = JSON.parse(meta.get("seen") ?? "null") as Hlc | null;
       const unchanged = meta.has("unchanged") ? (JSON.parse(meta.get("unchanged")!) as Unchanged) : undefined;
       if (!seen || !Number.isSafeInteger(seen.wall) || !Number.isSafeInteger(seen.logical)) throw new Error("no clock");
@@ -167,8 +176,8 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: str
         if (e) put.run(row(e));
       }
       d.exec("DELETE FROM sources");
-      const ins = d.prepare("INSERT INTO sources (file, journal_id, seq, hash, problem) VALUES (?, ?, ?, ?, ?)");
-      for (const [f, s] of u.sources) ins.run(f, s.journalId, s.seq, s.hash, s.problem ? JSON.stringify(s.problem) : null);
+      const ins = d.prepare("INSERT INTO sources (file, journal_id, seq, hash, problem, recompacted) VALUES (?, ?, ?, ?, ?, ?)");
+      for (const [f, s] of u.sources) ins.run(f, s.journalId, s.seq, s.hash, s.problem ? JSON.stringify(s.problem) : null, s.recompacted ?? null);
       setMeta.run("seen", JSON.stringify({ wall: u.seen.wall, logical: u.seen.logical }));
       if (u.unchanged) setMeta.run("unchanged", JSON.stringify(u.unchanged));
       else d.prepare("DELETE FROM meta WHERE key = 'unchanged'").run();

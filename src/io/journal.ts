@@ -275,6 +275,8 @@ export interface ReadJournal {
   readonly resume: { readonly seq: number; readonly hash: string } | undefined;
   /** `from` was given and the journal no longer holds that event: nothing was read, fold it again from the start. */
   readonly fromMismatch: boolean;
+  /** Changes when recover compacts away events the other copy compacted away (a reader folds again). */
+  readonly recompacted: string | undefined;
   /** Events read but not folded (bad content, broken chain, or stamped in the future); `events` holds the rest. */
   readonly rejected: RejectedRow[];
   /** For a branch journal: the journal whose history forked. */
@@ -319,7 +321,7 @@ export interface ReadOptions {
    * journal no longer holds that hash at that sequence number (rolled back,
    * forked, replaced) nothing is read and `fromMismatch` is set.
    */
-  readonly from?: { readonly seq: number; readonly hash: string };
+  readonly from?: { readonly seq: number; readonly hash: string; readonly recompacted?: string };
 }
 
 /** An event read but not used: the row breaks the rules or the chain, or comes from the future. */
@@ -394,6 +396,10 @@ function readEvents(
   return { events, rejected, rows, max, resume: resume ?? { seq: prevSeq, hash: prevHash } };
 }
 
+function recompacted(db: Database.Database): string | undefined {
+  return (db.prepare("SELECT value FROM local_state WHERE key = 'recompacted'").get() as { value: string } | undefined)?.value;
+}
+
 /** The hash of event `seq`, kept or compacted, or undefined. */
 function hashAt(db: Database.Database, seq: number): string | undefined {
   const r = db.prepare("SELECT hash FROM events WHERE seq = ? UNION ALL SELECT hash FROM pruned WHERE seq = ?").get(seq, seq) as { hash: string } | undefined;
@@ -440,8 +446,12 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     if (withEvents) {
       const start = opts.from ?? { seq: 0, hash: meta.journalId };
       // the mark's event is gone or changed (rolled back, forked, replaced), or events after it were
-      // compacted away before this reader saw them (a retired umount among them): fold from the start
-      if (start.seq > 0 && (hashAt(db, start.seq) !== start.hash || db.prepare("SELECT 1 FROM pruned WHERE seq > ? LIMIT 1").get(start.seq)))
+      // compacted away before this reader saw them (a retired umount among them), or recover compacted
+      // away events as the other copy did: fold from the start
+      if (
+        start.seq > 0 &&
+        (hashAt(db, start.seq) !== start.hash || db.prepare("SELECT 1 FROM pruned WHERE seq > ? LIMIT 1").get(start.seq) || opts.from?.recompacted !== recompacted(db))
+      )
         fromMismatch = true;
       else {
         // with a sink and marks of interest, the view keeps only the hashes the integrity checks look up
@@ -488,6 +498,7 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
       events,
       rejected,
       fromMismatch,
+      recompacted: recompacted(db),
       resume,
       maxHlc: max,
       lastSeq,
@@ -1028,6 +1039,30 @@ export class JournalWriter {
       for (const r of rows) ins.run(r);
       // events the other copy compacted away: their hashes keep the chain whole
       for (const p of pruned) insPruned.run({ ...p, wall: p.wall ?? 0 });
+    }).immediate();
+  }
+
+  /**
+   * Compacts away events another copy of this journal compacted away (recover):
+   * like prune, their hashes and identity stay in `pruned`.
+   */
+  pruneVerbatim(seqs: readonly number[]): void {
+    const sel = this.db.prepare("SELECT seq, hash, wall, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
+    const ins = this.db.prepare(
+      "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
+    );
+    const del = this.db.prepare("DELETE FROM events WHERE seq = ?");
+    this.db.transaction(() => {
+      for (const s of seqs) {
+        const r = sel.get(s);
+        if (!r) continue;
+        ins.run(r);
+        del.run(s);
+      }
+      // unlike compaction, this changes the fold: a reader that folded these events folds again (see readAllNow)
+      this.db
+        .prepare("INSERT INTO local_state (key, value) VALUES ('recompacted', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
+        .run(randomUUID());
     }).immediate();
   }
 
