@@ -285,6 +285,23 @@ describe("doctor checks", () => {
     expect(fired(stale, "facts-missing")).not.toEqual([]);
   });
 
+  it("a standby whose etab lists a cluster path while the export's volume is not mounted there (an /etc/exports line loaded at boot)", () => {
+    // seen on a real kernel (lab case etc_exports): the cluster's exportfs sets
+    // the export again at takeover and the client keeps working
+    const noVm0 = fixture("mountinfo").split("\n").filter((l) => !l.includes(" /srv/vm0 ")).join("\n");
+    const boot = HEALTHY_ETAB.replace("fsid=11", "fsid=7");
+    const ds04 = nodeFacts({ hostname: "ds04", etab: boot, mountinfo: noVm0 });
+    expect(ds04.exports.vm0!.fs.value?.mountPoint).toBe("/");
+    expect(ds04.exports.vm0!.served).toBeNull(); // not "served": the data's volume is not mounted
+    const i = input({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04 });
+    expect(fired(i, "export-on-two-nodes")).toEqual([]);
+    expect(fired(i, "fsid-mismatch")).toEqual([]);
+    // close: the same etab with vm0's volume mounted on ds04 is two exports, with two fsids
+    const mounted = input({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04: nodeFacts({ hostname: "ds04", etab: boot }) });
+    expect(fired(mounted, "export-on-two-nodes").map((f) => f.export)).toEqual(["vm0"]);
+    expect(fired(mounted, "fsid-mismatch").map((f) => f.export)).toEqual(["vm0"]);
+  });
+
   it("every registered check id is covered above", () => {
     expect(CHECKS.map((c) => c.id).sort()).toEqual(
       [

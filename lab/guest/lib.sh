@@ -134,12 +134,15 @@ lab_reset() {
     touch "$T/$c.stop"
     on "$c" sh -c 'umount -l /mnt/vm0; umount -l /mnt/vm1' 2>/dev/null
   done
+  say "reset: clients unmounted"
   for n in ds03 ds04; do
     [ -f "$T/$n/pid" ] || continue
     on "$n" sh -c 'exportfs -ua; rpc.nfsd 0; umount /srv/vm0; umount /srv/vm1; umount /var/lib/rmtabsync/control; umount /var/lib/rmtabsync/g-vm0; umount /var/lib/rmtabsync/g-vm1; umount /var/lib/nfs/nfsdcld' 2>/dev/null
     killall_in "$n"
+    say "reset: $n stopped"
   done
   for c in c1 c2; do [ -f "$T/$c/pid" ] && killall_in "$c"; done
+  say "reset: clients killed"
   for x in ds03 ds04 c1 c2; do ip link del "h-$x" 2>/dev/null; done
   losetup -D 2>/dev/null
   sleep 0.5

@@ -232,7 +232,9 @@ export function buildFacts(input: FactsInput): NodeFacts {
     }
 
     let served: ServedFacts | null = input.previous?.exports[e.name]?.served ?? null;
-    if (exported.value === true) {
+    // an export of the path while the volume is not mounted (it sits on the
+    // root filesystem) is not how this node serves the cluster's data
+    if (exported.value === true && fs.value?.mountPoint !== "/") {
       const now = { fsid: fsid.value, fs: fs.value };
       const same = served !== null && served.fsid === now.fsid && sameFs(served.fs, now.fs);
       if (!same) served = { wall: input.nowMs, ...now };
