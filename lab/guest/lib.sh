@@ -11,6 +11,7 @@
 T=/tmp/lab
 NET=10.0.0
 CFG=/etc/rmtabsync/config.yaml
+NFSD_GRACE=20               # NFSv4 grace (s): covers nfsd start -> exportfs -> IP -> the clients' reclaims under emulation
 STEP_GAP=${STEP_GAP:-1}     # seconds between two resource operations (Pacemaker's op latency)
 MOUNT_OPTS_V3="vers=3,proto=tcp,nolock,hard,timeo=10,retrans=2,actimeo=0,lookupcache=none"
 MOUNT_OPTS_V4="vers=4.2,proto=tcp,hard,timeo=10,retrans=2,actimeo=0,lookupcache=none"
@@ -87,7 +88,7 @@ node_up() {
 nfsd_start() {
   n=$1
   h=$(cat "$T/$n/nfsd-hostname")
-  on "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G 10 8" || say "rpc.nfsd failed on $n"
+  on "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G $NFSD_GRACE 8" || say "rpc.nfsd failed on $n"
 }
 
 # the node-wide part of the control volume: in "shared" mode one volume

@@ -145,7 +145,7 @@ s2() {
   fi
   group_start ds03 vm0
   [ -n "$VM1" ] && group_start ds04 vm1
-  if [ "$V" = 4 ]; then sleep 11; fi   # past ds03's grace period
+  if [ "$V" = 4 ]; then sleep $((NFSD_GRACE + 1)); fi   # past ds03's grace period
   client_mount c1 vm0 "$V"
   [ -n "$VM1" ] && client_mount c2 vm1
   held_open c1 vm0
@@ -171,7 +171,7 @@ s2() {
   [ "$p" != ok ] && saw="$saw $p"
   if [ -n "$VM1" ]; then p=$(probe c2 vm1); [ "$p" != ok ] && saw="$saw c2-vm1:$p"; fi
   if [ "$V" = 4 ]; then
-    sleep 14   # past ds04's grace period (10 s) and lockd's
+    sleep $((NFSD_GRACE + 4))   # past ds04's grace period and lockd's (10 s)
     if on c2 timeout -s KILL 30 flock -n /mnt/vm0/lockfile true; then saw="$saw lock-lost(c2 got c1's lock)"; fi
     dmesg | grep -q "lost .* locks" && saw="$saw kernel:lost-locks"
   fi
@@ -213,11 +213,15 @@ c_v4_scope_conf() {
   for n in ds03 ds04; do echo "$n" >"$T/$n/nfsd-hostname"; done
 }
 # NFSv4: an active/passive nfsserver in the group, so the new node starts
-# nfsd (a grace period) after the filesystem; nfsdcld's database on the
-# export's filesystem (shared) unless a case says otherwise.
+# nfsd (a grace period) after the filesystem, right before exportfs: the
+# grace period must still run when the IP is up and the clients reclaim
+# (a first run with nfsd before rmtabsync, whose start takes 10-30 s under
+# emulation, lost the locks of the correct configuration: reclaims came
+# after a 10 s grace). nfsdcld's database on the export's filesystem
+# (shared) unless a case says otherwise.
 v4_common() {
   NFSD_LATER=1
-  ORDER="fs nfsd rmtabsync exportfs ip"
+  ORDER="fs rmtabsync nfsd exportfs ip"
   NFSDCLD_DIR=/srv/vm0/.nfsdcld
   for n in ds03 ds04; do echo nfs-lab >"$T/$n/nfsd-hostname"; done
 }
