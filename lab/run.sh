@@ -60,7 +60,8 @@ T2=$(date +%s)
 tr -d '\r' <"$LOG" >"$LOG.txt"
 grep -E '^lab: (boot done|modules loaded|failover|case|done)' "$LOG.txt" >&2 || true
 
-# the table
+# the table (its exit status is the verdict; set -e must not end the script here)
+rc=0
 awk -F'\t' -v control="$CONTROL" '
   $1 == "CHECK" { checks++; if ($4 == "pass") cpass++; else cfail++
     printf "  %-14s %-58s %-4s %s\n", $2, $3, $4, $5 }
@@ -80,8 +81,7 @@ awk -F'\t' -v control="$CONTROL" '
     printf "\ndoctor over %d cases (default control mode %s; ids ending in -group: per-group): precision %s, recall %s (tp %d, fp %d, fn %d, tn %d)\n", n, control, p, r, tp, fp, fn, tn
     printf "checks: %d passed, %d failed\n", cpass, cfail
     exit (cfail > 0 || mism > 0) ? 1 : 0
-  }' "$LOG.txt"
-rc=$?
+  }' "$LOG.txt" || rc=$?
 echo "lab: guest build $((T1 - T0)) s, boot+cases $((T2 - T1)) s" >&2
 if ! grep -q '^lab: done' "$LOG.txt"; then echo "lab: the guest did not finish (see $LOG)" >&2; exit 1; fi
 exit $rc
