@@ -201,6 +201,28 @@ describe("doctor checks", () => {
     expect(fired(input({ ds03: none, ds04: nodeFacts({ hostname: "ds04", states: "" }) }), "v4-state-at-risk")).toEqual([]);
   });
 
+  it("v4-recovery-local: NFSv4 state on a node whose nfsdcld database is node-local", () => {
+    const states = fixture("states");
+    // the default storagedir, /var/lib/nfs/nfsdcld, on the root filesystem
+    const f = fired(input({ ds03: nodeFacts({ states }), ds04: nodeFacts({ hostname: "ds04" }) }), "v4-recovery-local");
+    expect(f.map((x) => `${x.severity} ${x.export} ${x.nodes}`)).toEqual(["critical vm0 ds03", "critical vm1 ds03"]);
+    expect(f[0]!.evidence).toBe(
+      "ds03 holds NFSv4 state on /srv/vm0 (1 open, 1 lock) and keeps nfsdcld's database in /var/lib/nfs/nfsdcld on / (ext4 /dev/vda1), a node-local filesystem",
+    );
+    // a tmpfs /var/lib/nfs (as in the lab's nodes) is node-local too
+    const tmpfsNfs = `${fixture("mountinfo")}46 29 0:41 / /var/lib/nfs rw,relatime - tmpfs tmpfs rw\n`;
+    expect(fired(input({ ds03: nodeFacts({ states, mountinfo: tmpfsNfs }), ds04: nodeFacts({ hostname: "ds04" }) }), "v4-recovery-local")).toHaveLength(2);
+    // close: storagedir on the export's own volume, on a DRBD device, on GFS2
+    const onExport = `${fixture("nfs.conf")}[nfsdcld]\nstoragedir=/srv/vm0/.nfsdcld\n`;
+    expect(fired(input({ ds03: nodeFacts({ states, nfsConf: onExport }), ds04: nodeFacts({ hostname: "ds04" }) }), "v4-recovery-local")).toEqual([]);
+    const drbd = `${fixture("mountinfo")}123 29 147:20 / /var/lib/nfs rw,relatime - ext4 /dev/drbd20 rw\n`;
+    expect(fired(input({ ds03: nodeFacts({ states, mountinfo: drbd }), ds04: nodeFacts({ hostname: "ds04" }) }), "v4-recovery-local")).toEqual([]);
+    const gfs2 = `${fixture("mountinfo")}124 29 253:3 / /var/lib/nfs rw,relatime - gfs2 /dev/mapper/vg-nfsstate rw\n`;
+    expect(fired(input({ ds03: nodeFacts({ states, mountinfo: gfs2 }), ds04: nodeFacts({ hostname: "ds04" }) }), "v4-recovery-local")).toEqual([]);
+    // close: no NFSv4 state (NFSv3 only), or nfsd not running
+    expect(fired(input({ ds03: nodeFacts({ states: "" }), ds04: nodeFacts({ hostname: "ds04", states: null }) }), "v4-recovery-local")).toEqual([]);
+  });
+
   it("ports-unfixed: side ports not set in nfs.conf, or set differently", () => {
     const d = fired(input({ ds03: nodeFacts({ nfsConf: fixture("nfs.conf.default") }), ds04: nodeFacts({ hostname: "ds04" }) }), "ports-unfixed");
     expect(d).toHaveLength(1);
@@ -263,11 +285,28 @@ describe("doctor checks", () => {
     expect(fired(stale, "facts-missing")).not.toEqual([]);
   });
 
+  it("a standby whose etab lists a cluster path while the export's volume is not mounted there (an /etc/exports line loaded at boot)", () => {
+    // seen on a real kernel (lab case etc_exports): the cluster's exportfs sets
+    // the export again at takeover and the client keeps working
+    const noVm0 = fixture("mountinfo").split("\n").filter((l) => !l.includes(" /srv/vm0 ")).join("\n");
+    const boot = HEALTHY_ETAB.replace("fsid=11", "fsid=7");
+    const ds04 = nodeFacts({ hostname: "ds04", etab: boot, mountinfo: noVm0 });
+    expect(ds04.exports.vm0!.fs.value?.mountPoint).toBe("/");
+    expect(ds04.exports.vm0!.served).toBeNull(); // not "served": the data's volume is not mounted
+    const i = input({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04 });
+    expect(fired(i, "export-on-two-nodes")).toEqual([]);
+    expect(fired(i, "fsid-mismatch")).toEqual([]);
+    // close: the same etab with vm0's volume mounted on ds04 is two exports, with two fsids
+    const mounted = input({ ds03: nodeFacts({ etab: ETAB_VM0 }), ds04: nodeFacts({ hostname: "ds04", etab: boot }) });
+    expect(fired(mounted, "export-on-two-nodes").map((f) => f.export)).toEqual(["vm0"]);
+    expect(fired(mounted, "fsid-mismatch").map((f) => f.export)).toEqual(["vm0"]);
+  });
+
   it("every registered check id is covered above", () => {
     expect(CHECKS.map((c) => c.id).sort()).toEqual(
       [
         "fsid-missing", "fsid-mismatch", "fsid-duplicate", "fs-identity-mismatch", "order-ip-before-export", "order-rmtabsync",
-        "exports-outside-cluster", "server-scope-mismatch", "v4-state-at-risk", "ports-unfixed", "fh-key-mismatch",
+        "exports-outside-cluster", "server-scope-mismatch", "v4-state-at-risk", "v4-recovery-local", "ports-unfixed", "fh-key-mismatch",
         "facts-missing", "rmtab-damaged", "mountpoint-option", "stop-timeout-too-short", "export-on-two-nodes",
       ].sort(),
     );

@@ -195,7 +195,10 @@ describe("doctor on etab files written by the real exportfs", () => {
     const dir = join(c.root, "srv", "vm0");
     mkdirSync(dir, { recursive: true });
     c.exports[0]!.path = dir;
-    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${join(SYSTEM, "mountinfo")}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n`;
+    // the export's volume mounted at the directory (an export on the root filesystem is no cluster export)
+    const mountinfo = join(c.root, "mountinfo");
+    writeFileSync(mountinfo, `${readFileSync(join(SYSTEM, "mountinfo"), "utf8")}130 29 147:10 / ${dir} rw,relatime shared:70 - ext4 /dev/drbd10 rw\n`);
+    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${mountinfo}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n`;
     for (const n of c.nodes) writeFileSync(c.configFile(n), c.configText(n) + sys);
     c.initAll();
     exportfsEtab(c.root, c.stateDir("ds03"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=11)\n`);

@@ -66,6 +66,15 @@ describe("fact parsers (real formats)", () => {
     expect(f.ports.mountd.value).toBeNull();
     expect(f.scope.configured).toEqual({ value: null, reason: "no [nfsd] scope in /etc/nfs.conf" });
     expect(f.scope.effective).toEqual({ value: "ds03", source: "hostname (knfsd default)" });
+    expect(f.nfsdcld).toEqual({
+      value: { dir: "/var/lib/nfs/nfsdcld", mount: { mountPoint: "/", type: "ext4", device: "254:1", source: "/dev/vda1" } },
+      source: "nfsdcld default (no [nfsdcld] storagedir in /etc/nfs.conf)",
+    });
+    const cld = nodeFacts({ nfsConf: "[nfsdcld]\nstoragedir = /srv/vm0/.nfsdcld\n" }).nfsdcld;
+    expect(cld).toEqual({
+      value: { dir: "/srv/vm0/.nfsdcld", mount: { mountPoint: "/srv/vm0", type: "ext4", device: "147:10", source: "/dev/drbd10" } },
+      source: "/etc/nfs.conf line 2 (nfsdcld.storagedir)",
+    });
     const noEtab = nodeFacts({ etab: null, proc: null });
     expect(noEtab.exports.vm0!.exported).toEqual({ value: false, source: "/var/lib/nfs/etab" });
   });

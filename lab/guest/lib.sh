@@ -2,11 +2,16 @@
 # A "node" (ds03, ds04) or "client" (c1, c2) is a `sleep` in its own network,
 # mount and UTS namespace; commands run in it through nsenter. Nodes and
 # clients hang on one bridge. Export vm0 lives on /dev/vda, vm1 on /dev/vdb,
-# the control volume on /dev/vdc; /dev/vdd is a spare filesystem.
+# the shared control volume on /dev/vdc; /dev/vdd is a spare filesystem;
+# /dev/vde and /dev/vdf are the per-group control volumes of vm0's and vm1's
+# groups (a second DRBD volume of each group's resource).
+# CONTROL (set per case): "shared" (vdc mounted on every node) or "group"
+# (each group's control volume mounted only where the group runs).
 
 T=/tmp/lab
 NET=10.0.0
 CFG=/etc/rmtabsync/config.yaml
+NFSD_GRACE=20               # NFSv4 grace (s): covers nfsd start -> exportfs -> IP -> the clients' reclaims under emulation
 STEP_GAP=${STEP_GAP:-1}     # seconds between two resource operations (Pacemaker's op latency)
 MOUNT_OPTS_V3="vers=3,proto=tcp,nolock,hard,timeo=10,retrans=2,actimeo=0,lookupcache=none"
 MOUNT_OPTS_V4="vers=4.2,proto=tcp,hard,timeo=10,retrans=2,actimeo=0,lookupcache=none"
@@ -17,6 +22,8 @@ now() { cut -d' ' -f1 /proc/uptime; }
 ip_of() { case $1 in ds03) echo $NET.3 ;; ds04) echo $NET.4 ;; c1) echo $NET.11 ;; c2) echo $NET.12 ;; esac; }
 vip_of() { case $1 in vm0) echo $NET.100 ;; vm1) echo $NET.101 ;; esac; }
 disk_of() { case $1 in vm0) echo /dev/vda ;; vm1) echo /dev/vdb ;; esac; }
+ctl_disk_of() { case $1 in vm0) echo /dev/vde ;; vm1) echo /dev/vdf ;; esac; }
+ctl_dir_of() { echo "/var/lib/rmtabsync/g-$1"; }
 pid_of() { cat "$T/$1/pid"; }
 # run a command inside a node's or client's namespaces
 on() { _n=$1; shift; nsenter -t "$(pid_of "$_n")" -n -m -u -- "$@"; }
@@ -48,7 +55,6 @@ node_prepare() {
   n=$1
   mkdir -p "$T/$n"
   : >"$T/$n/exports"
-  printf '[nfsd]\nscope=nfs-lab\n' >"$T/$n/nfs.conf"
   echo "$n" >"$T/$n/nfsd-hostname"   # the hostname rpc.nfsd starts under (the v4.1 server scope)
 }
 
@@ -56,6 +62,12 @@ node_prepare() {
 # /etc/exports and /etc/nfs.conf; the control volume mounted (control mode).
 node_up() {
   n=$1
+  # nfs.conf from the case's settings: [nfsd] scope (NFS_SCOPE; Debian 12's
+  # rpc.nfsd does not read it, doctor does) and nfsdcld's storagedir
+  {
+    [ -n "$NFS_SCOPE" ] && printf '[nfsd]\nscope=%s\n' "$NFS_SCOPE"
+    [ -n "$NFSDCLD_DIR" ] && printf '[nfsdcld]\nstoragedir=%s\n' "$NFSDCLD_DIR"
+  } >"$T/$n/nfs.conf"
   ns_create "$n"
   on "$n" sh -c "
     mount -t tmpfs tmpfs /run && mount -t tmpfs tmpfs /var/lib/nfs &&
@@ -76,16 +88,18 @@ node_up() {
 nfsd_start() {
   n=$1
   h=$(cat "$T/$n/nfsd-hostname")
-  on "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G 10 8" || say "rpc.nfsd failed on $n"
+  on "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G $NFSD_GRACE 8" || say "rpc.nfsd failed on $n"
 }
 
-# the control volume, as configured by LAB_CONTROL (one mode for now:
-# "shared", one volume mounted on every node)
+# the node-wide part of the control volume: in "shared" mode one volume
+# mounted on every node; in "group" mode only the (empty) mount points of the
+# groups' volumes, which the group's "ctl" resource mounts where it runs
 control_mount() {
   n=$1
-  case $LAB_CONTROL in
+  case $CONTROL in
   shared) on "$n" sh -c "mkdir -p /var/lib/rmtabsync/control && mount /dev/vdc /var/lib/rmtabsync/control" ;;
-  *) say "unknown control mode $LAB_CONTROL"; return 1 ;;
+  group) on "$n" mkdir -p "$(ctl_dir_of vm0)" "$(ctl_dir_of vm1)" ;;
+  *) say "unknown control mode $CONTROL"; return 1 ;;
   esac
 }
 
@@ -99,6 +113,7 @@ client_up() {
 lab_disks() {
   mkdir -p /srv/vm0 /srv/vm1
   mkfs.ext4 -q -F -F /dev/vda && mkfs.ext4 -q -F /dev/vdb && mkfs.ext4 -q -F /dev/vdc || say "mkfs failed"
+  if [ "$CONTROL" = group ]; then mkfs.ext4 -q -F /dev/vde && mkfs.ext4 -q -F /dev/vdf || say "mkfs of the group control volumes failed"; fi
   for e in vm0 vm1; do
     mkdir -p /tmp/mk && mount "$(disk_of $e)" /tmp/mk
     fill_export /tmp/mk "$e"
@@ -120,12 +135,15 @@ lab_reset() {
     touch "$T/$c.stop"
     on "$c" sh -c 'umount -l /mnt/vm0; umount -l /mnt/vm1' 2>/dev/null
   done
+  say "reset: clients unmounted"
   for n in ds03 ds04; do
     [ -f "$T/$n/pid" ] || continue
-    on "$n" sh -c 'exportfs -ua; rpc.nfsd 0; umount /srv/vm0; umount /srv/vm1; umount /var/lib/rmtabsync/control; umount /var/lib/nfs/nfsdcld' 2>/dev/null
+    on "$n" sh -c 'exportfs -ua; rpc.nfsd 0; umount /srv/vm0; umount /srv/vm1; umount /var/lib/rmtabsync/control; umount /var/lib/rmtabsync/g-vm0; umount /var/lib/rmtabsync/g-vm1; umount /var/lib/nfs/nfsdcld' 2>/dev/null
     killall_in "$n"
+    say "reset: $n stopped"
   done
   for c in c1 c2; do [ -f "$T/$c/pid" ] && killall_in "$c"; done
+  say "reset: clients killed"
   for x in ds03 ds04 c1 c2; do ip link del "h-$x" 2>/dev/null; done
   losetup -D 2>/dev/null
   sleep 0.5
@@ -158,9 +176,11 @@ res_start() {
   n=$1 r=$2 e=$3
   case $r in
   fs) on "$n" sh -c "mkdir -p /srv/$e && mount $(disk_for "$n" "$e") /srv/$e" || say "$n: mount of $e failed" ;;
+  ctl) on "$n" mount "$(ctl_disk_of "$e")" "$(ctl_dir_of "$e")" || say "$n: mount of $e's control volume failed" ;;
   rmtabsync) [ "$WITH" = rmtabsync ] && agent "$n" start "$e" ;;
   nfsd)
-    on "$n" sh -c "mkdir -p $NFSDCLD_DIR && { nfsdcld -F -p /run/rpc_pipefs -s $NFSDCLD_DIR >>$T/$n/nfsdcld.log 2>&1 & echo \$! >$T/$n/nfsdcld.pid; }"
+    # nfsdcld reads its storagedir from nfs.conf, as doctor does
+    on "$n" sh -c "mkdir -p $NFSDCLD_DIR && { nfsdcld -F -p /run/rpc_pipefs >>$T/$n/nfsdcld.log 2>&1 & echo \$! >$T/$n/nfsdcld.pid; }"
     sleep 1
     nfsd_start "$n" ;;
   exportfs)
@@ -176,6 +196,7 @@ res_stop() {
   n=$1 r=$2 e=$3
   case $r in
   fs) on "$n" umount "/srv/$e" || say "$n: umount of $e failed" ;;
+  ctl) on "$n" umount "$(ctl_dir_of "$e")" || say "$n: umount of $e's control volume failed" ;;
   rmtabsync) [ "$WITH" = rmtabsync ] && agent "$n" stop "$e" ;;
   nfsd) on "$n" rpc.nfsd 0; kill "$(cat "$T/$n/nfsdcld.pid")" 2>/dev/null ;;
   exportfs) on "$n" exportfs -u "$NET.0/24:/srv/$e" ;;
@@ -183,7 +204,7 @@ res_stop() {
   esac
   return 0
 }
-ORDER="fs rmtabsync exportfs ip"   # the group's order; stop runs it backwards
+ORDER="fs rmtabsync exportfs ip"   # the group's order; stop runs it backwards (group mode: "fs ctl rmtabsync ...")
 group_start() {
   for r in $ORDER; do res_start "$1" "$r" "$2"; sleep "$STEP_GAP"; done
 }
@@ -297,9 +318,30 @@ doctor_on() {
   ' "$T/doctor.json"
 }
 
-# the lab's rmtabsync configuration (the same file for both nodes)
+# the lab's rmtabsync configuration (the same file for both nodes), for the
+# case's control mode
 write_config() {
   mkdir -p /etc/rmtabsync
+  if [ "$CONTROL" = group ]; then
+    cat >"$CFG" <<EOF
+cluster: lab
+stateDir: /var/lib/nfs
+nodes: [ds03, ds04]
+exports:
+  - name: vm0
+    path: /srv/vm0
+  - name: vm1
+    path: /srv/vm1
+groups:
+  - name: g-vm0
+    controlDir: $(ctl_dir_of vm0)
+    exports: [vm0]
+  - name: g-vm1
+    controlDir: $(ctl_dir_of vm1)
+    exports: [vm1]
+EOF
+    return
+  fi
   cat >"$CFG" <<EOF
 cluster: lab
 controlDir: /var/lib/rmtabsync/control

@@ -21,6 +21,7 @@ write_cib() {
       echo "<group id=\"g-$e\">"
       for r in $ORDER; do
         case $r in
+        ctl) echo "<primitive id=\"fs-$e-control\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-$e-control-ia\"><nvpair id=\"fs-$e-control-d\" name=\"device\" value=\"$(ctl_disk_of $e)\"/><nvpair id=\"fs-$e-control-dir\" name=\"directory\" value=\"$(ctl_dir_of $e)\"/><nvpair id=\"fs-$e-control-t\" name=\"fstype\" value=\"ext4\"/></instance_attributes></primitive>" ;;
         fs) echo "<primitive id=\"fs-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-$e-ia\"><nvpair id=\"fs-$e-d\" name=\"device\" value=\"$(disk_of $e)\"/><nvpair id=\"fs-$e-dir\" name=\"directory\" value=\"/srv/$e\"/><nvpair id=\"fs-$e-t\" name=\"fstype\" value=\"ext4\"/></instance_attributes></primitive>" ;;
         nfsd) echo "<primitive id=\"nfsd-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"nfsserver\"/>" ;;
         rmtabsync) echo "<primitive id=\"rmtabsync-$e\" class=\"ocf\" provider=\"rmtabsync\" type=\"rmtabsync\"><instance_attributes id=\"rmtabsync-$e-ia\"><nvpair id=\"rmtabsync-$e-x\" name=\"export\" value=\"$e\"/></instance_attributes></primitive>" ;;
@@ -46,14 +47,23 @@ setup() {
   write_config
   node_prepare ds03
   node_prepare ds04
-  WITH=rmtabsync ORDER="fs rmtabsync exportfs ip" FSID_vm0=1 FSID_vm1=2 NFSD_LATER="" NODE_BOOT_EXPORTFS=""
+  WITH=rmtabsync ORDER="fs rmtabsync exportfs ip" FSID_vm0=1 FSID_vm1=2 NFSD_LATER="" NODE_BOOT_EXPORTFS="" NFS_SCOPE=nfs-lab NFSDCLD_DIR=""
   unset DISK_vm0_ds03 DISK_vm0_ds04 FSID_vm0_ds03 FSID_vm0_ds04 CIB
   "$@"
+  # per-group control volumes: the group's control Filesystem right after its data Filesystem
+  [ "$CONTROL" = group ] && ORDER=$(echo "$ORDER" | sed 's/^fs /fs ctl /')
   for n in ds03 ds04; do node_up "$n"; done
   say "setup: nodes up"
   client_up c1
   client_up c2
-  if [ "$WITH" = rmtabsync ]; then
+  if [ "$WITH" = rmtabsync ] && [ "$CONTROL" = group ]; then
+    # once per group, where the group runs first (its volume mounted there
+    # for the time of init); the other node joins at its first takeover
+    for x in "vm0 ds03" "vm1 ds04"; do
+      set -- $x
+      on "$2" sh -c "mount $(ctl_disk_of "$1") $(ctl_dir_of "$1") && rmtabsync -c $CFG -n $2 init >/dev/null; umount $(ctl_dir_of "$1")" || say "init of $1's group failed on $2"
+    done
+  elif [ "$WITH" = rmtabsync ]; then
     for n in ds03 ds04; do on "$n" rmtabsync -c "$CFG" -n "$n" init >/dev/null || say "init failed on $n"; done
   fi
   write_cib
@@ -62,9 +72,16 @@ setup() {
 }
 
 # ---- scenario 1: the seed, two exports active/active, NFSv3 ----
+# In "group" mode (per-group control volumes) each showmount -a must be
+# exact: the clients of the exports the node serves, nothing else (shared
+# mode pre-populates the exports a node may take over, so it only checks
+# the node that serves everything).
 s1() {
   mode=$1
   CASE=s1-$mode
+  [ "$CONTROL" = group ] && CASE=s1-group
+  [ "$CONTROL" = group ] && [ "$mode" = none ] && CASE=s1-none-group
+  exact=""; [ "$CONTROL" = group ] && [ "$mode" = rmtabsync ] && exact=1
   ct0=$(now)
   setup s1_prepare
   group_start ds03 vm0
@@ -73,25 +90,38 @@ s1() {
   held_open c1 vm0
   pre=$(held_read c1)
   check "held fd before" "$(is "$pre" ok)" "$pre"
+  if [ -n "$exact" ]; then
+    sm=$(showmount_on ds03); check "showmount -a on ds03 before (serves vm0)" "$(is "$sm" "$NET.11:/srv/vm0 $NET.12:/srv/vm0")" "$sm"
+    sm=$(showmount_on ds04); check "showmount -a on ds04 before (serves vm1)" "$(is "$sm" "$NET.11:/srv/vm1")" "$sm"
+  fi
   failover vm0 ds03 ds04
   h=$(held_read c1); p=$(probe c1 vm0)
   check "held fd after move" "$(is "$h" ok)" "$h"
   check "stat ls create after move" "$(is "$p" ok)" "$p"
   want="$NET.11:/srv/vm0 $NET.11:/srv/vm1 $NET.12:/srv/vm0"
   sm=$(showmount_on ds04)
-  if [ "$mode" = rmtabsync ]; then check "showmount -a on ds04 after move" "$(is "$sm" "$want")" "$sm"
+  if [ "$mode" = rmtabsync ]; then check "showmount -a on ds04 after move (serves vm0 vm1)" "$(is "$sm" "$want")" "$sm"
   else check "showmount -a on ds04 after move (seed: vm0 clients missing)" "$(is "$sm" "$NET.11:/srv/vm1")" "$sm"; fi
+  if [ -n "$exact" ]; then
+    sm=$(showmount_on ds03); check "showmount -a on ds03 after move (serves nothing)" "$(is "$sm" "")" "$sm"
+  fi
   on c2 umount /mnt/vm0 || say "c2: umount failed"
   failover vm0 ds04 ds03
   h=$(held_read c1); p=$(probe c1 vm0)
   check "held fd after failback" "$(is "$h" ok)" "$h"
+  check "stat ls create after failback" "$(is "$p" ok)" "$p"
   rt=$(rmtab_on ds03)
   case " $rt " in *" $NET.12:/srv/vm0 "*) gone=no ;; *) gone=yes ;; esac
   if [ "$mode" = rmtabsync ]; then check "c2's umount on ds04 gone from ds03's rmtab" "$(is "$gone" yes)" "$rt"
   else check "c2's umount on ds04 still in ds03's rmtab (seed)" "$(is "$gone" no)" "$rt"; fi
   sm=$(showmount_on ds03)
-  case " $sm " in *" $NET.11:/srv/vm0 "*) c1in=yes ;; *) c1in=no ;; esac
-  check "c1 in showmount -a on ds03 after failback" "$(is "$c1in" yes)" "$sm"
+  if [ -n "$exact" ]; then
+    check "showmount -a on ds03 after failback (serves vm0)" "$(is "$sm" "$NET.11:/srv/vm0")" "$sm"
+    sm=$(showmount_on ds04); check "showmount -a on ds04 after failback (serves vm1)" "$(is "$sm" "$NET.11:/srv/vm1")" "$sm"
+  else
+    case " $sm " in *" $NET.11:/srv/vm0 "*) c1in=yes ;; *) c1in=no ;; esac
+    check "c1 in showmount -a on ds03 after failback" "$(is "$c1in" yes)" "$sm"
+  fi
   say "case $CASE took $(awk "BEGIN{print $(now)-$ct0}") s"
 }
 s1_prepare() { WITH=$mode; }
@@ -103,6 +133,7 @@ s1_prepare() { WITH=$mode; }
 # doctor runs on ds03, vm0 fails over to ds04, the client probes.
 s2() {
   CASE=$1
+  [ "$CONTROL" = group ] && CASE=$1-group
   ct0=$(now)
   V=3 HISTORY="" VM1=""
   setup "c_$CASE"
@@ -114,7 +145,7 @@ s2() {
   fi
   group_start ds03 vm0
   [ -n "$VM1" ] && group_start ds04 vm1
-  if [ "$V" = 4 ]; then sleep 11; fi   # past ds03's grace period
+  if [ "$V" = 4 ]; then sleep $((NFSD_GRACE + 1)); fi   # past ds03's grace period
   client_mount c1 vm0 "$V"
   [ -n "$VM1" ] && client_mount c2 vm1
   held_open c1 vm0
@@ -140,7 +171,7 @@ s2() {
   [ "$p" != ok ] && saw="$saw $p"
   if [ -n "$VM1" ]; then p=$(probe c2 vm1); [ "$p" != ok ] && saw="$saw c2-vm1:$p"; fi
   if [ "$V" = 4 ]; then
-    sleep 14   # past ds04's grace period (10 s) and lockd's
+    sleep $((NFSD_GRACE + 4))   # past ds04's grace period and lockd's (10 s)
     if on c2 timeout -s KILL 30 flock -n /mnt/vm0/lockfile true; then saw="$saw lock-lost(c2 got c1's lock)"; fi
     dmesg | grep -q "lost .* locks" && saw="$saw kernel:lost-locks"
   fi
@@ -171,16 +202,26 @@ c_etc_exports() {
 }
 c_v4_norecovery() { V=4; v4_common; NFSDCLD_DIR=/var/lib/nfs/nfsdcld; }
 c_v4_scope() {
-  V=4; v4_common
-  for n in ds03 ds04; do : >"$T/$n/nfs.conf"; echo "$n" >"$T/$n/nfsd-hostname"; done
+  V=4; v4_common; NFS_SCOPE=""
+  for n in ds03 ds04; do echo "$n" >"$T/$n/nfsd-hostname"; done
 }
 c_v4_ok() { V=4; v4_common; }
+# [nfsd] scope set alike in nfs.conf, but nfsd started under each node's
+# hostname (Debian 12's rpc.nfsd does not read [nfsd] scope)
+c_v4_scope_conf() {
+  V=4; v4_common
+  for n in ds03 ds04; do echo "$n" >"$T/$n/nfsd-hostname"; done
+}
 # NFSv4: an active/passive nfsserver in the group, so the new node starts
-# nfsd (a grace period) after the filesystem; nfsdcld's database on the
-# export's filesystem (shared) unless a case says otherwise.
+# nfsd (a grace period) after the filesystem, right before exportfs: the
+# grace period must still run when the IP is up and the clients reclaim
+# (a first run with nfsd before rmtabsync, whose start takes 10-30 s under
+# emulation, lost the locks of the correct configuration: reclaims came
+# after a 10 s grace). nfsdcld's database on the export's filesystem
+# (shared) unless a case says otherwise.
 v4_common() {
   NFSD_LATER=1
-  ORDER="fs nfsd rmtabsync exportfs ip"
+  ORDER="fs rmtabsync nfsd exportfs ip"
   NFSDCLD_DIR=/srv/vm0/.nfsdcld
   for n in ds03 ds04; do echo nfs-lab >"$T/$n/nfsd-hostname"; done
 }
@@ -188,6 +229,7 @@ v4_common() {
 # ---- scenario 3: the serving node crashes, no stop action runs ----
 s3() {
   CASE=s3-crash
+  [ "$CONTROL" = group ] && CASE=s3-group
   ct0=$(now)
   setup :
   group_start ds03 vm0
@@ -212,6 +254,7 @@ s3() {
   sm=$(showmount_on ds04)
   want="$NET.11:/srv/vm0 $NET.11:/srv/vm1 $NET.12:/srv/vm0"
   check "showmount -a on ds04 after the takeover" "$(is "$sm" "$want")" "$sm"
+  check "stat ls create after the takeover" "$(is "$p" ok)" "$p"
   saw=""
   [ "$d" != ok ] && saw="$saw during:$d"
   [ "$h" != ok ] && saw="$saw held-fd:$h"
@@ -224,8 +267,14 @@ s3() {
 
 lab_net
 mkdir -p "$T"
+# a case id ending in -group runs with per-group control volumes, any
+# other in the boot's default mode (lab.control, --control)
 for c in $(echo "$1" | tr ',' ' '); do
   say "=== case $c at $(now) s"
+  case $c in
+  *-group) CONTROL=group; c=${c%-group} ;;
+  *) CONTROL=$LAB_CONTROL ;;
+  esac
   case $c in
   s1) s1 rmtabsync ;;
   s1-none) s1 none ;;

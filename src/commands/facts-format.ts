@@ -30,6 +30,7 @@ export function factsText(views: readonly NodeFactsView[]): string {
     out += `  ports mountd ${k(f.ports.mountd)}, statd ${k(f.ports.statd)}, statd-outgoing ${k(f.ports.statdOutgoing)}, lockd ${k(f.ports.lockdTcp)}/tcp ${k(f.ports.lockdUdp)}/udp\n`;
     out += `  nfs-server.service enabled: ${k(f.nfsServerEnabled, (b) => (b ? "yes" : "no"))}; /etc/exports lines for cluster paths: ${k(f.exportsFile, (l) => String(l.length))}\n`;
     out += `  rmtab malformed lines: ${k(f.rmtab, (l) => String(l.length))}\n`;
+    if (f.nfsdcld) out += `  nfsdcld database: ${k(f.nfsdcld, (c) => `${c.dir} on ${c.mount.mountPoint} (${c.mount.type} ${c.mount.source})`)}\n`;
     const rows = Object.entries(f.exports)
       .sort(([a], [b]) => a.localeCompare(b))
       .map(([name, e]) => [

@@ -64,6 +64,17 @@ export interface ExportFacts {
   readonly served: ServedFacts | null;
 }
 
+/** nfsdcld's database: the NFSv4 clients allowed to reclaim state after a restart or failover. */
+export interface NfsdcldFacts {
+  /** [nfsdcld] storagedir, else nfsdcld's default. */
+  readonly dir: string;
+  /** The mount that holds the directory (the longest mount point above it). */
+  readonly mount: { readonly mountPoint: string; readonly type: string; readonly device: string; readonly source: string };
+}
+
+/** nfsdcld's storagedir when nfs.conf sets none (nfs-utils: NFS_STATEDIR "/nfsdcld"). */
+export const NFSDCLD_DEFAULT_DIR = "/var/lib/nfs/nfsdcld";
+
 export interface NodeFacts {
   readonly hostname: string;
   readonly exports: Record<string, ExportFacts>;
@@ -80,6 +91,8 @@ export interface NodeFacts {
   readonly exportsFile: Known<ExportsLine[]>;
   readonly rmtab: Known<{ line: number; problem: string }[]>;
   readonly nfsConfProblems: readonly string[];
+  /** Where nfsdcld keeps its database (absent in facts published before it existed). */
+  readonly nfsdcld?: Known<NfsdcldFacts>;
 }
 
 export interface FactsInput {
@@ -219,7 +232,9 @@ export function buildFacts(input: FactsInput): NodeFacts {
     }
 
     let served: ServedFacts | null = input.previous?.exports[e.name]?.served ?? null;
-    if (exported.value === true) {
+    // an export of the path while the volume is not mounted (it sits on the
+    // root filesystem) is not how this node serves the cluster's data
+    if (exported.value === true && fs.value?.mountPoint !== "/") {
       const now = { fsid: fsid.value, fs: fs.value };
       const same = served !== null && served.fsid === now.fsid && sameFs(served.fs, now.fs);
       if (!same) served = { wall: input.nowMs, ...now };
@@ -239,6 +254,18 @@ export function buildFacts(input: FactsInput): NodeFacts {
       : "reason" in scopeConfigured && scopeConfigured.reason.startsWith("no [nfsd]")
         ? known(input.hostname, "hostname (knfsd default)")
         : unknown(scopeConfigured.reason);
+
+  const cldKey = "nfsdcld.storagedir";
+  const cldDir = conf.values.get(cldKey) ?? NFSDCLD_DEFAULT_DIR;
+  const cldSource = conf.values.has(cldKey) ? `${conf.origin.get(cldKey)} (${cldKey})` : `nfsdcld default (no [nfsdcld] storagedir in ${confFile})`;
+  let nfsdcld: Known<NfsdcldFacts>;
+  if (mounts === null) nfsdcld = unknown(why(input.mountinfo));
+  else {
+    const m = mountOf(mounts, cldDir);
+    nfsdcld = m
+      ? known({ dir: cldDir, mount: { mountPoint: m.mountPoint, type: m.fsType, device: m.device, source: m.source } }, cldSource)
+      : unknown(`no mount for ${cldDir} in ${input.mountinfo.file}`);
+  }
 
   const lease = num(input.leaseTime);
   const grace = num(input.graceTime);
@@ -262,5 +289,6 @@ export function buildFacts(input: FactsInput): NodeFacts {
     exportsFile: input.exportsFile,
     rmtab: input.rmtabMalformed,
     nfsConfProblems: conf.problems.map((p) => `${p.file} line ${p.line}: ${p.problem}`),
+    nfsdcld,
   };
 }

@@ -2,7 +2,7 @@
 // same export now. An export lives on one node at a time; two means a
 // filesystem mounted on both, or an export left behind by a failed stop.
 import type { Check, Finding } from "../doctor.js";
-import { withFacts } from "./util.js";
+import { offVolume, withFacts } from "./util.js";
 
 export const exportOnTwoNodes: Check = {
   id: "export-on-two-nodes",
@@ -15,7 +15,15 @@ export const exportOnTwoNodes: Check = {
       return at !== null && input.nowMs - at <= input.maxFactsAgeMs;
     });
     for (const e of input.exports) {
-      const nodes = fresh.filter((n) => n.facts.exports[e.name]?.exported.value === true).map((n) => n.node);
+      // a node whose etab lists the path while the export's volume is not
+      // mounted there serves an empty directory, not the data
+      // (exports-outside-cluster warns about the /etc/exports line)
+      const nodes = fresh
+        .filter((n) => {
+          const x = n.facts.exports[e.name];
+          return x?.exported.value === true && !offVolume(x);
+        })
+        .map((n) => n.node);
       if (nodes.length < 2) continue;
       findings.push({
         check: "export-on-two-nodes",

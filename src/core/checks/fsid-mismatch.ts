@@ -2,7 +2,7 @@
 // CIB and a node's etab): handles from one node are stale on the other.
 import { cibExports } from "../cib.js";
 import type { Check, Finding } from "../doctor.js";
-import { cibExportOf, indexCibExports, listing, normFsid, withFacts } from "./util.js";
+import { cibExportOf, indexCibExports, listing, normFsid, offVolume, withFacts } from "./util.js";
 
 export const fsidMismatch: Check = {
   id: "fsid-mismatch",
@@ -16,8 +16,10 @@ export const fsidMismatch: Check = {
       for (const n of withFacts(input.nodes)) {
         const x = n.facts.exports[e.name];
         if (!x) continue;
-        const vals = new Set<string>(x.etabFsids);
-        if (x.exported.value === true && x.fsid.value !== null && !x.fsid.value.startsWith("uuid:")) vals.add(x.fsid.value);
+        // etab's fsid for a path whose volume is not mounted here is not the
+        // one this node serves the data with (see offVolume)
+        const vals = new Set<string>(offVolume(x) ? [] : x.etabFsids);
+        if (x.exported.value === true && !offVolume(x) && x.fsid.value !== null && !x.fsid.value.startsWith("uuid:")) vals.add(x.fsid.value);
         if (vals.size === 0 && x.served?.fsid && !x.served.fsid.startsWith("uuid:")) vals.add(x.served.fsid);
         for (const v of vals) seen.push([n.node, v]);
       }

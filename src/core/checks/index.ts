@@ -8,6 +8,7 @@ import { mountpointOption } from "./mountpoint-option.js";
 import { exportsOutsideCluster } from "./exports-outside-cluster.js";
 import { serverScopeMismatch } from "./server-scope-mismatch.js";
 import { v4StateAtRisk } from "./v4-state-at-risk.js";
+import { v4RecoveryLocal } from "./v4-recovery-local.js";
 import { portsUnfixed } from "./ports-unfixed.js";
 import { fhKeyMismatch } from "./fh-key-mismatch.js";
 import { factsMissing } from "./facts-missing.js";
@@ -28,6 +29,7 @@ export const CHECKS: readonly Check[] = [
   exportsOutsideCluster,
   serverScopeMismatch,
   v4StateAtRisk,
+  v4RecoveryLocal,
   portsUnfixed,
   fhKeyMismatch,
   factsMissing,

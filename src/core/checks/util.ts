@@ -18,6 +18,16 @@ export function samePath(a: string, b: string): boolean {
   return comps(a) === comps(b);
 }
 
+/**
+ * The export's path sits on the node's root filesystem: the export's own
+ * volume is not mounted there, so what the node's etab says about the path
+ * (an /etc/exports line loaded at boot) is not how it serves the cluster's
+ * data; the cluster's exportfs sets it again at takeover.
+ */
+export function offVolume(x: ExportFacts): boolean {
+  return x.fs.value !== null && x.fs.value.mountPoint === "/";
+}
+
 export function exportFacts(n: WithFacts, name: string): ExportFacts | undefined {
   return n.facts.exports[name];
 }
