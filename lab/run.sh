@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 LAB_CACHE=${LAB_CACHE:-/var/tmp/rmtabsync-lab}
 export LAB_CACHE
 ALL="s1,s1-group,s1-none,ok,fsid_differ,nofsid_dev,nofsid_uuid,fsid_shared,ip_first,etc_exports,v4_ok,v4_norecovery,v4_scope,v4_scope_conf,s3,s3-group"
-CI="s1,fsid_differ,nofsid_dev,nofsid_uuid"
+CI="s1,s1-group,fsid_differ,nofsid_dev,nofsid_uuid"
 CASES=all CONTROL=shared
 while [ $# -gt 0 ]; do
   case $1 in

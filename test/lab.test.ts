@@ -1,5 +1,5 @@
-// The real-kernel lab's CI subset (scenario 1 with rmtabsync and the
-// three fsid cases; the rest takes too long for CI): boots the qemu guest once (lab/run.sh --cases ci) and
+// The real-kernel lab's CI subset (scenario 1 with rmtabsync in both
+// control modes and the three fsid cases; the rest takes too long for CI): boots the qemu guest once (lab/run.sh --cases ci) and
 // turns each case into a test. Runs only with RMTABSYNC_LAB=1 (.ci/run sets
 // it in a step of its own: the guest takes both cores for several minutes).
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { beforeAll, describe, expect, test } from "vitest";
 
-const CASES = ["s1-rmtabsync", "fsid_differ", "nofsid_dev", "nofsid_uuid"];
+const CASES = ["s1-rmtabsync", "s1-group", "fsid_differ", "nofsid_dev", "nofsid_uuid"];
 const cache = process.env.LAB_CACHE ?? "/var/tmp/rmtabsync-lab";
 
 interface Row {
