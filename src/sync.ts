@@ -764,8 +764,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
       own.commitPending(ctx.now());
       // rmtab is as the last reconcile left it: canonical lines, none malformed (no parse needed)
       const snap = readSnapshot(p.rmtab);
-      let entries = 0;
-      for (let i = snap.content.indexOf(0x0a); i >= 0; i = snap.content.indexOf(0x0a, i + 1)) entries++;
+      const entries = countLines(snap.content);
       const { hosted } = readHosted(ctx.cfg, index);
       for (const name of hosting) hosted.add(name);
       ctx.insideLock?.(snap.content);

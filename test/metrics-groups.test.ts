@@ -5,11 +5,11 @@
 // rmtabsync_control_mounted{group} 0, never an error. Real files, real
 // SQLite, real locks, the real CLI; promtool checks the format.
 import { execFileSync, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ROOT } from "./helpers/cluster.js";
-import { GroupCluster, twoGroups } from "./helpers/groups.js";
+import { bothGroupsOnDs03, GroupCluster, twoGroups } from "./helpers/groups.js";
 import { until, WatchProc } from "./helpers/watch-proc.js";
 
 const CIB = join(ROOT, "test/fixtures/cib/good.xml");
@@ -137,23 +137,8 @@ describe("metrics with export groups", () => {
   });
 
   it("watch --metrics-textfile is refreshed while one group fails, and shows that group's state", async () => {
-    const c = GroupCluster.make(
-      [
-        { name: "g0", exports: ["vm0"] },
-        { name: "g1", exports: ["vm1"] },
-      ],
-      [
-        { name: "vm0", path: "/srv/vm0" },
-        { name: "vm1", path: "/srv/vm1" },
-      ],
-    );
-    c.create("ds03", "g0");
+    const c = bothGroupsOnDs03(mounts);
     const g1 = c.ctl("ds03", "g1");
-    mkdirSync(g1, { recursive: true });
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0755", "rmtabsync-test", g1]);
-    mounts.push(g1);
-    c.ok("ds03", ["init"]);
-    c.serve("ds03", ["vm0", "vm1"]);
     c.ok("ds03", ["reconcile"]);
     c.mountd("ds03", "mount", "10.0.1.31", "/srv/vm1");
     execFileSync("mount", ["-o", "remount,ro", g1]);

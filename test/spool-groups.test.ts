@@ -10,7 +10,7 @@ import { cpSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { python3, SIM } from "./helpers/cluster.js";
-import { GroupCluster } from "./helpers/groups.js";
+import { bothGroupsOnDs03, GroupCluster, remountReadOnly } from "./helpers/groups.js";
 import { CALLOUT, until, WatchProc } from "./helpers/watch-proc.js";
 
 type Ev = { op: string; client: string; path: string; count: number };
@@ -55,23 +55,7 @@ function spoolFiles(c: GroupCluster, node: string): string[] {
  * record so that the baselines exist before the callout runs.
  */
 function bothOnDs03(): GroupCluster {
-  const c = GroupCluster.make(
-    [
-      { name: "g0", exports: ["vm0"] },
-      { name: "g1", exports: ["vm1"] },
-    ],
-    [
-      { name: "vm0", path: "/srv/vm0" },
-      { name: "vm1", path: "/srv/vm1" },
-    ],
-  );
-  c.create("ds03", "g0");
-  const g1 = c.ctl("ds03", "g1");
-  mkdirSync(g1, { recursive: true });
-  execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0755", "rmtabsync-test", g1]);
-  mounts.push(g1);
-  c.ok("ds03", ["init"]);
-  c.serve("ds03", ["vm0", "vm1"]);
+  const c = bothGroupsOnDs03(mounts);
   c.ok("ds03", ["record"]);
   return c;
 }
@@ -184,7 +168,7 @@ describe("the callout spool with export groups", () => {
     const w = new WatchProc(c, "ds03", ["--backoff-max", "0.5", "--interval", "3600", "--poll", "0.2"]);
     try {
       await w.ready();
-      execFileSync("mount", ["-o", "remount,ro", g1]);
+      await remountReadOnly(g1); // the daemon may be writing there right now
       mountd(c, "ds03", "mount", "10.0.1.31", "/srv/vm1");
       mountd(c, "ds03", "umount", "10.0.1.31", "/srv/vm1");
       mountd(c, "ds03", "mount", "10.0.0.21", "/srv/vm0");

@@ -3,6 +3,7 @@
 // is simulated by moving it between nodes (a clean failover) or copying it
 // (the survivor's replica after a crash, or each side's copy in a
 // split-brain).
+import { execFileSync, spawnSync } from "node:child_process";
 import { mkdirSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { TestCluster, type ExportSpec } from "./cluster.js";
@@ -100,4 +101,43 @@ export function twoGroups(): GroupCluster {
   c.serve("ds03", ["vm0"]);
   c.serve("ds04", ["vm1"]);
   return c;
+}
+
+/**
+ * ds03 serves both groups; g1's volume is a real tmpfs (so a test can
+ * remount it read-only), pushed onto `mounts` for the caller to unmount.
+ */
+export function bothGroupsOnDs03(mounts: string[]): GroupCluster {
+  const c = GroupCluster.make(
+    [
+      { name: "g0", exports: ["vm0"] },
+      { name: "g1", exports: ["vm1"] },
+    ],
+    [
+      { name: "vm0", path: "/srv/vm0" },
+      { name: "vm1", path: "/srv/vm1" },
+    ],
+  );
+  c.create("ds03", "g0");
+  const g1 = c.ctl("ds03", "g1");
+  mkdirSync(g1, { recursive: true });
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m,mode=0755", "rmtabsync-test", g1]);
+  mounts.push(g1);
+  c.ok("ds03", ["init"]);
+  c.serve("ds03", ["vm0", "vm1"]);
+  return c;
+}
+
+/**
+ * Remounts a tmpfs volume read-only while a daemon may be using it: the
+ * kernel refuses ("mount point is busy") while a file there is open for
+ * writing, which a record or reconcile in flight does for milliseconds.
+ */
+export async function remountReadOnly(dir: string): Promise<void> {
+  for (let tries = 1; ; tries++) {
+    const r = spawnSync("mount", ["-o", "remount,ro", dir], { encoding: "utf8" });
+    if (r.status === 0) return;
+    if (tries >= 50 || !/busy/.test(r.stderr)) throw new Error(`mount -o remount,ro ${dir}: ${r.stderr.trim()}`);
+    await new Promise((done) => setTimeout(done, 100));
+  }
 }
