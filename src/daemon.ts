@@ -27,6 +27,7 @@ import { ConfigError, errorMessage, ExitError, JournalError, LockTimeoutError, R
 import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
 import { describeProblems } from "./io/control.js";
+import { listed } from "./commands/format.js";
 import type { Config } from "./config.js";
 import { reconcile, record, type FoldMemo, type ReconcileReport, type RecordReport, type SyncContext } from "./sync.js";
 import { reconcileUnits, recordUnits, unitsError, type UnitsReport } from "./units.js";
@@ -314,7 +315,7 @@ export class Daemon {
   /** `pre`: "" for the one control directory, "group NAME: " for a group's. */
   private reportRecord(r: RecordReport, pre: string): void {
     if (r.recorded.length > 0) this.log("info", `${pre}recorded ${plural(r.recorded.length, "change")}: ${summary(r)}`);
-    for (const i of r.ignored) this.log("debug", `${pre}not recorded: ${i.client} ${i.path} (${i.reason})`);
+    for (const l of listed(r.ignored, (i) => `not recorded: ${i.client} ${i.path} (${i.reason})`, "lines not recorded", (i) => i.export)) this.log("debug", `${pre}${l}`);
     this.note(`${pre}malformed`, r.malformed.map((m) => `${pre}rmtab line ${m.line}: ${m.problem}`).join("; "), "warning");
     this.note(`${pre}problems`, r.problems.map((p) => `${pre}${p.file}: ${p.problem}`).join("; "), "warning");
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { entryProblem, formatLine, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, serializeRmtab } from "../src/core/rmtab.js";
+import { clientProblem, entryProblem, formatLine, MAX_COUNT, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, pathProblem, serializeRmtab, type RmtabEntry } from "../src/core/rmtab.js";
 
 describe("rmtab parse and serialize", () => {
   it("round-trips canonical lines byte for byte", () => {
@@ -157,6 +157,30 @@ describe("rmtab properties", () => {
         expect(serializeRmtab(p.entries)).toBe(once);
       }),
       { numRuns: 300 },
+    );
+  });
+  it("entryProblem's quick test of the usual entry accepts only what the full checks accept", () => {
+    // the full checks, as entryProblem made them before its quick path
+    const full = (e: RmtabEntry) =>
+      clientProblem(e.client) ??
+      pathProblem(e.path) ??
+      (!Number.isInteger(e.count) || e.count < 1 || e.count > MAX_COUNT ? "count" : undefined) ??
+      (Buffer.byteLength(formatLine(e), "utf8") > MAX_LINE_BYTES ? "line" : undefined);
+    // characters at every edge of the quick test's classes, and fields about the length limits
+    const ch = fc.constantFrom(" ", "!", "9", ":", ";", "<", "~", "\x7f", "\x1f", "\t", "/", ".", "é", "\u00a0", "a", "0");
+    const field = fc.oneof(
+      fc.array(ch, { maxLength: 8 }).map((a) => a.join("")),
+      fc.array(ch, { maxLength: 8 }).map((a) => `/${a.join("")}`),
+      fc.constantFrom("/.", "/..", "/a/./b", "/a/../b", "/...", "/a/.", "/a/..b", "/./", "."),
+      fc.integer({ min: 1020, max: 1030 }).chain((n) => fc.constantFrom("a", "é", "/").map((c) => (c === "/" ? `/${"a".repeat(n - 1)}` : c.repeat(n)))),
+    );
+    const count = fc.oneof(fc.integer({ min: -2, max: 3 }), fc.constantFrom(MAX_COUNT, MAX_COUNT + 1, 1.5, Number.NaN));
+    fc.assert(
+      fc.property(field, field, count, (client, path, n) => {
+        const e = { client, path, count: n };
+        expect(entryProblem(e) === undefined).toBe(full(e) === undefined);
+      }),
+      { numRuns: 5000, seed: 20261130 },
     );
   });
 });

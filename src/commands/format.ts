@@ -14,12 +14,35 @@ export function lineJson(c: LineChange) {
   return { client: c.client, path: c.path, count: c.to, from: c.from, export: c.export };
 }
 
+/**
+ * Text output names at most this many lines of one kind (a takeover may add
+ * 100k): the rest is counted per export. --json lists every one.
+ */
+export const LISTED_MAX = 20;
+
+/** `line` for the first LISTED_MAX items, then one line counting the others (per export, given `exportOf`). */
+export function listed<T>(items: readonly T[], line: (x: T) => string, what: string, exportOf?: (x: T) => string | null): string[] {
+  const out = items.slice(0, LISTED_MAX).map(line);
+  if (items.length > LISTED_MAX) {
+    const per = new Map<string, number>();
+    if (exportOf)
+      for (let i = LISTED_MAX; i < items.length; i++) {
+        const e = exportOf(items[i]!) ?? "no export";
+        per.set(e, (per.get(e) ?? 0) + 1);
+      }
+    const counts = [...per].map(([e, n]) => `${e} ${n}`);
+    out.push(`... and ${items.length - LISTED_MAX} more ${what} (${[...counts, "--json lists every one"].join("; ")})`);
+  }
+  return out;
+}
+
 export function recordText(r: RecordReport): string {
   const lines: string[] = [];
   for (const p of r.problems) lines.push(`! ${p.file}: ${p.problem}`);
-  for (const m of r.malformed) lines.push(`! rmtab line ${m.line}: ${m.problem}: ${JSON.stringify(m.text.slice(0, 80))}`);
-  for (const e of r.recorded) lines.push(`${r.dryRun ? "would record" : "recorded"} ${e.op.padEnd(6)} ${e.client} ${e.path} count ${e.count}`);
-  for (const i of r.ignored) lines.push(`not recorded: ${i.client} ${i.path} (${i.reason}; reconcile restores it)`);
+  lines.push(...listed(r.malformed, (m) => `! rmtab line ${m.line}: ${m.problem}: ${JSON.stringify(m.text.slice(0, 80))}`, "malformed lines"));
+  const verb = r.dryRun ? "would record" : "recorded";
+  lines.push(...listed(r.recorded, (e) => `${verb} ${e.op.padEnd(6)} ${e.client} ${e.path} count ${e.count}`, r.dryRun ? "changes to record" : "changes recorded"));
+  lines.push(...listed(r.ignored, (i) => `not recorded: ${i.client} ${i.path} (${i.reason}; reconcile restores it)`, "lines not recorded", (i) => i.export));
   if (r.recorded.length === 0) lines.push(`no changes to record${r.first ? " (first record)" : ""}`);
   return lines.join("\n") + "\n";
 }

@@ -2,9 +2,10 @@ import { Command } from "@commander-js/extra-typings";
 import { describeProblems } from "../io/control.js";
 import { ExportIndex } from "../core/exports.js";
 import { UsageError } from "../errors.js";
+import type { LineChange } from "../core/plan.js";
 import { reconcile, type ReconcileReport } from "../sync.js";
 import { reconcileUnits, unitsError } from "../units.js";
-import { eventJson, lineJson, printUnits, recordText } from "./format.js";
+import { eventJson, lineJson, listed, printUnits, recordText } from "./format.js";
 import { printJson, readGlobals, syncContext, type Runtime } from "./common.js";
 
 export function reconcileCommand(rt: Runtime) {
@@ -66,12 +67,16 @@ function reconcileJson(r: ReconcileReport, exportOf: (p: string) => string | nul
 function reconcileText(r: ReconcileReport): string {
   let text = recordText(r).replace(/^no changes to record.*\n/m, "");
   const verb = r.dryRun ? "would " : "";
-  for (const c of r.added) text += `${verb}add     ${c.client} ${c.path} count ${c.to} (${c.export})\n`;
-  for (const c of r.changed) text += `${verb}set     ${c.client} ${c.path} count ${c.from} -> ${c.to} (${c.export})\n`;
-  for (const c of r.removed) text += `${verb}remove  ${c.client} ${c.path} (${c.export})\n`;
-  for (const c of r.heldBack) text += `kept    ${c.client} ${c.path} (add-only: would be ${c.to === 0 ? "removed" : `count ${c.to}`})\n`;
-  for (const u of r.unwritable) text += `! cannot write ${u.client} ${u.path}: ${u.problem}\n`;
-  for (const q of r.quarantined) text += `${r.dryRun ? "would quarantine" : "quarantined"} rmtab line ${q.line} (${q.problem})\n`;
+  const byExport = (c: LineChange) => c.export;
+  const lines = [
+    ...listed(r.added, (c) => `${verb}add     ${c.client} ${c.path} count ${c.to} (${c.export})`, r.dryRun ? "lines to add" : "lines added", byExport),
+    ...listed(r.changed, (c) => `${verb}set     ${c.client} ${c.path} count ${c.from} -> ${c.to} (${c.export})`, r.dryRun ? "counts to set" : "counts set", byExport),
+    ...listed(r.removed, (c) => `${verb}remove  ${c.client} ${c.path} (${c.export})`, r.dryRun ? "lines to remove" : "lines removed", byExport),
+    ...listed(r.heldBack, (c) => `kept    ${c.client} ${c.path} (add-only: would be ${c.to === 0 ? "removed" : `count ${c.to}`})`, "lines kept (add-only)", byExport),
+    ...listed(r.unwritable, (u) => `! cannot write ${u.client} ${u.path}: ${u.problem}`, "entries that cannot be written"),
+    ...listed(r.quarantined, (q) => `${r.dryRun ? "would quarantine" : "quarantined"} rmtab line ${q.line} (${q.problem})`, "lines quarantined"),
+  ];
+  for (const l of lines) text += `${l}\n`;
   text += r.written
     ? `${r.rmtab} rewritten: ${r.entries} entries\n`
     : `${r.rmtab} ${r.dryRun ? "not written (dry run)" : "unchanged"}: ${r.entries} entries\n`;

@@ -73,9 +73,19 @@ export function planRecord(input: RecordInput): RecordPlan {
   for (const key of keys) {
     const cur = current.get(key);
     const curCount = cur?.count ?? 0;
-    const before = baselines.map((b) => b.get(key)?.count ?? 0);
-    if (before.includes(curCount)) continue;
-    const sample = cur ?? baselines.map((b) => b.get(key)).find((e) => e !== undefined)!;
+    // the count in each baseline: unchanged from any of them is no change; the highest and a line to name
+    let unchanged = false;
+    let maxBefore = 0;
+    let old: RmtabEntry | undefined;
+    for (const b of baselines) {
+      const e = b.get(key);
+      const c = e?.count ?? 0;
+      if (c === curCount) unchanged = true;
+      if (c > maxBefore) maxBefore = c;
+      old ??= e;
+    }
+    if (unchanged) continue;
+    const sample = cur ?? old!;
     const exp = input.index.exportOf(sample.path);
     if (!exp) continue; // unmanaged: kept in rmtab as it is, never journaled
     // Exported when the baseline was taken, not in etab now: exportfs -u ran
@@ -93,7 +103,7 @@ export function planRecord(input: RecordInput): RecordPlan {
       });
       continue;
     }
-    if (input.hostedBefore !== undefined && !input.hostedBefore.has(exp.name) && curCount <= Math.max(...before)) {
+    if (input.hostedBefore !== undefined && !input.hostedBefore.has(exp.name) && curCount <= maxBefore) {
       ignored.push({
         client: sample.client,
         path: sample.path,
@@ -104,7 +114,7 @@ export function planRecord(input: RecordInput): RecordPlan {
     }
     let op: Change["op"];
     if (curCount === 0) op = "umount";
-    else if (before.every((c) => c === 0)) op = "mount";
+    else if (maxBefore === 0) op = "mount";
     else op = "count";
     changes.push({ op, client: sample.client, path: sample.path, count: curCount });
   }
@@ -184,23 +194,20 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     }
   }
 
-  const fresh: RmtabEntry[] = [];
   for (const [key, ev] of input.fold) {
     if (ev.count <= 0 || seen.has(key)) continue;
     const exp = index.exportOf(ev.path);
     if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
-    const entry = { client: ev.client, path: ev.path, count: ev.count };
-    const problem = entryProblem(entry);
+    const problem = entryProblem(ev);
     if (problem) {
       unwritable.push({ client: ev.client, path: ev.path, problem });
       continue;
     }
-    fresh.push(entry);
     added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
   }
-  fresh.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
   added.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
-  return { entries: [...out, ...fresh], added, removed, changed, heldBack, unwritable };
+  for (const a of added) out.push({ client: a.client, path: a.path, count: a.to });
+  return { entries: out, added, removed, changed, heldBack, unwritable };
 }
 
 function cmp(a: string, b: string): number {

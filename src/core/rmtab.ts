@@ -85,8 +85,30 @@ export function pathProblem(path: string): string | undefined {
   return undefined;
 }
 
+// The usual entry, checked in three regex tests: printable ASCII (so a byte
+// per character), a client without white space or ';', an absolute path
+// without ':' and without a '.' or '..' component, each field within
+// MAX_FIELD_BYTES. What fails here goes through the full checks, which say why.
+const PLAIN_CLIENT = /^[!-:<-~]{1,1024}$/;
+const PLAIN_PATH = /^\/[ -9;-~]{0,1023}$/;
+const DOT_COMPONENT = /(?:^|\/)\.\.?(?:\/|$)/;
+
+function plainEntry(e: RmtabEntry): boolean {
+  return (
+    PLAIN_CLIENT.test(e.client) &&
+    PLAIN_PATH.test(e.path) &&
+    !DOT_COMPONENT.test(e.path) &&
+    Number.isInteger(e.count) &&
+    e.count >= 1 &&
+    e.count <= MAX_COUNT &&
+    // formatLine: client ":" path ":0x" 8 hex digits "\n"
+    e.client.length + e.path.length + 13 <= MAX_LINE_BYTES
+  );
+}
+
 /** Why an entry cannot be written as an rmtab line mountd reads back unchanged, or undefined. */
 export function entryProblem(e: RmtabEntry): string | undefined {
+  if (plainEntry(e)) return undefined;
   const p = clientProblem(e.client) ?? pathProblem(e.path);
   if (p) return p;
   if (!Number.isInteger(e.count) || e.count < 1 || e.count > MAX_COUNT)
