@@ -159,13 +159,14 @@ describe("rmtab properties", () => {
       { numRuns: 300 },
     );
   });
-  it("entryProblem's quick test of the usual entry accepts only what the full checks accept", () => {
-    // the full checks, as entryProblem made them before its quick path
-    const full = (e: RmtabEntry) =>
-      clientProblem(e.client) ??
-      pathProblem(e.path) ??
-      (!Number.isInteger(e.count) || e.count < 1 || e.count > MAX_COUNT ? "count" : undefined) ??
-      (Buffer.byteLength(formatLine(e), "utf8") > MAX_LINE_BYTES ? "line" : undefined);
+  it("the quick tests of the usual client, path and entry accept only what the full rules accept", () => {
+    // the rules, written out as the full checks state them
+    const bytes = (x: string) => Buffer.byteLength(x, "utf8");
+    const clientOk = (c: string) => c !== "" && bytes(c) <= MAX_FIELD_BYTES && !/\s/.test(c) && !/[\x00-\x1f\x7f]/.test(c) && !c.includes(";");
+    const pathOk = (p: string) =>
+      p !== "" && bytes(p) <= MAX_FIELD_BYTES && !/[\x00-\x1f\x7f]/.test(p) && !p.includes(":") && p.startsWith("/") && !p.split("/").some((c) => c === "." || c === "..");
+    const entryOk = (e: RmtabEntry) =>
+      clientOk(e.client) && pathOk(e.path) && Number.isInteger(e.count) && e.count >= 1 && e.count <= MAX_COUNT && bytes(formatLine(e)) <= MAX_LINE_BYTES;
     // characters at every edge of the quick test's classes, and fields about the length limits
     const ch = fc.constantFrom(" ", "!", "9", ":", ";", "<", "~", "\x7f", "\x1f", "\t", "/", ".", "é", "\u00a0", "a", "0");
     const field = fc.oneof(
@@ -178,7 +179,9 @@ describe("rmtab properties", () => {
     fc.assert(
       fc.property(field, field, count, (client, path, n) => {
         const e = { client, path, count: n };
-        expect(entryProblem(e) === undefined).toBe(full(e) === undefined);
+        expect(clientProblem(client) === undefined).toBe(clientOk(client));
+        expect(pathProblem(path) === undefined).toBe(pathOk(path));
+        expect(entryProblem(e) === undefined).toBe(entryOk(e));
       }),
       { numRuns: 5000, seed: 20261130 },
     );

@@ -63,8 +63,17 @@ function byteLength(s: string): number {
   return Buffer.byteLength(s, "utf8");
 }
 
+// The usual entry, checked in three regex tests: printable ASCII (so a byte
+// per character), a client without white space or ';', an absolute path
+// without ':' and without a '.' or '..' component, each field within
+// MAX_FIELD_BYTES. What fails here goes through the full checks, which say why.
+const PLAIN_CLIENT = /^[!-:<-~]{1,1024}$/;
+const PLAIN_PATH = /^\/[ -9;-~]{0,1023}$/;
+const DOT_COMPONENT = /(?:^|\/)\.\.?(?:\/|$)/;
+
 /** Why a client address cannot stand in an rmtab line, or undefined. */
 export function clientProblem(client: string): string | undefined {
+  if (PLAIN_CLIENT.test(client)) return undefined;
   if (client === "") return "empty client address";
   if (byteLength(client) > MAX_FIELD_BYTES) return `client address longer than ${MAX_FIELD_BYTES} bytes`;
   // mountd writes the client's address as inet_ntop or the resolver gave it: never with white space
@@ -76,6 +85,7 @@ export function clientProblem(client: string): string | undefined {
 
 /** Why a path cannot stand in an rmtab line, or undefined. */
 export function pathProblem(path: string): string | undefined {
+  if (PLAIN_PATH.test(path) && !DOT_COMPONENT.test(path)) return undefined;
   if (path === "") return "empty path";
   if (byteLength(path) > MAX_FIELD_BYTES) return `path longer than ${MAX_FIELD_BYTES} bytes`;
   if (/[\x00-\x1f\x7f]/.test(path)) return "path contains a control character";
@@ -84,14 +94,6 @@ export function pathProblem(path: string): string | undefined {
   if (path.split("/").some((c) => c === "." || c === "..")) return "path has a '.' or '..' component (mountd records real paths)";
   return undefined;
 }
-
-// The usual entry, checked in three regex tests: printable ASCII (so a byte
-// per character), a client without white space or ';', an absolute path
-// without ':' and without a '.' or '..' component, each field within
-// MAX_FIELD_BYTES. What fails here goes through the full checks, which say why.
-const PLAIN_CLIENT = /^[!-:<-~]{1,1024}$/;
-const PLAIN_PATH = /^\/[ -9;-~]{0,1023}$/;
-const DOT_COMPONENT = /(?:^|\/)\.\.?(?:\/|$)/;
 
 function plainEntry(e: RmtabEntry): boolean {
   return (

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { renameSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import type { Fold, JournalEvent, Op } from "../core/events.js";
+import type { Fold, Op } from "../core/events.js";
 import { entryKey } from "../core/rmtab.js";
 import type { Hlc } from "../core/hlc.js";
 import { createExclusive, lstatIfExists, refuseSymlink } from "./files.js";
@@ -155,7 +155,7 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: str
     const d = db;
     d.exec(SCHEMA);
     const put = d.prepare(
-      "INSERT OR REPLACE INTO fold (client, path, journal, seq, wall, logical, node, op, count, hash) VALUES (@client, @path, @journal, @seq, @wall, @logical, @node, @op, @count, @hash)",
+      "INSERT OR REPLACE INTO fold (client, path, journal, seq, wall, logical, node, op, count, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     );
     const setMeta = d.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
     const gen = randomBytes(8).toString("hex");
@@ -166,7 +166,7 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: str
       const keys: Iterable<string> = u.full ? u.fold.keys() : u.changed;
       for (const k of keys) {
         const e = u.fold.get(k);
-        if (e) put.run(row(e));
+        if (e) put.run(e.client, e.path, e.journal, e.seq, e.wall, e.logical, e.node, e.op, e.count, e.hash);
       }
       d.exec("DELETE FROM sources");
       const ins = d.prepare("INSERT INTO sources (file, journal_id, seq, hash, problem, recompacted) VALUES (?, ?, ?, ?, ?, ?)");
@@ -198,8 +198,4 @@ export function dropFoldCache(stateDir: string): void {
       /* nothing more can be done; the key check still protects readers */
     }
   }
-}
-
-function row(e: JournalEvent) {
-  return { client: e.client, path: e.path, journal: e.journal, seq: e.seq, wall: e.wall, logical: e.logical, node: e.node, op: e.op, count: e.count, hash: e.hash };
 }
