@@ -1,7 +1,7 @@
 // Integrity of journals: the hash chain of each journal, and whether a
 // journal went backwards or forked relative to what a node saw of it (the
 // mark of a DRBD split-brain or a restored backup). Pure.
-import { createHash } from "node:crypto";
+import { hash } from "node:crypto";
 
 /** The fields of an event that its hash covers. */
 export interface HashedFields {
@@ -18,9 +18,8 @@ export interface HashedFields {
 }
 
 export function eventHash(prevHash: string, e: HashedFields): string {
-  return createHash("sha256")
-    .update(JSON.stringify([prevHash, e.seq, e.wall, e.logical, e.node, e.op, e.client, e.path, e.count, e.origin_journal, e.origin_seq]))
-    .digest("hex");
+  // one-shot hash: half the time of a Hash object per event (a cold fold hashes every event)
+  return hash("sha256", JSON.stringify([prevHash, e.seq, e.wall, e.logical, e.node, e.op, e.client, e.path, e.count, e.origin_journal, e.origin_seq]), "hex");
 }
 
 export interface ChainRow extends HashedFields {
