@@ -10,13 +10,12 @@ import { ExportIndex } from "./core/exports.js";
 import type { LineChange } from "./core/plan.js";
 import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/status.js";
 import { errorMessage, JournalError } from "./errors.js";
-import { listJournalFiles, readMarker } from "./io/control.js";
-import { journalWriteProblem, nodeOfFile, OwnJournal, readJournal } from "./io/journal.js";
+import { listJournalFiles, readMarker, type JournalProblem } from "./io/control.js";
+import { journalWriteProblem, nodeOfFile, OwnJournal, readJournalSummary } from "./io/journal.js";
 import { stateDirProblem } from "./io/state-dir.js";
-import { readHosted, reconcile, type SyncContext } from "./sync.js";
+import { quietSinceLastReconcile, readHosted, reconcile, type SyncContext } from "./sync.js";
 
-function lastEventOf(events: readonly JournalEvent[]): JournalFact["lastEvent"] {
-  const e = events[events.length - 1];
+function lastEventOf(e: JournalEvent | undefined): JournalFact["lastEvent"] {
   return e && { wall: e.wall, op: e.op, client: e.client, path: e.path, count: e.count };
 }
 
@@ -68,11 +67,11 @@ function needsRollback(err: unknown): boolean {
 function readOwnAt(ctx: SyncContext, file: string, readOnly: boolean): Omit<OwnFacts, "journal"> & { events: number; lastEvent: JournalFact["lastEvent"] } {
   const own = OwnJournal.open(file, { cluster: ctx.cfg.cluster, node: ctx.node, create: false, readOnly, now: new Date(ctx.now()) });
   try {
-    const read = own.read();
+    const summary = own.summary(ctx.now() + ctx.cfg.maxClockSkewMs);
     const times = own.lastTimes();
     return {
-      events: read.events.length,
-      lastEvent: lastEventOf(read.events),
+      events: summary.events,
+      lastEvent: lastEventOf(summary.last),
       lastRecord: times.record,
       lastReconcile: times.reconcile,
       pending: own.pendingReconcile(),
@@ -106,6 +105,15 @@ function readOwn(ctx: SyncContext, file: string, present: boolean): OwnFacts {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+type Listed = { file: string; kind: string; problem: string }[];
+
+/** Journals that diverged (a split-brain, a restored backup) and journals holding events the fold cannot use. */
+function sortProblems(problems: readonly JournalProblem[], diverged: Listed, unusable: Listed): void {
+  for (const pr of problems)
+    if (pr.kind === "rolled-back" || pr.kind === "forked" || pr.kind === "gone") diverged.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
+    else if (pr.kind === "invalid" || pr.kind === "future") unusable.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
 }
 
 function onlyExport(changes: readonly LineChange[], name: string | undefined): number {
@@ -144,13 +152,24 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
         continue;
       }
       try {
-        const j = readJournal(file, ctx.cfg.cluster, { futureAfterMs: ctx.now() + ctx.cfg.maxClockSkewMs });
-        journals.push({ node, file, own: false, present: true, events: j.events.length, lastEvent: lastEventOf(j.events) });
+        const j = readJournalSummary(file, ctx.cfg.cluster, ctx.now() + ctx.cfg.maxClockSkewMs);
+        journals.push({ node, file, own: false, present: true, events: j.events, lastEvent: lastEventOf(j.last) });
       } catch (err) {
         journals.push({ node, file, own: false, present: true, problem: problemOf(err) });
       }
     }
-    if (own.journal.present && own.journal.problem === undefined && stateDirBad === undefined) {
+    const usable = own.journal.present && own.journal.problem === undefined && stateDirBad === undefined;
+    let quiet: Awaited<ReturnType<typeof quietSinceLastReconcile>>;
+    try {
+      if (usable) quiet = await quietSinceLastReconcile(ctx);
+    } catch (err) {
+      rmtab = { error: errorMessage(err) };
+    }
+    if (quiet) {
+      // nothing moved since the last reconcile: it would change nothing, and its problems stand
+      rmtab = { ok: { add: 0, remove: 0, change: 0, heldBack: 0, malformed: 0, addOnly: quiet.problems.length > 0, entries: quiet.entries } };
+      sortProblems(quiet.problems, diverged, unusable);
+    } else if (usable && rmtab === undefined) {
       try {
         const r = await reconcile({ ...ctx, warn: () => {} }, { readOnly: true });
         const check: RmtabCheck = {
@@ -164,9 +183,7 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
           entries: r.entries - r.added.length + r.removed.length,
         };
         rmtab = { ok: check };
-        for (const pr of r.problems)
-          if (pr.kind === "rolled-back" || pr.kind === "forked" || pr.kind === "gone") diverged.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
-          else if (pr.kind === "invalid" || pr.kind === "future") unusable.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
+        sortProblems(r.problems, diverged, unusable);
       } catch (err) {
         rmtab = { error: errorMessage(err) };
       }

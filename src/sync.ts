@@ -730,6 +730,61 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
 }
 
 /**
+ * rmtab as it is now when everything the last reconcile noted in `u` is as
+ * it left it (the same journals, each unchanged, rmtab and etab); undefined
+ * when something moved.
+ */
+function stillUnchanged(ctx: SyncContext, u: Unchanged, own: OwnJournal): Buffer | undefined {
+  const p = paths(ctx.cfg);
+  const files = listJournalFiles(p.journals);
+  if (files.length !== Object.keys(u.journals).length) return undefined;
+  for (const f of files) {
+    const was = u.journals[f];
+    try {
+      if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return undefined;
+    } catch {
+      return undefined; // the full path names what is wrong with it
+    }
+  }
+  const rmtab = readSnapshot(p.rmtab).content;
+  return sha256(rmtab) === u.rmtab && sha256(readTextIfExists(p.etab) ?? "") === u.etab ? rmtab : undefined;
+}
+
+/**
+ * For status, without writing: what the last reconcile left when nothing
+ * moved since (a reconcile now would change nothing), so that a check every
+ * minute costs a few stats and two hashes, not a fold. Checked under a
+ * shared lock, like the dry run: a lock mountd keeps is reported (thrown).
+ * Undefined when only a dry run can tell (no cache, a spool waiting, the
+ * last reconcile ran with --hosting, something moved).
+ */
+export async function quietSinceLastReconcile(ctx: SyncContext): Promise<{ entries: number; problems: readonly JournalProblem[] } | undefined> {
+  const cache = FoldCache.open(unitStateDir(ctx.cfg), foldCacheKey(ctx), { readOnly: true });
+  const u = cache?.state.unchanged;
+  cache?.close();
+  if (!u || u.hosting.length > 0 || spoolWaitingFor(ctx.cfg.stateDir, ctx.spool)) return undefined;
+  let own: OwnJournal;
+  try {
+    own = openOwn(ctx, true);
+  } catch {
+    return undefined; // the dry run says what is wrong
+  }
+  try {
+    return await withRmtabLock(paths(ctx.cfg).lock, { exclusive: false, timeoutMs: ctx.lockTimeoutMs, create: false }, () => {
+      let rmtab: Buffer | undefined;
+      try {
+        rmtab = stillUnchanged(ctx, u, own);
+      } catch {
+        return undefined;
+      }
+      return rmtab && { entries: countLines(rmtab), problems: u.problems };
+    });
+  } finally {
+    own.close();
+  }
+}
+
+/**
  * Nothing moved since the last reconcile (same journals, each unchanged,
  * rmtab and etab as it left them, no spool): checked without the lock, then
  * again under it. Only the reconcile time is noted, and the facts at most
@@ -744,19 +799,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
   const p = paths(ctx.cfg);
   const own = openOwn(ctx);
   try {
-    const still = (): boolean => {
-      const files = listJournalFiles(p.journals);
-      if (files.length !== Object.keys(u.journals).length) return false;
-      for (const f of files) {
-        const was = u.journals[f];
-        try {
-          if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return false;
-        } catch {
-          return false; // the full path names what is wrong with it
-        }
-      }
-      return sha256(readSnapshot(p.rmtab).content) === u.rmtab && sha256(readTextIfExists(p.etab) ?? "") === u.etab;
-    };
+    const still = () => stillUnchanged(ctx, u, own) !== undefined;
     if (!still()) return undefined;
     ctx.beforeLock?.();
     const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport | undefined => {

@@ -68,13 +68,17 @@ export class FoldCache {
     readonly state: FoldCacheState,
   ) {}
 
-  /** Opens the cache; undefined when it is missing, damaged, or made for another key. Never throws. */
-  static open(stateDir: string, key: string): FoldCache | undefined {
+  /**
+   * Opens the cache; undefined when it is missing, damaged, or made for
+   * another key. Never throws. `readOnly` (status): a crash-left journal
+   * beside it is not rolled back, and the cache reads as missing.
+   */
+  static open(stateDir: string, key: string, opts: { readOnly?: boolean } = {}): FoldCache | undefined {
     const file = foldCacheFile(stateDir);
     let db: Database.Database | undefined;
     try {
       if (!lstatIfExists(file)?.isFile()) return undefined;
-      db = new Database(file, { fileMustExist: true, timeout: 5000 });
+      db = new Database(file, { fileMustExist: true, timeout: 5000, readonly: opts.readOnly === true });
       const meta = new Map((db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
       if (meta.get("format") !== FORMAT || meta.get("key") !== key) {
         db.close();

@@ -579,6 +579,41 @@ export function readPublishedMarks(file: string): Mark[] {
   }
 }
 
+/** What status and metrics show of a journal, read without its events. */
+export interface JournalSummary {
+  /** Events it stores (sound or not: the fold reports those it cannot use). */
+  readonly events: number;
+  /** The newest sound event by sequence number, not from the future (looked for among the last 100). */
+  readonly last: JournalEvent | undefined;
+}
+
+const SUMMARY_LOOKBACK = 100;
+
+function summarize(db: Database.Database, meta: JournalMeta, futureAfterMs: number | undefined): JournalSummary {
+  const events = (db.prepare("SELECT count(*) AS n FROM events").get() as { n: number }).n;
+  const rules: RowRules = { node: meta.node };
+  const newest = db.prepare(SELECT_EVENTS.replace("WHERE seq > ? ORDER BY seq", "ORDER BY seq DESC LIMIT ?"));
+  for (const r of newest.iterate(SUMMARY_LOOKBACK) as IterableIterator<Record<string, unknown>>)
+    if (rowProblem(r, rules) === undefined && hashProblem(r as unknown as ChainRow, meta.journalId) === undefined && futureProblem(Number(r.wall), futureAfterMs) === undefined)
+      return { events, last: toEvent(meta.journalId, r as unknown as EventRow) };
+  return { events, last: undefined };
+}
+
+/** A peer journal's summary, read-only (see JournalSummary). */
+export function readJournalSummary(file: string, cluster: string | undefined, futureAfterMs: number | undefined): JournalSummary {
+  return withReadOnly(file, (db) =>
+    db.transaction(() => {
+      const meta = readMeta(db, file);
+      checkIdentity(file, meta, cluster);
+      try {
+        return summarize(db, meta, futureAfterMs);
+      } catch (err) {
+        throw new JournalError(file, describeSqliteError(err, file), { cause: err });
+      }
+    })(),
+  );
+}
+
 export interface JournalFacts {
   readonly file: string;
   readonly facts: FactsRecord | undefined;
@@ -715,6 +750,10 @@ export class OwnJournal {
 
   read(opts: ReadOptions = {}): ReadJournal {
     return readAll(this.db, this.file, this.meta.cluster, opts);
+  }
+
+  summary(futureAfterMs?: number): JournalSummary {
+    return this.db.transaction(() => summarize(this.db, this.meta, futureAfterMs))();
   }
 
   /** A value of this node's local state (e.g. "spool_folded"), read-only to callers. */
