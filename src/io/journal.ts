@@ -16,6 +16,7 @@ import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
 import { createLatest, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
 import { compareEvents } from "../core/events.js";
 import { entryKey } from "../core/rmtab.js";
+import type { LatestRow } from "../core/latest-table.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 /**
@@ -687,6 +688,8 @@ export interface ChainData {
   readonly integrity: string[];
   readonly peerMarks: Mark[];
   readonly branchOf: string | undefined;
+  /** The latest-event table's rows when the table is current; undefined for a v1 journal or a stale table (readers ignore it). */
+  readonly latest: LatestRow[] | undefined;
 }
 
 /** Everything verify needs of one journal: SQLite's own check, identity, the chain. */
@@ -707,7 +710,8 @@ export function readChain(file: string, cluster?: string): ChainData {
         (m) => ({ journalId: m.journal_id, node: m.node, seq: m.seq, hash: m.hash }),
       );
       const b = db.prepare("SELECT value FROM meta WHERE key = 'branch_of'").get() as { value: string } | undefined;
-      return { meta, rows, pruned, integrity, peerMarks, branchOf: b?.value };
+      const latest = latestStaleness(db) === undefined ? (db.prepare("SELECT client, path, seq FROM latest").all() as LatestRow[]) : undefined;
+      return { meta, rows, pruned, integrity, peerMarks, branchOf: b?.value, latest };
     } catch (err) {
       throw new JournalError(file, describeSqliteError(err, file), { cause: err });
     }
