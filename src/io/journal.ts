@@ -15,7 +15,6 @@ import { createExclusive, lstatIfExists } from "./files.js";
 import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
 import { createLatest, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
 import { compareEvents } from "../core/events.js";
-import { entryKey } from "../core/rmtab.js";
 import type { LatestRow } from "../core/latest-table.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
@@ -447,7 +446,7 @@ const SELECT_LATEST = `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path
  * - it is current: meta `latest_through` is the journal's tip (a writer
  *   that does not keep the table, e.g. an older release, makes it stale);
  * - every row names an event the journal holds, of the row's own client
- *   and path, no key twice;
+ *   and path (a key twice does no harm: the fold keeps the greater);
  * - every event it names passes what a full read checks of each event:
  *   rowProblem, its own hash (hashProblem) and not stamped in the future
  *   (the winner of a key is its newest event: an event held back as from
@@ -461,12 +460,29 @@ const SELECT_LATEST = `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path
  * hashes the marks point at (`interest`), as an incremental read's does,
  * and `verify` checks the whole chain and recomputes the table.
  */
-function readLatestRows(db: Database.Database, meta: JournalMeta, futureAfterMs: number | undefined): { events: JournalEvent[] } | { why: string } {
+function readLatestRows(
+  db: Database.Database,
+  meta: JournalMeta,
+  futureAfterMs: number | undefined,
+  sink: (e: JournalEvent) => void,
+): { max: Hlc } | { why: string } {
   const stale = latestStaleness(db);
   if (stale !== undefined) return { why: stale };
+  const last = db.prepare("SELECT seq, wall, logical, node, count, client, path FROM events ORDER BY seq DESC LIMIT 1").get() as
+    | { seq: number; wall: number; logical: number; node: string; count: number; client: unknown; path: unknown }
+    | undefined;
+  if (last !== undefined) {
+    const row = db
+      .prepare("SELECT e.wall, e.logical, e.node, e.count FROM latest l JOIN events e ON e.seq = l.seq WHERE l.client = ? AND l.path = ? AND e.client = l.client AND e.path = l.path")
+      .get(last.client, last.path) as { wall: number; logical: number; node: string; count: number } | undefined;
+    if (row === undefined || compareEvents(row, last) < 0) return { why: `the latest-event table does not account for the newest event (${last.seq})` };
+  }
+  // Rows go to the sink as they are checked (the table is not held in memory). A row refused
+  // later sends the reader back to every event: what the sink already has are sound events of
+  // this journal that a full read folds too, and a fold takes each event's maximum, so folding
+  // them twice changes nothing.
   const rules: RowRules = { node: meta.node };
-  const events: JournalEvent[] = [];
-  const byKey = new Map<string, JournalEvent>();
+  let max = HLC_ZERO;
   for (const r of db.prepare(SELECT_LATEST).iterate() as IterableIterator<Record<string, unknown>>) {
     const named = `the latest-event table's row naming event ${String(r.key_seq)}`;
     if (r.seq === null) return { why: `${named}: the journal holds no such event` };
@@ -474,19 +490,10 @@ function readLatestRows(db: Database.Database, meta: JournalMeta, futureAfterMs:
     const bad = rowProblem(r, rules) ?? hashProblem(r as unknown as ChainRow, meta.journalId) ?? futureProblem(Number(r.wall), futureAfterMs);
     if (bad !== undefined) return { why: `${named}: the event ${bad}` };
     const e = toEvent(meta.journalId, r as unknown as EventRow);
-    const k = entryKey(e.client, e.path);
-    if (byKey.has(k)) return { why: `${named}: its client and path have another row` };
-    byKey.set(k, e);
-    events.push(e);
+    sink(e);
+    max = maxHlc(max, e);
   }
-  const last = db.prepare("SELECT seq, wall, logical, node, count, client, path FROM events ORDER BY seq DESC LIMIT 1").get() as
-    | { seq: number; wall: number; logical: number; node: string; count: number; client: string; path: string }
-    | undefined;
-  if (last !== undefined) {
-    const row = typeof last.client === "string" && typeof last.path === "string" ? byKey.get(entryKey(last.client, last.path)) : undefined;
-    if (row === undefined || compareEvents(row, last) < 0) return { why: `the latest-event table does not account for the newest event (${last.seq})` };
-  }
-  return { events };
+  return { max };
 }
 
 /** Everything a reader needs of one journal, read in one read transaction so the parts agree. */
@@ -508,8 +515,8 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     let fromMismatch = false;
     let resume: { seq: number; hash: string } | undefined;
     // a cold fold may read the latest-event table instead of the history
-    const cold = withEvents && !opts.from && opts.latestTable && opts.sink && opts.interest ? readLatestRows(db, meta, opts.futureAfterMs) : undefined;
-    const fromTable = cold !== undefined && "events" in cold;
+    const cold = withEvents && !opts.from && opts.latestTable && opts.sink && opts.interest ? readLatestRows(db, meta, opts.futureAfterMs, opts.sink) : undefined;
+    const fromTable = cold !== undefined && "max" in cold;
     if (!withEvents || opts.from || fromTable) {
       // not every event is read: the hashes the marks point at, and the events imported from other journals
       // (two range scans of the origin index: '!=' would scan the whole table)
@@ -522,12 +529,8 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
         if (r) rows.push(r);
       }
     }
-    if (fromTable) {
-      for (const e of cold.events) {
-        opts.sink!(e);
-        max = maxHlc(max, e);
-      }
-    } else if (withEvents) {
+    if (fromTable) max = cold.max;
+    else if (withEvents) {
       const start = opts.from ?? { seq: 0, hash: meta.journalId };
       // the mark's event is gone or changed (rolled back, forked, replaced), or events after it were
       // compacted away before this reader saw them (a retired umount among them), or recover compacted
@@ -591,7 +594,7 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
       lastHash: hashes.get(lastSeq) ?? meta.journalId,
       facts: latestFacts(db),
       factsChecked: factsChecked(db),
-      ...(cold === undefined ? {} : { latestTable: "events" in cold ? { used: true as const } : { used: false as const, why: cold.why } }),
+      ...(cold === undefined ? {} : { latestTable: "max" in cold ? { used: true as const } : { used: false as const, why: cold.why } }),
     };
   } catch (err) {
     throw new JournalError(file, describeSqliteError(err, file), { cause: err });

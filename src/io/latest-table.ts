@@ -134,6 +134,8 @@ export class LatestKeeper {
  * or migrated. Returns what it did.
  */
 export function migrateLatest(db: Database.Database): "current" | "created" | "rebuilt" {
+  // the usual case, without taking the write lock; checked again under it
+  if (latestStaleness(db) === undefined) return "current";
   return db.transaction(() => {
     const had = hasLatestTable(db);
     if (had && latestStaleness(db) === undefined) return "current" as const;
