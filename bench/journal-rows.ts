@@ -7,6 +7,7 @@
 // Only for a journal no other process writes at the same time.
 import Database from "better-sqlite3";
 import { eventHash } from "../src/core/integrity.js";
+import { LatestKeeper } from "../src/io/latest-table.js";
 
 export interface BenchEvent {
   readonly op: "mount" | "umount";
@@ -50,6 +51,8 @@ export class JournalRows {
   /** Appends the events in one transaction (hybrid logical clock: a stamp not past the last one ticks `logical`). */
   append(events: readonly BenchEvent[]): void {
     this.db.transaction(() => {
+      // a v2 journal's latest-event table, kept as appendEvents keeps it (a v1 journal of an older build stays v1)
+      const latest = LatestKeeper.begin(this.db);
       for (const e of events) {
         if (e.wall > this.lastWall) {
           this.lastWall = e.wall;
@@ -71,8 +74,10 @@ export class JournalRows {
         };
         const hash = eventHash(this.prev, row);
         this.ins.run(row.seq, row.wall, row.logical, row.node, row.op, row.client, row.path, count, this.journalId, row.seq, hash, this.prev, hash);
+        latest?.inserted({ ...row, count });
         this.prev = hash;
       }
+      latest?.end();
     })();
   }
 

@@ -259,8 +259,10 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
         }
       };
       const from = (file: string) => c?.state.sources.get(file);
-      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from, sink });
-      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file), sink });
+      // issue 10 hook: a journal without a high-water mark is folded from its latest-event table when it can be
+      const latestTable = true;
+      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from, sink, latestTable });
+      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file), sink, latestTable });
       return { set, journals: [mine, ...set.journals], fold, changed };
     };
     let read: ReturnType<typeof readAll> | undefined;

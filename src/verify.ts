@@ -3,12 +3,13 @@ import { journalFile, paths, unitStateDir, type Config } from "./config.js";
 import { checkChain, checkMarks, originKey, type JournalView, type Mark } from "./core/integrity.js";
 import { errorMessage, JournalError } from "./errors.js";
 import { futureProblem, rowProblem, type RawRow } from "./core/event-check.js";
+import { latestTableProblems } from "./core/latest-table.js";
 import { listJournalFiles, readMarker } from "./io/control.js";
 import { isBranchFile, nodeOfFile, readChain } from "./io/journal.js";
 import { readMarks } from "./io/marks.js";
 
 export interface VerifyFinding {
-  /** Stable id: sqlite-integrity, unreadable, chain, invalid-event, future-event, rolled-back, forked, gone, missing-journal, marker. */
+  /** Stable id: sqlite-integrity, unreadable, chain, invalid-event, future-event, latest-table, rolled-back, forked, gone, missing-journal, marker. */
   readonly check: string;
   readonly file: string;
   readonly seq?: number;
@@ -66,6 +67,12 @@ export function verifyVolume(cfg: Config, opts: { node?: string; futureAfterMs?:
         else if (future) findings.push({ check: "future-event", file, seq: r.seq, problem: `event ${r.seq}: ${future}` });
         if (bad || future) ok = false;
       }
+      // schema v2: the latest-event table recomputed from the events (a stale one is not read by anyone, and not checked)
+      if (c.latest !== undefined)
+        for (const pr of latestTableProblems(c.rows, c.latest)) {
+          findings.push({ check: "latest-table", file, ...(pr.seq !== undefined ? { seq: pr.seq } : {}), problem: pr.problem });
+          ok = false;
+        }
       const hashes = new Map<number, string>();
       const origins = new Map<string, string>();
       let lastSeq = 0;

@@ -227,7 +227,8 @@ afterAll(() => {
     `model test: seed ${SEED}, ${counters.runs} runs, ${counters.steps} random steps, ${counters.engineCalls} engine calls, ` +
       `${counters.mountdOps} mountd changes, ${counters.moves} export moves, ${counters.splits} split-brains, ${counters.recovers} recovers, ` +
       `${counters.compactions} compactions, ${counters.addOnlySeen} add-only reconciles, ` +
-      `${counters.cacheChecks} fold caches compared with a full fold, ${counters.cacheDamage} caches lost, damaged or rolled back`,
+      `${counters.cacheChecks} fold caches compared with a full fold, ${counters.cacheDamage} caches lost, damaged or rolled back, ` +
+      `${counters.tableReads} cold reads from latest-event tables compared with a full fold (${counters.tableFallbacks} refused the table)`,
   );
 });
 

@@ -23,11 +23,14 @@ export interface JournalEvent extends Change, Hlc {
   readonly hash: string;
 }
 
+/** What the order of events looks at. */
+export type Ordered = Pick<JournalEvent, "wall" | "logical" | "node" | "count">;
+
 /**
  * Total order of events for last-writer-wins: timestamp, then node name,
  * then the higher count (so a tie never loses a mount).
  */
-export function compareEvents(a: JournalEvent, b: JournalEvent): number {
+export function compareEvents(a: Ordered, b: Ordered): number {
   return compareHlc(a, b) || (a.node < b.node ? -1 : a.node > b.node ? 1 : 0) || a.count - b.count;
 }
 

@@ -233,6 +233,8 @@ export interface ReadJournalsOptions {
   readonly sink?: (e: import("../core/events.js").JournalEvent) => void;
   /** With events: the high-water mark to read each journal from (see ReadOptions.from). */
   readonly from?: (file: string) => { seq: number; hash: string } | undefined;
+  /** A cold fold: a journal's latest-event table may stand in for its history (see ReadOptions.latestTable). */
+  readonly latestTable?: boolean;
 }
 
 /**
@@ -253,7 +255,7 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     try {
       // the stamp first: a commit after it makes the next run read again
       stamps.set(file, journalStamp(file));
-      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file), sink: opts.sink });
+      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file), sink: opts.sink, latestTable: opts.latestTable });
       journals.push(j);
       const bad = rejectedProblem(j);
       if (bad) problems.push(bad);

@@ -13,8 +13,16 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../config.js";
 import { futureProblem, MAX_WALL_MS, rowProblem, type RowRules } from "../core/event-check.js";
 import { createExclusive, lstatIfExists } from "./files.js";
 import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
+import { createLatest, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
+import { compareEvents } from "../core/events.js";
+import type { LatestRow } from "../core/latest-table.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
+/**
+ * PRAGMA user_version: what a reader must understand to read the journal.
+ * Schema v2 (the latest-event table, see latest-table.ts) keeps it at 1:
+ * its change is additive, and older readers refuse a newer user_version.
+ */
 export const SCHEMA_VERSION = 1;
 const INSERT_EVENT = `INSERT INTO events (seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash)
   VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`;
@@ -61,6 +69,7 @@ function createSchema(
 ): void {
   db.transaction(() => {
     db.exec(SCHEMA_V1);
+    createLatest(db);
     const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
     ins.run("format", JOURNAL_FORMAT);
     ins.run("cluster", m.cluster);
@@ -285,6 +294,8 @@ export interface ReadJournal {
   readonly compactedBefore: number | undefined;
   /** When the node last collected its facts (ms), changed or not. */
   readonly factsChecked: number | undefined;
+  /** Only when ReadOptions.latestTable was set: whether the table was read, or why the events were. */
+  readonly latestTable?: { readonly used: true } | { readonly used: false; readonly why: string };
 }
 
 function factsChecked(db: Database.Database): number | undefined {
@@ -322,6 +333,15 @@ export interface ReadOptions {
    * forked, replaced) nothing is read and `fromMismatch` is set.
    */
   readonly from?: { readonly seq: number; readonly hash: string; readonly recompacted?: string };
+  /**
+   * With a sink, `interest` and no `from` (a cold fold): the journal's
+   * latest-event table may stand in for its history, one event per client
+   * and path (its winner here) instead of every event. Used only when the
+   * table is current and every row passes the checks of a full read (see
+   * readLatestRows); otherwise the journal is read the old way.
+   * `latestTable` in the result says which.
+   */
+  readonly latestTable?: boolean;
 }
 
 /** An event read but not used: the row breaks the rules or the chain, or comes from the future. */
@@ -413,6 +433,69 @@ function hashProblem(r: ChainRow, journalId: string): string | undefined {
   return undefined;
 }
 
+const EFIELD = (c: string) => `CASE WHEN typeof(e.${c}) = 'text' AND length(e.${c}) > 2100 THEN substr(e.${c}, 1, 2100) ELSE e.${c} END AS ${c}`;
+// each row of the table with the event it names (NULLs when there is none); key_ok: the event is of the row's key
+const SELECT_LATEST = `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path IS e.path) AS key_ok,
+  e.seq, e.wall, e.logical, e.node, e.op, ${EFIELD("client")}, ${EFIELD("path")}, e.count, e.origin_journal, e.origin_seq, e.origin_hash, e.prev_hash, e.hash
+  FROM latest l LEFT JOIN events e ON e.seq = l.seq`;
+
+/**
+ * The cold read from the latest-event table: the winning event of every
+ * client+path, or why the journal must be read the old way. A peer's table
+ * is input, not truth; it is used only when
+ * - it is current: meta `latest_through` is the journal's tip (a writer
+ *   that does not keep the table, e.g. an older release, makes it stale);
+ * - every row names an event the journal holds, of the row's own client
+ *   and path (a key twice does no harm: the fold keeps the greater);
+ * - every event it names passes what a full read checks of each event:
+ *   rowProblem, its own hash (hashProblem) and not stamped in the future
+ *   (the winner of a key is its newest event: an event held back as from
+ *   the future is always a winner, so the table never hides one);
+ * - the journal's newest event does not beat its key's row (a table not
+ *   kept on the last append).
+ * What a cold read does not check, and a full read does: the chain's
+ * continuity (prev_hash links, gaps) and the events that lose (an altered
+ * or invalid event that no longer wins is not read; a row naming a loser,
+ * or a key left out, is not seen). Marks still are: the view holds the
+ * hashes the marks point at (`interest`), as an incremental read's does,
+ * and `verify` checks the whole chain and recomputes the table.
+ */
+function readLatestRows(
+  db: Database.Database,
+  meta: JournalMeta,
+  futureAfterMs: number | undefined,
+  sink: (e: JournalEvent) => void,
+): { max: Hlc } | { why: string } {
+  const stale = latestStaleness(db);
+  if (stale !== undefined) return { why: stale };
+  const last = db.prepare("SELECT seq, wall, logical, node, count, client, path FROM events ORDER BY seq DESC LIMIT 1").get() as
+    | { seq: number; wall: number; logical: number; node: string; count: number; client: unknown; path: unknown }
+    | undefined;
+  if (last !== undefined) {
+    const row = db
+      .prepare("SELECT e.wall, e.logical, e.node, e.count FROM latest l JOIN events e ON e.seq = l.seq WHERE l.client = ? AND l.path = ? AND e.client = l.client AND e.path = l.path")
+      .get(last.client, last.path) as { wall: number; logical: number; node: string; count: number } | undefined;
+    if (row === undefined || compareEvents(row, last) < 0) return { why: `the latest-event table does not account for the newest event (${last.seq})` };
+  }
+  // Rows go to the sink as they are checked (the table is not held in memory). A row refused
+  // later sends the reader back to every event: what the sink already has are sound events of
+  // this journal that a full read folds too, and a fold takes each event's maximum, so folding
+  // them twice changes nothing.
+  const rules: RowRules = { node: meta.node };
+  let max = HLC_ZERO;
+  for (const r of db.prepare(SELECT_LATEST).iterate() as IterableIterator<Record<string, unknown>>) {
+    const named = `the latest-event table's row naming event ${String(r.key_seq)}`;
+    if (r.seq === null) return { why: `${named}: the journal holds no such event` };
+    if (r.key_ok !== 1) return { why: `${named}: that event is of another client or path` };
+    const bad = rowProblem(r, rules) ?? hashProblem(r as unknown as ChainRow, meta.journalId) ?? futureProblem(Number(r.wall), futureAfterMs);
+    if (bad !== undefined) return { why: `${named}: the event ${bad}` };
+    const e = toEvent(meta.journalId, r as unknown as EventRow);
+    sink(e);
+    max = maxHlc(max, e);
+  }
+  return { max };
+}
+
 /** Everything a reader needs of one journal, read in one read transaction so the parts agree. */
 function readAll(db: Database.Database, file: string, cluster: string | undefined, opts: ReadOptions = {}): ReadJournal {
   return db.transaction(() => readAllNow(db, file, cluster, opts))();
@@ -431,7 +514,10 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     let max = HLC_ZERO;
     let fromMismatch = false;
     let resume: { seq: number; hash: string } | undefined;
-    if (!withEvents || opts.from) {
+    // a cold fold may read the latest-event table instead of the history
+    const cold = withEvents && !opts.from && opts.latestTable && opts.sink && opts.interest ? readLatestRows(db, meta, opts.futureAfterMs, opts.sink) : undefined;
+    const fromTable = cold !== undefined && "max" in cold;
+    if (!withEvents || opts.from || fromTable) {
       // not every event is read: the hashes the marks point at, and the events imported from other journals
       // (two range scans of the origin index: '!=' would scan the whole table)
       rows = db
@@ -443,7 +529,8 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
         if (r) rows.push(r);
       }
     }
-    if (withEvents) {
+    if (fromTable) max = cold.max;
+    else if (withEvents) {
       const start = opts.from ?? { seq: 0, hash: meta.journalId };
       // the mark's event is gone or changed (rolled back, forked, replaced), or events after it were
       // compacted away before this reader saw them (a retired umount among them), or recover compacted
@@ -481,6 +568,8 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     if (last) hashes.set(last.seq, last.hash);
     let lastSeq = last?.seq ?? 0;
     for (const p of pruned) if (p.seq > lastSeq) lastSeq = p.seq;
+    // from the table: the next incremental read starts at the tip (what a full read of a sound chain ends at)
+    if (fromTable) resume = { seq: lastSeq, hash: hashes.get(lastSeq) ?? meta.journalId };
     const peerMarks = (db.prepare("SELECT journal_id, node, seq, hash FROM peer_marks").all() as { journal_id: string; node: string; seq: number; hash: string }[]).map(
       (m) => ({ journalId: m.journal_id, node: m.node, seq: m.seq, hash: m.hash }),
     );
@@ -505,6 +594,7 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
       lastHash: hashes.get(lastSeq) ?? meta.journalId,
       facts: latestFacts(db),
       factsChecked: factsChecked(db),
+      ...(cold === undefined ? {} : { latestTable: "max" in cold ? { used: true as const } : { used: false as const, why: cold.why } }),
     };
   } catch (err) {
     throw new JournalError(file, describeSqliteError(err, file), { cause: err });
@@ -636,6 +726,8 @@ export interface ChainData {
   readonly integrity: string[];
   readonly peerMarks: Mark[];
   readonly branchOf: string | undefined;
+  /** The latest-event table's rows when the table is current; undefined for a v1 journal or a stale table (readers ignore it). */
+  readonly latest: LatestRow[] | undefined;
 }
 
 /** Everything verify needs of one journal: SQLite's own check, identity, the chain. */
@@ -656,7 +748,8 @@ export function readChain(file: string, cluster?: string): ChainData {
         (m) => ({ journalId: m.journal_id, node: m.node, seq: m.seq, hash: m.hash }),
       );
       const b = db.prepare("SELECT value FROM meta WHERE key = 'branch_of'").get() as { value: string } | undefined;
-      return { meta, rows, pruned, integrity, peerMarks, branchOf: b?.value };
+      const latest = latestStaleness(db) === undefined ? (db.prepare("SELECT client, path, seq FROM latest").all() as LatestRow[]) : undefined;
+      return { meta, rows, pruned, integrity, peerMarks, branchOf: b?.value, latest };
     } catch (err) {
       throw new JournalError(file, describeSqliteError(err, file), { cause: err });
     }
@@ -736,6 +829,8 @@ export class OwnJournal {
       const meta = readMeta(db, file);
       checkIdentity(file, meta, opts.cluster);
       if (meta.node !== opts.node) throw new JournalError(file, `belongs to node "${meta.node}", not "${opts.node}"`);
+      // schema v1 → v2 (or a table an older writer left stale): only the owner, only when it writes
+      if (!opts.readOnly) migrateLatest(db);
       return new OwnJournal(file, db, meta);
     } catch (err) {
       db.close();
@@ -871,6 +966,7 @@ export class OwnJournal {
       const seqRow = this.db.prepare("SELECT seq FROM sqlite_sequence WHERE name = 'events'").get() as { seq: number } | undefined;
       let seq = seqRow?.seq ?? 0;
       const ins = this.db.prepare(INSERT_EVENT);
+      const latest = LatestKeeper.begin(this.db);
       for (const c of changes) {
         clock = tick(clock, nowMs);
         seq++;
@@ -888,9 +984,11 @@ export class OwnJournal {
         };
         const hash = eventHash(prev, row);
         ins.run({ ...row, origin_hash: hash, prev_hash: prev, hash });
+        latest?.inserted(row);
         out.push(toEvent(id, { ...row, origin_hash: hash, prev_hash: prev, hash }));
         prev = hash;
       }
+      latest?.end();
       this.setState("hlc_seen", `${clock.wall}.${clock.logical}`);
     }).immediate();
     return out;
@@ -907,12 +1005,15 @@ export class OwnJournal {
         "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
       );
       const del = this.db.prepare("DELETE FROM events WHERE seq = ?");
+      const latest = LatestKeeper.begin(this.db);
       for (const s of seqs) {
         const r = sel.get(s);
         if (!r) continue;
         ins.run(r);
+        latest?.deleting(s);
         del.run(s);
       }
+      latest?.end();
       const cur = Number(this.state("compacted_before") ?? 0);
       if (before > cur) this.setState("compacted_before", String(before));
     }).immediate();
@@ -1075,9 +1176,14 @@ export class JournalWriter {
       "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
     );
     this.db.transaction(() => {
-      for (const r of rows) ins.run(r);
+      const latest = LatestKeeper.begin(this.db);
+      for (const r of rows) {
+        ins.run(r);
+        latest?.inserted(r);
+      }
       // events the other copy compacted away: their hashes keep the chain whole
       for (const p of pruned) insPruned.run({ ...p, wall: p.wall ?? 0 });
+      latest?.end();
     }).immediate();
   }
 
@@ -1092,12 +1198,15 @@ export class JournalWriter {
     );
     const del = this.db.prepare("DELETE FROM events WHERE seq = ?");
     this.db.transaction(() => {
+      const latest = LatestKeeper.begin(this.db);
       for (const s of seqs) {
         const r = sel.get(s);
         if (!r) continue;
         ins.run(r);
+        latest?.deleting(s);
         del.run(s);
       }
+      latest?.end();
       // unlike compaction, this changes the fold: a reader that folded these events folds again (see readAllNow)
       this.db
         .prepare("INSERT INTO local_state (key, value) VALUES ('recompacted', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
@@ -1113,13 +1222,16 @@ export class JournalWriter {
       let seq = seqRow?.seq ?? 0;
       let prev = last?.hash ?? this.meta.journalId;
       const ins = this.db.prepare(INSERT_EVENT);
+      const latest = LatestKeeper.begin(this.db);
       for (const r of rows) {
         seq++;
         const row = { ...r, seq };
         const hash = eventHash(prev, row);
         ins.run({ ...row, prev_hash: prev, hash });
+        latest?.inserted(row);
         prev = hash;
       }
+      latest?.end();
     }).immediate();
   }
 }

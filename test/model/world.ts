@@ -9,8 +9,9 @@ import { join } from "node:path";
 import { DEFAULT_SYSTEM_PATHS, journalFile, paths, validateConfig, type Config } from "../../src/config.js";
 import { ExportIndex, type ExportDef } from "../../src/core/exports.js";
 import { entryKey, parseRmtab, type RmtabEntry } from "../../src/core/rmtab.js";
-import { initControl } from "../../src/io/control.js";
-import { OwnJournal } from "../../src/io/journal.js";
+import { initControl, listJournalFiles } from "../../src/io/control.js";
+import { OwnJournal, readJournal, type ReadJournal } from "../../src/io/journal.js";
+import { compareEvents, type JournalEvent } from "../../src/core/events.js";
 import { foldCacheFile } from "../../src/io/fold-cache.js";
 import { withRmtabLock } from "../../src/io/lock.js";
 import { compact } from "../../src/maintain.js";
@@ -38,10 +39,14 @@ export interface Counters {
   cacheChecks: number;
   /** Fold caches lost, damaged or replaced by an older copy. */
   cacheDamage: number;
+  /** Journals whose cold read from the latest-event table was compared with a fold of every event. */
+  tableReads: number;
+  /** ... of which the table was refused (stale, hostile, a row held back) and the events were read. */
+  tableFallbacks: number;
 }
 
 export function newCounters(): Counters {
-  return { runs: 0, steps: 0, engineCalls: 0, mountdOps: 0, moves: 0, splits: 0, recovers: 0, compactions: 0, addOnlySeen: 0, cacheChecks: 0, cacheDamage: 0 };
+  return { runs: 0, steps: 0, engineCalls: 0, mountdOps: 0, moves: 0, splits: 0, recovers: 0, compactions: 0, addOnlySeen: 0, cacheChecks: 0, cacheDamage: 0, tableReads: 0, tableFallbacks: 0 };
 }
 
 export interface WorldSpec {
@@ -356,6 +361,40 @@ export class World {
         throw new ModelViolation(`${node}: the rmtab its fold cache made differs from a full fold's: ${diff.map((c) => `${c.client} ${c.path} ${c.from}->${c.to}`).join(", ")}`);
     } finally {
       if (had) renameSync(aside, file);
+    }
+    this.checkColdTables(node);
+  }
+
+  /**
+   * The dry run above folded every journal cold, from its latest-event table
+   * where it could: each journal's fold from the table must be byte for byte
+   * its fold from every event (or the table refused, and the events read).
+   */
+  checkColdTables(node: string): void {
+    const cfg = this.cfg(node);
+    const futureAfterMs = this.now(node) + cfg.maxClockSkewMs;
+    for (const file of listJournalFiles(paths(cfg).journals)) {
+      const fold = (latestTable: boolean): { text: string; read: ReadJournal } | undefined => {
+        const f = new Map<string, JournalEvent>();
+        const sink = (e: JournalEvent) => {
+          const k = entryKey(e.client, e.path);
+          const cur = f.get(k);
+          if (cur === undefined || compareEvents(e, cur) > 0) f.set(k, e);
+        };
+        try {
+          const read = readJournal(file, cfg.cluster, { sink, interest: new Map(), futureAfterMs, latestTable });
+          return { text: JSON.stringify([...f].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))), read };
+        } catch {
+          return undefined; // unreadable either way (the reconcile reported it)
+        }
+      };
+      const cold = fold(true);
+      const full = fold(false);
+      if (!cold || !full) continue;
+      this.counters.tableReads++;
+      if (!cold.read.latestTable?.used) this.counters.tableFallbacks++;
+      if (cold.text !== full.text || JSON.stringify(cold.read.resume) !== JSON.stringify(full.read.resume))
+        throw new ModelViolation(`${file}: its cold fold from the latest-event table differs from the fold of every event\n  table: ${cold.text}\n  events: ${full.text}`);
     }
   }
 
