@@ -80,12 +80,17 @@ export class LatestKeeper {
   private readonly keys = new Map<string, { client: string; path: string }>();
   private readonly rowOf: Database.Statement;
   private readonly upsert: Database.Statement;
+  private readonly eventKey: Database.Statement;
+  private readonly winner: Database.Statement;
 
   private constructor(private readonly db: Database.Database) {
     this.rowOf = db.prepare(
       "SELECT e.seq, e.wall, e.logical, e.node, e.count FROM latest l JOIN events e ON e.seq = l.seq WHERE l.client = ? AND l.path = ?",
     );
     this.upsert = db.prepare("INSERT INTO latest (client, path, seq) VALUES (?, ?, ?) ON CONFLICT (client, path) DO UPDATE SET seq = excluded.seq");
+    // prepared once: a compaction deletes thousands of events in one transaction
+    this.eventKey = db.prepare("SELECT client, path FROM events WHERE seq = ?");
+    this.winner = db.prepare("SELECT seq FROM latest WHERE client = ? AND path = ?");
   }
 
   /** A keeper for this transaction, or undefined when the table is missing or stale (nothing to keep). */
@@ -101,9 +106,9 @@ export class LatestKeeper {
 
   /** The events row `seq` is about to be deleted: when it is its key's winner, the key is recomputed at end(). */
   deleting(seq: number): void {
-    const e = this.db.prepare("SELECT client, path FROM events WHERE seq = ?").get(seq) as { client: string; path: string } | undefined;
+    const e = this.eventKey.get(seq) as { client: string; path: string } | undefined;
     if (e === undefined) return;
-    const row = this.db.prepare("SELECT seq FROM latest WHERE client = ? AND path = ?").get(e.client, e.path) as { seq: number } | undefined;
+    const row = this.winner.get(e.client, e.path) as { seq: number } | undefined;
     if (row?.seq !== seq) return;
     const k = entryKey(e.client, e.path);
     this.recompute.add(k);
