@@ -1082,7 +1082,8 @@ export class OwnJournal {
   commitPending(nowMs: number, gen?: number, state?: Readonly<Record<string, string>>): void {
     this.db.transaction(() => {
       for (const [k, v] of Object.entries(state ?? {})) this.setState(k, v);
-      const p = this.baseline().pending;
+      // only the pending slot: the committed one is replaced, not read (a multi-megabyte blob)
+      const p = (this.db.prepare("SELECT content FROM baseline WHERE slot = 'pending'").get() as { content: Buffer } | undefined)?.content;
       if (p !== undefined) {
         this.putBaseline("committed", p);
         this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
