@@ -15,6 +15,7 @@ import { latestTableProblems } from "../src/core/latest-table.js";
 import { entryKey } from "../src/core/rmtab.js";
 import { JournalWriter, OwnJournal, readChain, readJournal, withReadOnly, type ReadJournal } from "../src/io/journal.js";
 import { hasLatestTable, latestStaleness } from "../src/io/latest-table.js";
+import { foldCacheFile } from "../src/io/fold-cache.js";
 import { appendV1, makeV1Journal, type V1Event } from "./helpers/journal-v1.js";
 import { CLI, python3, started, TestCluster } from "./helpers/cluster.js";
 
@@ -340,7 +341,8 @@ describe.skipIf(!OLD_CLI || !existsSync(OLD_CLI))("rolling upgrade with the prev
     old("ds03", ["compact"]);
     const file = join(c.control, "journals", "ds03.sqlite");
     expect(fold(file, true).read.latestTable).toEqual({ used: false, why: expect.stringMatching(/stale/) });
-    rmSync(join(c.stateDir("ds04"), "fold-cache.sqlite"), { force: true });
+    // a cold fold on the new node: from the table where it is current, else every event
+    rmSync(foldCacheFile(c.stateDir("ds04")), { force: true });
     c.ok("ds04", ["init"]);
     expect(c.json<{ problems: unknown[] }>("ds04", ["reconcile"]).problems).toEqual([]);
     expect(c.lines("ds04")).toEqual(["10.0.0.1:/srv/vm0:0x00000001", "10.0.0.2:/srv/vm0:0x00000001"]);
