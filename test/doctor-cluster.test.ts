@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, TestCluster } from "./helpers/cluster.js";
-import { SYSTEM } from "./helpers/facts.js";
+import { RPC_NFSD_SCOPE, SYSTEM } from "./helpers/facts.js";
 
 const CIB = join(ROOT, "test/fixtures/cib");
 
@@ -24,8 +24,11 @@ function cluster(): TestCluster {
     nfsdClients: join(c.root, "no-clients"),
     nfsdLeaseTime: join(c.root, "no-lease"),
     nfsdGraceTime: join(c.root, "no-grace"),
+    nfsdVersions: join(c.root, "no-versions"),
+    nfsdThreads: join(c.root, "no-threads"),
     mountinfo: join(SYSTEM, "mountinfo"),
     nfsServerEnabled: join(c.root, "not-enabled"),
+    rpcNfsd: RPC_NFSD_SCOPE,
   };
   for (const n of c.nodes)
     writeFileSync(c.configFile(n), `${c.configText(n)}system:\n${Object.entries(sys).map(([k, v]) => `  ${k}: ${v}\n`).join("")}`);
