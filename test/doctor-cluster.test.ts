@@ -201,7 +201,7 @@ describe("doctor on etab files written by the real exportfs", () => {
     // the export's volume mounted at the directory (an export on the root filesystem is no cluster export)
     const mountinfo = join(c.root, "mountinfo");
     writeFileSync(mountinfo, `${readFileSync(join(SYSTEM, "mountinfo"), "utf8")}130 29 147:10 / ${dir} rw,relatime shared:70 - ext4 /dev/drbd10 rw\n`);
-    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${mountinfo}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n`;
+    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${mountinfo}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n  nfsdVersions: ${join(c.root, "x")}\n  nfsdThreads: ${join(c.root, "x")}\n  rpcNfsd: ${RPC_NFSD_SCOPE}\n`;
     for (const n of c.nodes) writeFileSync(c.configFile(n), c.configText(n) + sys);
     c.initAll();
     exportfsEtab(c.root, c.stateDir("ds03"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=11)\n`);
