@@ -110,6 +110,9 @@ function main(): void {
         exportsFile: known([], "bench"),
         nfsdStates: [],
         rmtabMalformed: known([], "bench"),
+        nfsdScopeSupport: known(true, "bench"),
+        nfsdVersions: { file: "versions", text: "-2 +3 +4 +4.1 +4.2\n" },
+        nfsdThreads: { file: "threads", text: "8\n" },
         previous: undefined,
         nowMs: now,
       });

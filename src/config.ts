@@ -57,9 +57,13 @@ export interface SystemPaths {
   readonly nfsdClients: string;
   readonly nfsdLeaseTime: string;
   readonly nfsdGraceTime: string;
+  readonly nfsdVersions: string;
+  readonly nfsdThreads: string;
   readonly mountinfo: string;
   readonly nfsServerEnabled: string;
   readonly blkid: string;
+  /** rpc.nfsd (a command name is looked up on PATH, then in /usr/sbin and /sbin). */
+  readonly rpcNfsd: string;
 }
 
 export const DEFAULT_SYSTEM_PATHS: SystemPaths = {
@@ -71,9 +75,12 @@ export const DEFAULT_SYSTEM_PATHS: SystemPaths = {
   nfsdClients: "/proc/fs/nfsd/clients",
   nfsdLeaseTime: "/proc/fs/nfsd/nfsv4leasetime",
   nfsdGraceTime: "/proc/fs/nfsd/nfsv4gracetime",
+  nfsdVersions: "/proc/fs/nfsd/versions",
+  nfsdThreads: "/proc/fs/nfsd/threads",
   mountinfo: "/proc/self/mountinfo",
   nfsServerEnabled: "/etc/systemd/system/multi-user.target.wants/nfs-server.service",
   blkid: "blkid",
+  rpcNfsd: "rpc.nfsd",
 };
 
 /** Names usable as file names and in every tool that shows them. */
@@ -182,8 +189,9 @@ export function validateConfig(raw: unknown, file: string): Config | string[] {
           problems.push(`system.${k}: unknown key (expected one of ${SYSTEM_KEYS.join(", ")})`);
           continue;
         }
-        if (k === "blkid" && typeof v === "string" && /^[A-Za-z0-9._/-]+$/.test(v)) system[k] = v;
-        else if (k === "blkid") bad("system.blkid", "a command name or path", v);
+        const command = k === "blkid" || k === "rpcNfsd";
+        if (command && typeof v === "string" && /^[A-Za-z0-9._/-]+$/.test(v)) system[k] = v;
+        else if (command) bad(`system.${k}`, "a command name or path", v);
         else {
           const p = absPath(`system.${k}`, v);
           if (p !== undefined) system[k] = p;

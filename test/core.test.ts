@@ -159,9 +159,12 @@ describe("config validation", () => {
     const c = validateConfig({ ...good, system: { nfsConf: "/tmp/t/nfs.conf", blkid: "/sbin/blkid" } }, "/etc/x.yaml");
     expect(Array.isArray(c) ? c : [c.system.nfsConf, c.system.exports, c.system.blkid]).toEqual(["/tmp/t/nfs.conf", "/etc/exports", "/sbin/blkid"]);
     expect(validateConfig({ ...good, system: ["x"] }, "/etc/x.yaml")).toEqual([
-      "system: expected a mapping of nfsConf, nfsConfDir, exports, exportsDir, procExports, nfsdClients, nfsdLeaseTime, nfsdGraceTime, mountinfo, nfsServerEnabled, blkid, found a list of 1",
+      "system: expected a mapping of nfsConf, nfsConfDir, exports, exportsDir, procExports, nfsdClients, nfsdLeaseTime, nfsdGraceTime, nfsdVersions, nfsdThreads, mountinfo, nfsServerEnabled, blkid, rpcNfsd, found a list of 1",
     ]);
     expect(validateConfig({ ...good, system: { blkid: "rm -rf /" } }, "/etc/x.yaml")).toEqual(['system.blkid: expected a command name or path, found "rm -rf /"']);
+    expect(validateConfig({ ...good, system: { rpcNfsd: "rpc.nfsd -S x" } }, "/etc/x.yaml")).toEqual(['system.rpcNfsd: expected a command name or path, found "rpc.nfsd -S x"']);
+    const n = validateConfig({ ...good, system: { rpcNfsd: "/usr/local/sbin/rpc.nfsd" } }, "/etc/x.yaml");
+    expect(Array.isArray(n) ? n : [n.system.rpcNfsd, n.system.nfsdVersions]).toEqual(["/usr/local/sbin/rpc.nfsd", "/proc/fs/nfsd/versions"]);
   });
   it("names key, expected and found for every problem", () => {
     const errs = validateConfig(

@@ -9,9 +9,10 @@ import { CHECKS } from "../src/core/checks/index.js";
 import { startsBefore, cibExports, type Cib } from "../src/core/cib.js";
 import { parseCib } from "../src/core/cib-parse.js";
 import { runChecks, findingJson, type DoctorInput, type NodeInput } from "../src/core/doctor.js";
-import type { NodeFacts } from "../src/core/facts.js";
+import { FACTS_FORMAT, type NodeFacts } from "../src/core/facts.js";
+import { asNodeFacts } from "../src/io/facts.js";
 import { ROOT } from "./helpers/cluster.js";
-import { EXPORTS, HEALTHY_ETAB, fixture, nodeFacts } from "./helpers/facts.js";
+import { EXPORTS, HEALTHY_ETAB, RPC_NFSD_DEBIAN12, RPC_NFSD_SCOPE, fixture, nodeFacts, type NodeOpts } from "./helpers/facts.js";
 
 const CIB_DIR = join(ROOT, "test/fixtures/cib");
 const cib = (name: string): Cib => parseCib(readFileSync(join(CIB_DIR, `${name}.xml`), "utf8"));
@@ -187,6 +188,77 @@ describe("doctor checks", () => {
     expect(d[0]).toMatchObject({ severity: "critical", evidence: "nfsd scope ds03: nfs.example.org, ds04: ds04 (ds04 left at the hostname default)" });
     expect(d[0]!.fix).toContain("[nfsd] scope=nfs.example.org");
     expect(fired(input(healthy()), "server-scope-mismatch")).toEqual([]);
+  });
+
+  // both nodes with [nfsd] scope=nfs.example.org (the fixture's nfs.conf), each with its own hostname
+  const pair = (o: NodeOpts = {}, o4: NodeOpts = o) => ({ ds03: nodeFacts(o), ds04: nodeFacts({ hostname: "ds04", ...o4 }) });
+  const IGNORED = (n: string) =>
+    `${n}: [nfsd] scope=nfs.example.org in /etc/nfs.conf line 30 is ignored by this rpc.nfsd (no scope support before nfs-utils 2.6.3): nfsd runs with the hostname ${n}`;
+
+  it("server-scope-mismatch: [nfsd] scope counts only where rpc.nfsd reads it; Debian 12's (nfs-utils 2.6.2) ignores it", () => {
+    expect(fired(input(pair({ rpcNfsd: RPC_NFSD_SCOPE })), "server-scope-mismatch")).toEqual([]);
+    const f = fired(input(pair({ rpcNfsd: RPC_NFSD_DEBIAN12 }), { cib: null }), "server-scope-mismatch");
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({ severity: "critical", nodes: ["ds03", "ds04"], evidence: `nfsd scope ds03: ds03, ds04: ds04; ${IGNORED("ds03")}; ${IGNORED("ds04")}` });
+    // the fix works on those nodes: not the nfs.conf line they ignore
+    expect(f[0]!.fix).toBe(
+      "set nfs_server_scope=nfs.example.org on the nfsserver resource that starts nfsd (the agent starts nfs-server under that hostname, on any nfs-utils), or upgrade nfs-utils to 2.6.3 or later on ds03, ds04 and set [nfsd] scope=nfs.example.org in /etc/nfs.conf on every node; then restart nfsd in a maintenance window",
+    );
+    // one node upgraded: the other still runs with its hostname
+    const one = fired(input(pair({ rpcNfsd: RPC_NFSD_SCOPE }, { rpcNfsd: RPC_NFSD_DEBIAN12 }), { cib: null }), "server-scope-mismatch");
+    expect(one[0]).toMatchObject({ nodes: ["ds03", "ds04"], evidence: `nfsd scope ds03: nfs.example.org, ds04: ds04; ${IGNORED("ds04")}` });
+    expect(one[0]!.fix).toContain("upgrade nfs-utils to 2.6.3 or later on ds04 and");
+  });
+
+  it("server-scope-mismatch: the nfsserver resource's nfs_server_scope wins over nfs.conf and the hostname", () => {
+    const noScope = fixture("nfs.conf").replace("scope=nfs.example.org\n", "");
+    for (const o of [{ rpcNfsd: RPC_NFSD_DEBIAN12 }, { rpcNfsd: RPC_NFSD_DEBIAN12, nfsConf: noScope }, { rpcNfsd: RPC_NFSD_SCOPE }])
+      expect(fired(input(pair(o), { cib: "nfsserver-scope" }), "server-scope-mismatch")).toEqual([]);
+    // an nfsserver resource without it: the nodes' own scope, and the fix is the resource's
+    const f = fired(input(pair({ rpcNfsd: RPC_NFSD_DEBIAN12 }), { cib: "nfsserver" }), "server-scope-mismatch");
+    expect(f[0]?.evidence).toBe(`nfsd scope ds03: ds03, ds04: ds04; ${IGNORED("ds03")}; ${IGNORED("ds04")}`);
+    expect(f[0]?.fix).toBe(
+      "pcs resource update nfsd nfs_server_scope=nfs.example.org in a maintenance window (it restarts nfsd; the nfsserver agent starts nfs-server under that hostname, on any nfs-utils)",
+    );
+    const d = fired(input(pair({ rpcNfsd: RPC_NFSD_SCOPE, nfsConf: noScope }), { cib: "nfsserver" }), "server-scope-mismatch");
+    expect(d[0]).toMatchObject({ evidence: "nfsd scope ds03: ds03, ds04: ds04 (ds03, ds04 left at the hostname default)" });
+    expect(d[0]!.fix).toMatch(/^pcs resource update nfsd nfs_server_scope=<service IP or cluster name> /);
+  });
+
+  it("server-scope-mismatch: quiet where no node serves NFSv4.1 or 4.2", () => {
+    const v3 = { rpcNfsd: RPC_NFSD_DEBIAN12, versions: "-2 +3 -4 -4.0 -4.1 -4.2\n" };
+    expect(fired(input(pair(v3)), "server-scope-mismatch")).toEqual([]);
+    // NFSv4.0 only still has no scope to reclaim under
+    expect(fired(input(pair({ ...v3, versions: "-2 +3 +4 +4.0 -4.1 -4.2\n" })), "server-scope-mismatch")).toEqual([]);
+    // nfsd stopped on ds04: nfs.conf's vers4=n says what it will serve
+    const conf3 = `${fixture("nfs.conf")}[nfsd]\nvers4=n\n`;
+    expect(fired(input(pair(v3, { rpcNfsd: RPC_NFSD_DEBIAN12, threads: "0\n", nfsConf: conf3 })), "server-scope-mismatch")).toEqual([]);
+    // one node serves 4.1, or its versions are unknown: assumed served
+    expect(fired(input(pair(v3, { rpcNfsd: RPC_NFSD_DEBIAN12 })), "server-scope-mismatch")).toHaveLength(1);
+    expect(fired(input(pair(v3, { rpcNfsd: RPC_NFSD_DEBIAN12, versions: "?" })), "server-scope-mismatch")).toHaveLength(1);
+  });
+
+  it("server-scope-mismatch: facts published before scope support and versions were facts still load, as unknown", () => {
+    // as an older rmtabsync published them: no nfsdScopeSupport, no nfsVersions, effective = [nfsd] scope
+    const older = (o: NodeOpts): NodeFacts => {
+      const { nfsdScopeSupport: _s, nfsVersions: _v, ...rest } = nodeFacts({ rpcNfsd: RPC_NFSD_DEBIAN12, ...o });
+      const body = JSON.parse(JSON.stringify({ ...rest, scope: { configured: rest.scope.configured, effective: rest.scope.configured } }));
+      const loaded = asNodeFacts({ version: 1, wall: NOW, format: FACTS_FORMAT, body, hash: "" });
+      expect(loaded).toBeDefined();
+      return loaded!;
+    };
+    const r = runChecks(CHECKS, input({ ds03: older({}), ds04: older({ hostname: "ds04" }) }));
+    expect(r.findings.filter((f) => f.check === "server-scope-mismatch")).toEqual([]);
+    expect(r.skipped.filter((s) => s.check === "server-scope-mismatch").map((s) => s.reason)).toEqual(
+      ["ds03", "ds04"].map((n) => `${n}: scope unknown: [nfsd] scope=nfs.example.org in /etc/nfs.conf line 30, but whether rpc.nfsd reads it is unknown (facts from an older rmtabsync)`),
+    );
+    // the hostname default is known without them (versions unknown: NFSv4.1 assumed served)
+    const noScope = fixture("nfs.conf").replace("scope=nfs.example.org\n", "");
+    const d = fired(input({ ds03: older({}), ds04: older({ hostname: "ds04", nfsConf: noScope }) }), "server-scope-mismatch");
+    expect(d).toHaveLength(1);
+    expect(d[0]!.evidence).toBe("nfsd scope ds04: ds04 (ds04 left at the hostname default)");
+    // the CIB's nfs_server_scope needs no node facts
+    expect(runChecks(CHECKS, input({ ds03: older({}), ds04: older({ hostname: "ds04" }) }, { cib: "nfsserver-scope" })).skipped).toEqual([]);
   });
 
   it("v4-state-at-risk: live opens/locks/delegations counted per export", () => {

@@ -5,7 +5,7 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { ROOT, TestCluster } from "./helpers/cluster.js";
-import { SYSTEM } from "./helpers/facts.js";
+import { RPC_NFSD_SCOPE, SYSTEM } from "./helpers/facts.js";
 
 const CIB = join(ROOT, "test/fixtures/cib");
 
@@ -24,8 +24,11 @@ function cluster(): TestCluster {
     nfsdClients: join(c.root, "no-clients"),
     nfsdLeaseTime: join(c.root, "no-lease"),
     nfsdGraceTime: join(c.root, "no-grace"),
+    nfsdVersions: join(c.root, "no-versions"),
+    nfsdThreads: join(c.root, "no-threads"),
     mountinfo: join(SYSTEM, "mountinfo"),
     nfsServerEnabled: join(c.root, "not-enabled"),
+    rpcNfsd: RPC_NFSD_SCOPE,
   };
   for (const n of c.nodes)
     writeFileSync(c.configFile(n), `${c.configText(n)}system:\n${Object.entries(sys).map(([k, v]) => `  ${k}: ${v}\n`).join("")}`);
@@ -198,7 +201,7 @@ describe("doctor on etab files written by the real exportfs", () => {
     // the export's volume mounted at the directory (an export on the root filesystem is no cluster export)
     const mountinfo = join(c.root, "mountinfo");
     writeFileSync(mountinfo, `${readFileSync(join(SYSTEM, "mountinfo"), "utf8")}130 29 147:10 / ${dir} rw,relatime shared:70 - ext4 /dev/drbd10 rw\n`);
-    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${mountinfo}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n`;
+    const sys = `system:\n  nfsConf: ${join(SYSTEM, "nfs.conf")}\n  nfsConfDir: ${join(c.root, "x")}\n  exports: ${join(c.root, "x")}\n  exportsDir: ${join(c.root, "x")}\n  mountinfo: ${mountinfo}\n  nfsServerEnabled: ${join(c.root, "x")}\n  procExports: ${join(c.root, "x")}\n  nfsdVersions: ${join(c.root, "x")}\n  nfsdThreads: ${join(c.root, "x")}\n  rpcNfsd: ${RPC_NFSD_SCOPE}\n`;
     for (const n of c.nodes) writeFileSync(c.configFile(n), c.configText(n) + sys);
     c.initAll();
     exportfsEtab(c.root, c.stateDir("ds03"), `${dir} 10.0.0.0/24(rw,sync,no_subtree_check,mp,fsid=11)\n`);

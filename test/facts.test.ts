@@ -12,7 +12,9 @@ import { emptyNfsConf, parseNfsConf } from "../src/core/nfs-conf.js";
 import { parseNfsdStates } from "../src/core/nfsd-states.js";
 import { parseProcExports } from "../src/core/proc-exports.js";
 import { TestCluster } from "./helpers/cluster.js";
-import { fixture, nodeFacts } from "./helpers/facts.js";
+import { nfsVersions, ownScope, known, unknown, type Read } from "../src/core/facts.js";
+import { findCommand } from "../src/io/facts.js";
+import { fixture, nodeFacts, RPC_NFSD_DEBIAN12, RPC_NFSD_SCOPE } from "./helpers/facts.js";
 
 describe("fact parsers (real formats)", () => {
   it("nfs.conf: sections, comments, later files win", () => {
@@ -25,6 +27,47 @@ describe("fact parsers (real formats)", () => {
     expect(c.origin.get("nfsd.scope")).toBe("/etc/nfs.conf.d/50.conf line 2");
     expect(c.problems.map((p) => `${p.line} ${p.problem}`)).toEqual(["3 expected [section] or key = value"]);
     expect(parseNfsConf(fixture("nfs.conf.default"), "x", emptyNfsConf()).values.has("mountd.port")).toBe(false);
+  });
+
+  it("rpc.nfsd: [nfsd] scope support read from the binary (Debian 12's nfs-utils 2.6.2 has none)", () => {
+    expect(findCommand("rpc.nfsd", "")).toBe(RPC_NFSD_DEBIAN12); // not on PATH: /usr/sbin
+    expect(findCommand("no-such-tool", "/usr/bin")).toEqual({ reason: "no-such-tool not found on PATH, in /usr/sbin or /sbin (no nfs-kernel-server/nfs-utils installed?)" });
+    const deb = nodeFacts({ rpcNfsd: RPC_NFSD_DEBIAN12 });
+    expect(deb.nfsdScopeSupport).toEqual({ value: false, source: "/usr/sbin/rpc.nfsd has no scope support (nfs-utils before 2.6.3)" });
+    expect(deb.scope.configured).toEqual({ value: "nfs.example.org", source: "/etc/nfs.conf line 30" });
+    expect(deb.scope.effective).toEqual({ value: "ds03", source: "hostname: [nfsd] scope in /etc/nfs.conf line 30 is ignored (no scope support before nfs-utils 2.6.3)" });
+    expect(nodeFacts({ rpcNfsd: RPC_NFSD_SCOPE }).scope.effective).toEqual({ value: "nfs.example.org", source: "/etc/nfs.conf line 30" });
+    expect(nodeFacts({ rpcNfsd: "/nonexistent/rpc.nfsd" }).nfsdScopeSupport).toEqual({ value: null, reason: "cannot read /nonexistent/rpc.nfsd (ENOENT)" });
+    // facts from before nfsdScopeSupport existed: a configured scope is of unknown effect
+    const configured = known("nfs-lab", "/etc/nfs.conf line 2");
+    expect(ownScope("ds03", configured, undefined).scope).toEqual({
+      value: null,
+      reason: "[nfsd] scope=nfs-lab in /etc/nfs.conf line 2, but whether rpc.nfsd reads it is unknown (facts from an older rmtabsync)",
+    });
+    expect(ownScope("ds03", unknown("no [nfsd] scope in /etc/nfs.conf"), undefined).scope.value).toBe("ds03");
+  });
+
+  it("NFS versions: /proc/fs/nfsd/versions while nfsd runs, else nfs.conf as rpc.nfsd applies it", () => {
+    const conf = (t: string) => parseNfsConf(t, "/etc/nfs.conf");
+    const v = (t: string): Read => ({ file: "/proc/fs/nfsd/versions", text: t });
+    const threads = (t: string | null): Read => (t === null ? { file: "/proc/fs/nfsd/threads", reason: "/proc/fs/nfsd/threads does not exist", missing: true } : { file: "/proc/fs/nfsd/threads", text: t });
+    const none: Read = { file: "/proc/fs/nfsd/versions", reason: "/proc/fs/nfsd/versions does not exist", missing: true };
+    expect(nfsVersions(v("-2 +3 +4 +4.1 +4.2\n"), threads("8\n"), conf(""), "/etc/nfs.conf")).toEqual({ value: ["3", "4", "4.1", "4.2"], source: "/proc/fs/nfsd/versions" });
+    expect(nfsVersions(v("-2 +3 -4 -4.0 -4.1 -4.2\n"), threads("8\n"), conf(""), "/etc/nfs.conf").value).toEqual(["3"]);
+    expect(nfsVersions(v("-2 +3 +4 +4.0 -4.1 -4.2\n"), threads("8\n"), conf(""), "/etc/nfs.conf").value).toEqual(["3", "4", "4.0"]);
+    expect(nfsVersions(v("garbage"), threads("8\n"), conf(""), "/etc/nfs.conf").value).toBeNull();
+    // nfsd stopped (the file shows the kernel's defaults) or not mounted: what rpc.nfsd will write from nfs.conf
+    expect(nfsVersions(v("-2 +3 +4 +4.1 +4.2\n"), threads("0\n"), conf("[nfsd]\nvers4=n\n"), "/etc/nfs.conf")).toEqual({
+      value: ["3"],
+      source: "[nfsd] vers4 in /etc/nfs.conf; nfsd not running (/proc/fs/nfsd/threads is 0)",
+    });
+    expect(nfsVersions(none, threads(null), conf(""), "/etc/nfs.conf")).toEqual({
+      value: ["3", "4", "4.1", "4.2"],
+      source: "defaults (no [nfsd] vers4 in /etc/nfs.conf); /proc/fs/nfsd/versions does not exist",
+    });
+    // vers4=n turns the minor versions off unless one is set on by name; booleans as nfs-utils reads them
+    expect(nfsVersions(none, threads(null), conf("[nfsd]\nvers4 = no\nvers4.1 = On\n"), "/etc/nfs.conf").value).toEqual(["3", "4", "4.1"]);
+    expect(nfsVersions(none, threads(null), conf("[nfsd]\nvers4.1=n\nvers4.2=false\nvers3=maybe\n"), "/etc/nfs.conf").value).toEqual(["3", "4"]);
   });
 
   it("/etc/exports: continuation lines, quoted paths, comments", () => {
@@ -97,6 +140,8 @@ function prepareTree(root: string, image: string) {
   writeFileSync(join(sys, "clients", "7", "states"), fixture("states").replaceAll('"93:0a:', '"07:00:'));
   writeFileSync(join(sys, "clients", "8", "states"), "");
   writeFileSync(join(sys, "leasetime"), "90\n");
+  writeFileSync(join(sys, "versions"), "-2 +3 +4 +4.1 +4.2\n");
+  writeFileSync(join(sys, "threads"), "8\n");
   writeFileSync(join(sys, "mountinfo"), `29 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n200 29 7:0 / /srv/vm0 rw,relatime shared:90 - ext4 ${image} rw\n`);
   return {
     nfsConf: join(sys, "nfs.conf"),
@@ -107,8 +152,11 @@ function prepareTree(root: string, image: string) {
     nfsdClients: join(sys, "clients"),
     nfsdLeaseTime: join(sys, "leasetime"),
     nfsdGraceTime: join(sys, "gracetime"),
+    nfsdVersions: join(sys, "versions"),
+    nfsdThreads: join(sys, "threads"),
     mountinfo: join(sys, "mountinfo"),
     nfsServerEnabled: join(sys, "wants", "nfs-server.service"),
+    rpcNfsd: RPC_NFSD_SCOPE,
   };
 }
 
@@ -141,6 +189,9 @@ describe("facts collected by record and shown by show --facts", () => {
     expect(f.exports.vm1.exported.value).toBe(false);
     expect(f.exports.vm1.fs.value.mountPoint).toBe("/");
     expect(f.scope.configured.value).toBe("10.0.0.50");
+    expect(f.nfsdScopeSupport).toEqual({ value: true, source: `${RPC_NFSD_SCOPE} reads [nfsd] scope (nfs-utils 2.6.3 or later)` });
+    expect(f.scope.effective.value).toBe("10.0.0.50");
+    expect(f.nfsVersions).toEqual({ value: ["3", "4", "4.1", "4.2"], source: sys.nfsdVersions });
     expect(f.fhKey.value).toBe(createHash("sha256").update("secret-key-material\n").digest("hex"));
     expect(JSON.stringify(shown)).not.toContain("secret-key-material");
     expect(f.leaseTime.value).toBe(90);
@@ -162,6 +213,7 @@ describe("facts collected by record and shown by show --facts", () => {
     expect(v2.facts.nfsServerEnabled.value).toBe(true);
     const text = c.ok("ds04", ["show", "--facts"]).stdout;
     expect(text).toContain("node ds03 (facts v2");
+    expect(text).toContain("; nfsd scope 10.0.0.50; NFS versions 3 4 4.1 4.2\n");
     expect(text).toMatch(/vm0\s+yes\s+11\s+ext4\s+7:0\s+3f9c1e2a-7b4d-4c8e-9a1f-0d2e3c4b5a69\s+1o\/1l\/1d/);
     expect(text).toContain("node ds04: no facts (never published)");
     // offline, like show: from a copy of the control volume

@@ -55,7 +55,6 @@ node_prepare() {
   n=$1
   mkdir -p "$T/$n"
   : >"$T/$n/exports"
-  echo "$n" >"$T/$n/nfsd-hostname"   # the hostname rpc.nfsd starts under (the v4.1 server scope)
 }
 
 # A server node: own rpcbind, mountd, kernel nfsd, /run, /var/lib/nfs,
@@ -63,9 +62,12 @@ node_prepare() {
 node_up() {
   n=$1
   # nfs.conf from the case's settings: [nfsd] scope (NFS_SCOPE; Debian 12's
-  # rpc.nfsd does not read it, doctor does) and nfsdcld's storagedir
+  # rpc.nfsd ignores it, as doctor knows), vers4=n unless the case serves
+  # NFSv4 (SERVE_V4; rpc.nfsd reads it) and nfsdcld's storagedir
   {
-    [ -n "$NFS_SCOPE" ] && printf '[nfsd]\nscope=%s\n' "$NFS_SCOPE"
+    echo '[nfsd]'
+    [ -n "$NFS_SCOPE" ] && echo "scope=$NFS_SCOPE"
+    [ -z "$SERVE_V4" ] && echo "vers4=n"
     [ -n "$NFSDCLD_DIR" ] && printf '[nfsdcld]\nstoragedir=%s\n' "$NFSDCLD_DIR"
   } >"$T/$n/nfs.conf"
   ns_create "$n"
@@ -83,11 +85,13 @@ node_up() {
   return 0
 }
 
-# rpc.nfsd under the configured hostname: Debian 12's rpc.nfsd has no
-# --scope, the server scope is the UTS hostname of the process starting nfsd.
+# rpc.nfsd as the nfsserver agent starts it: with nfs_server_scope (RA_SCOPE)
+# in a UTS namespace whose hostname is the scope, else under the node's own
+# hostname. Debian 12's rpc.nfsd has no --scope and ignores [nfsd] scope:
+# the server scope is the UTS hostname of the process starting nfsd.
 nfsd_start() {
   n=$1
-  h=$(cat "$T/$n/nfsd-hostname")
+  h=${RA_SCOPE:-$n}
   on "$n" unshare -u sh -c "hostname $h; rpc.nfsd -L 10 -G $NFSD_GRACE 8" || say "rpc.nfsd failed on $n"
 }
 

@@ -10,9 +10,19 @@ tab() { printf '%s' "$1"; shift; for x in "$@"; do printf '\t%s' "$x"; done; pri
 check() { tab CHECK "$CASE" "$1" "$2" "$3"; }
 result() { tab RESULT "$CASE" "$DOC_CRIT" "$DOC_WARN" "$1" "$2"; }
 is() { [ "$1" = "$2" ] && echo pass || echo fail; }
+# what nfsd serves on both nodes; an NFSv3-only case ([nfsd] vers4=n) checks it
+nfsd_versions() {
+  v=$(for x in ds03 ds04; do printf '%s: %s (threads %s); ' "$x" "$(on "$x" cat /proc/fs/nfsd/versions)" "$(on "$x" cat /proc/fs/nfsd/threads)"; done)
+  v=${v%; }
+  if [ -n "$SERVE_V4" ]; then say "nfsd versions: $v"; return; fi
+  case $v in *+4*) ok=fail ;; *) ok=pass ;; esac
+  check "nfsd on ds03 and ds04 serves no NFSv4 (vers4=n)" "$ok" "$v"
+}
 
 # A CIB holding each export's group in $ORDER and the cluster's fsid
-# (FSID_<export>), for doctor's order and fsid checks.
+# (FSID_<export>), for doctor's order and fsid checks; the nfsserver
+# primitive carries nfs_server_scope when the case starts nfsd with one
+# (RA_SCOPE, see nfsd_start).
 write_cib() {
   CIB=$T/cib.xml
   {
@@ -23,7 +33,7 @@ write_cib() {
         case $r in
         ctl) echo "<primitive id=\"fs-$e-control\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-$e-control-ia\"><nvpair id=\"fs-$e-control-d\" name=\"device\" value=\"$(ctl_disk_of $e)\"/><nvpair id=\"fs-$e-control-dir\" name=\"directory\" value=\"$(ctl_dir_of $e)\"/><nvpair id=\"fs-$e-control-t\" name=\"fstype\" value=\"ext4\"/></instance_attributes></primitive>" ;;
         fs) echo "<primitive id=\"fs-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"Filesystem\"><instance_attributes id=\"fs-$e-ia\"><nvpair id=\"fs-$e-d\" name=\"device\" value=\"$(disk_of $e)\"/><nvpair id=\"fs-$e-dir\" name=\"directory\" value=\"/srv/$e\"/><nvpair id=\"fs-$e-t\" name=\"fstype\" value=\"ext4\"/></instance_attributes></primitive>" ;;
-        nfsd) echo "<primitive id=\"nfsd-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"nfsserver\"/>" ;;
+        nfsd) echo "<primitive id=\"nfsd-$e\" class=\"ocf\" provider=\"heartbeat\" type=\"nfsserver\">${RA_SCOPE:+<instance_attributes id=\"nfsd-$e-ia\"><nvpair id=\"nfsd-$e-scope\" name=\"nfs_server_scope\" value=\"$RA_SCOPE\"/></instance_attributes>}</primitive>" ;;
         rmtabsync) echo "<primitive id=\"rmtabsync-$e\" class=\"ocf\" provider=\"rmtabsync\" type=\"rmtabsync\"><instance_attributes id=\"rmtabsync-$e-ia\"><nvpair id=\"rmtabsync-$e-x\" name=\"export\" value=\"$e\"/></instance_attributes></primitive>" ;;
         exportfs)
           f=$(eval echo "\${FSID_$e-}")
@@ -47,7 +57,7 @@ setup() {
   write_config
   node_prepare ds03
   node_prepare ds04
-  WITH=rmtabsync ORDER="fs rmtabsync exportfs ip" FSID_vm0=1 FSID_vm1=2 NFSD_LATER="" NODE_BOOT_EXPORTFS="" NFS_SCOPE=nfs-lab NFSDCLD_DIR=""
+  WITH=rmtabsync ORDER="fs rmtabsync exportfs ip" FSID_vm0=1 FSID_vm1=2 NFSD_LATER="" NODE_BOOT_EXPORTFS="" NFS_SCOPE=nfs-lab NFSDCLD_DIR="" RA_SCOPE="" SERVE_V4=""
   unset DISK_vm0_ds03 DISK_vm0_ds04 FSID_vm0_ds03 FSID_vm0_ds04 CIB
   "$@"
   # per-group control volumes: the group's control Filesystem right after its data Filesystem
@@ -157,6 +167,7 @@ s2() {
     sleep 2
     on c2 timeout -s KILL 20 flock -n /mnt/vm0/lockfile true && say "$CASE: c2 got the lock c1 holds before the failover"
   fi
+  nfsd_versions
   tick ds03; tick ds04
   set -- $(doctor_on ds03)
   DOC_CRIT=$1 DOC_WARN=$2
@@ -201,29 +212,26 @@ c_etc_exports() {
   NODE_BOOT_EXPORTFS=1
 }
 c_v4_norecovery() { V=4; v4_common; NFSDCLD_DIR=/var/lib/nfs/nfsdcld; }
-c_v4_scope() {
-  V=4; v4_common; NFS_SCOPE=""
-  for n in ds03 ds04; do echo "$n" >"$T/$n/nfsd-hostname"; done
-}
+# no scope anywhere: nfsd under each node's hostname
+c_v4_scope() { V=4; v4_common; RA_SCOPE="" NFS_SCOPE=""; }
 c_v4_ok() { V=4; v4_common; }
-# [nfsd] scope set alike in nfs.conf, but nfsd started under each node's
-# hostname (Debian 12's rpc.nfsd does not read [nfsd] scope)
-c_v4_scope_conf() {
-  V=4; v4_common
-  for n in ds03 ds04; do echo "$n" >"$T/$n/nfsd-hostname"; done
-}
+# [nfsd] scope set alike in nfs.conf, no nfs_server_scope: nfsd under each
+# node's hostname (Debian 12's rpc.nfsd does not read [nfsd] scope)
+c_v4_scope_conf() { V=4; v4_common; RA_SCOPE=""; }
 # NFSv4: an active/passive nfsserver in the group, so the new node starts
 # nfsd (a grace period) after the filesystem, right before exportfs: the
 # grace period must still run when the IP is up and the clients reclaim
 # (a first run with nfsd before rmtabsync, whose start takes 10-30 s under
 # emulation, lost the locks of the correct configuration: reclaims came
 # after a 10 s grace). nfsdcld's database on the export's filesystem
-# (shared) unless a case says otherwise.
+# (shared) unless a case says otherwise; the nfsserver resource's
+# nfs_server_scope=nfs-lab (nfsd started under that hostname) unless a case
+# says otherwise. Every other case serves NFSv3 only ([nfsd] vers4=n).
 v4_common() {
-  NFSD_LATER=1
+  NFSD_LATER=1 SERVE_V4=1
   ORDER="fs rmtabsync nfsd exportfs ip"
   NFSDCLD_DIR=/srv/vm0/.nfsdcld
-  for n in ds03 ds04; do echo nfs-lab >"$T/$n/nfsd-hostname"; done
+  RA_SCOPE=nfs-lab
 }
 
 # ---- scenario 3: the serving node crashes, no stop action runs ----
@@ -237,6 +245,7 @@ s3() {
   client_mount c1 vm0; client_mount c2 vm0; client_mount c1 vm1
   held_open c1 vm0
   held_read c1 >/dev/null
+  nfsd_versions
   tick ds03; tick ds04
   set -- $(doctor_on ds03)
   DOC_CRIT=$1 DOC_WARN=$2

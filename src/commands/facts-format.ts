@@ -1,5 +1,5 @@
 // Text rendering of node facts for `show --facts`.
-import type { Known, NodeFacts } from "../core/facts.js";
+import { ownScope, type Known, type NodeFacts } from "../core/facts.js";
 import { table } from "./common.js";
 
 export interface NodeFactsView {
@@ -25,7 +25,9 @@ export function factsText(views: readonly NodeFactsView[]): string {
     }
     const f = v.facts;
     out += ` (facts v${v.version}, published ${v.published}, checked ${v.checked ?? "?"})\n`;
-    out += `  hostname ${f.hostname}; nfsd scope ${k(f.scope.effective)}${f.scope.configured.value === null ? " (default)" : ""}\n`;
+    const own = ownScope(f.hostname, f.scope.configured, f.nfsdScopeSupport);
+    const note = f.scope.configured.value === null ? " (default)" : own.ignored ? ` ([nfsd] scope=${own.ignored.value} ignored by rpc.nfsd)` : "";
+    out += `  hostname ${f.hostname}; nfsd scope ${k(own.scope)}${note}; NFS versions ${f.nfsVersions ? k(f.nfsVersions, (v) => v.join(" ") || "none") : "?"}\n`;
     out += `  lease ${k(f.leaseTime)} s, grace ${k(f.graceTime)} s; fh-key ${k(f.fhKey, (s) => (s === "none" ? "none" : `sha256:${s.slice(0, 12)}`))}\n`;
     out += `  ports mountd ${k(f.ports.mountd)}, statd ${k(f.ports.statd)}, statd-outgoing ${k(f.ports.statdOutgoing)}, lockd ${k(f.ports.lockdTcp)}/tcp ${k(f.ports.lockdUdp)}/udp\n`;
     out += `  nfs-server.service enabled: ${k(f.nfsServerEnabled, (b) => (b ? "yes" : "no"))}; /etc/exports lines for cluster paths: ${k(f.exportsFile, (l) => String(l.length))}\n`;

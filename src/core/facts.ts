@@ -72,6 +72,15 @@ export interface NfsdcldFacts {
   readonly mount: { readonly mountPoint: string; readonly type: string; readonly device: string; readonly source: string };
 }
 
+/**
+ * rpc.nfsd reads [nfsd] scope (and -S/--scope) since nfs-utils 2.6.3
+ * (commit 580ac005, "nfsd: allow server scope to be set with config or
+ * command line"); older ones ignore the line and nfsd runs with the hostname.
+ */
+export const NFSD_SCOPE_SINCE = "2.6.3";
+/** A string every rpc.nfsd with scope support holds: its message when it cannot set the scope. */
+export const NFSD_SCOPE_MARKER = "Unable to set server scope";
+
 /** nfsdcld's storagedir when nfs.conf sets none (nfs-utils: NFS_STATEDIR "/nfsdcld"). */
 export const NFSDCLD_DEFAULT_DIR = "/var/lib/nfs/nfsdcld";
 
@@ -93,6 +102,10 @@ export interface NodeFacts {
   readonly nfsConfProblems: readonly string[];
   /** Where nfsdcld keeps its database (absent in facts published before it existed). */
   readonly nfsdcld?: Known<NfsdcldFacts>;
+  /** Whether this node's rpc.nfsd reads [nfsd] scope (absent in facts published before it existed). */
+  readonly nfsdScopeSupport?: Known<boolean>;
+  /** The NFS versions nfsd serves, like ["3", "4", "4.1", "4.2"] (absent in facts published before it existed). */
+  readonly nfsVersions?: Known<string[]>;
 }
 
 export interface FactsInput {
@@ -114,6 +127,11 @@ export interface FactsInput {
   /** NFSv4 states per client, or why they could not be read. */
   readonly nfsdStates: NfsdState[] | { reason: string };
   readonly rmtabMalformed: Known<{ line: number; problem: string }[]>;
+  /** Whether rpc.nfsd reads [nfsd] scope (see nfsdScopeSupport). */
+  readonly nfsdScopeSupport: Known<boolean>;
+  /** /proc/fs/nfsd/versions and /proc/fs/nfsd/threads. */
+  readonly nfsdVersions: Read;
+  readonly nfsdThreads: Read;
   /** This node's previous facts (for `served`). */
   readonly previous: NodeFacts | undefined;
   readonly nowMs: number;
@@ -248,12 +266,7 @@ export function buildFacts(input: FactsInput): NodeFacts {
     : input.nfsConfRead.text === undefined && !("missing" in input.nfsConfRead && input.nfsConfRead.missing)
       ? unknown(why(input.nfsConfRead))
       : unknown(`no [nfsd] scope in ${confFile}`);
-  const scopeEffective: Known<string> =
-    scopeConfigured.value !== null
-      ? scopeConfigured
-      : "reason" in scopeConfigured && scopeConfigured.reason.startsWith("no [nfsd]")
-        ? known(input.hostname, "hostname (knfsd default)")
-        : unknown(scopeConfigured.reason);
+  const scopeEffective = ownScope(input.hostname, scopeConfigured, input.nfsdScopeSupport).scope;
 
   const cldKey = "nfsdcld.storagedir";
   const cldDir = conf.values.get(cldKey) ?? NFSDCLD_DEFAULT_DIR;
@@ -290,5 +303,83 @@ export function buildFacts(input: FactsInput): NodeFacts {
     rmtab: input.rmtabMalformed,
     nfsConfProblems: conf.problems.map((p) => `${p.file} line ${p.line}: ${p.problem}`),
     nfsdcld,
+    nfsdScopeSupport: input.nfsdScopeSupport,
+    nfsVersions: nfsVersions(input.nfsdVersions, input.nfsdThreads, conf, confFile),
   };
+}
+
+/** Whether an rpc.nfsd binary (its bytes) reads [nfsd] scope: it does when it holds NFSD_SCOPE_MARKER. */
+export function nfsdScopeSupport(file: string, binary: Uint8Array): Known<boolean> {
+  return Buffer.from(binary.buffer, binary.byteOffset, binary.byteLength).includes(NFSD_SCOPE_MARKER)
+    ? known(true, `${file} reads [nfsd] scope (nfs-utils ${NFSD_SCOPE_SINCE} or later)`)
+    : known(false, `${file} has no scope support (nfs-utils before ${NFSD_SCOPE_SINCE})`);
+}
+
+/** The scope nfsd runs with when it is started as nfs.conf says, and the [nfsd] scope line it ignores, if any. */
+export interface OwnScope {
+  readonly scope: Known<string>;
+  readonly ignored?: { readonly value: string; readonly where: string };
+}
+
+/**
+ * The scope a node's nfsd gets from the node itself: [nfsd] scope when its
+ * rpc.nfsd reads it, else the hostname of the process that starts nfsd
+ * (knfsd's default). `support` is undefined in facts from before it existed.
+ */
+export function ownScope(hostname: string, configured: Known<string>, support: Known<boolean> | undefined): OwnScope {
+  if (configured.value === null)
+    return { scope: configured.reason.startsWith("no [nfsd]") ? known(hostname, "hostname (knfsd default)") : unknown(configured.reason) };
+  const where = configured.source;
+  if (support?.value === true) return { scope: configured };
+  if (support?.value === false)
+    return {
+      scope: known(hostname, `hostname: [nfsd] scope in ${where} is ignored (no scope support before nfs-utils ${NFSD_SCOPE_SINCE})`),
+      ignored: { value: configured.value, where },
+    };
+  const why = support === undefined ? "facts from an older rmtabsync" : "reason" in support ? support.reason : "";
+  return { scope: unknown(`[nfsd] scope=${configured.value} in ${where}, but whether rpc.nfsd reads it is unknown (${why})`) };
+}
+
+/** nfs.conf booleans as nfs-utils reads them (conf_get_bool): anything else is the default. */
+function confBool(conf: NfsConf, key: string, dflt: boolean): boolean {
+  const v = conf.values.get(key)?.toLowerCase();
+  if (v === undefined) return dflt;
+  if (["1", "t", "true", "y", "yes", "on"].includes(v)) return true;
+  if (["0", "f", "false", "n", "no", "off"].includes(v)) return false;
+  return dflt;
+}
+
+/**
+ * The NFS versions nfsd serves: /proc/fs/nfsd/versions ("-2 +3 +4 +4.1
+ * +4.2") while nfsd runs; else what rpc.nfsd will write there from nfs.conf
+ * ([nfsd] vers3, vers4, vers4.0-4.2, all on by default; vers4=n turns every
+ * minor version off unless it is set on by name).
+ */
+export function nfsVersions(versions: Read, threads: Read, conf: NfsConf, confFile: string): Known<string[]> {
+  const stopped = threads.text !== undefined && threads.text.trim() === "0";
+  if (versions.text !== undefined && !stopped) {
+    const on = new Set<string>();
+    let v4off = false;
+    for (const t of versions.text.trim().split(/\s+/)) {
+      const m = /^([+-])(\d)(?:\.(\d+))?$/.exec(t);
+      if (!m) return unknown(`${versions.file}: expected "+3 -4.0"-style versions, found "${versions.text.trim().slice(0, 40)}"`);
+      if (m[1] === "+") on.add(m[3] === undefined ? m[2]! : `${m[2]}.${m[3]}`);
+      else if (m[2] === "4" && m[3] === undefined) v4off = true;
+    }
+    return known([...on].filter((v) => !(v4off && v.startsWith("4"))).sort(), versions.file);
+  }
+  const out: string[] = [];
+  if (confBool(conf, "nfsd.vers3", true)) out.push("3");
+  const v4 = confBool(conf, "nfsd.vers4", true);
+  const minors = [0, 1, 2].filter((i) => confBool(conf, `nfsd.vers4.${i}`, v4));
+  if (minors.length > 0) out.push("4", ...minors.filter((i) => i > 0).map((i) => `4.${i}`));
+  const set = ["vers3", "vers4", "vers4.0", "vers4.1", "vers4.2"].filter((k) => conf.values.has(`nfsd.${k}`));
+  const from = set.length > 0 ? `[nfsd] ${set.join(", ")} in ${confFile}` : `defaults (no [nfsd] vers4 in ${confFile})`;
+  return known(out, stopped ? `${from}; nfsd not running (${threads.file} is 0)` : `${from}; ${why(versions)}`);
+}
+
+/** True unless the versions are known to leave out NFSv4.1 and 4.2 (the ones with a server scope). */
+export function mayServeV41(f: NodeFacts): boolean {
+  const v = f.nfsVersions;
+  return v === undefined || v.value === null || v.value.some((x) => x === "4.1" || x === "4.2");
 }

@@ -3,12 +3,12 @@
 // the node's own journal (a new version only when something changed).
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { lstatSync, readdirSync, readFileSync } from "node:fs";
+import { lstatSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { hostname } from "node:os";
-import { join } from "node:path";
+import { delimiter, join } from "node:path";
 import { paths, type Config } from "../config.js";
 import { parseExportsFile, type ExportsLine } from "../core/exports-file.js";
-import { buildFacts, FACTS_FORMAT, known, unknown, type Known, type NodeFacts, type Read } from "../core/facts.js";
+import { buildFacts, FACTS_FORMAT, known, nfsdScopeSupport, unknown, type Known, type NodeFacts, type Read } from "../core/facts.js";
 import { mountOf, parseBlkidExport, parseMountinfo } from "../core/mountinfo.js";
 import { emptyNfsConf, parseNfsConf } from "../core/nfs-conf.js";
 import { parseNfsdStates, type NfsdState } from "../core/nfsd-states.js";
@@ -48,6 +48,34 @@ function runBlkid(cmd: string, devices: string[]): Map<string, Record<string, st
   // blkid exits 2 when a device has no tags it recognises: the others still count.
   if (r.status !== 0 && r.status !== 2) return { reason: `${cmd} exited ${r.status ?? r.signal}: ${r.stderr.trim().slice(0, 200)}` };
   return parseBlkidExport(r.stdout);
+}
+
+/** A command's file: a path as given, else the first regular file of that name on PATH, /usr/sbin or /sbin. */
+export function findCommand(cmd: string, path = process.env.PATH ?? ""): string | { reason: string } {
+  if (cmd.includes("/")) return cmd;
+  const dirs = [...path.split(delimiter).filter((d) => d.startsWith("/")), "/usr/sbin", "/sbin"];
+  for (const d of dirs) {
+    try {
+      if (statSync(join(d, cmd)).isFile()) return join(d, cmd);
+    } catch {
+      // not in this directory
+    }
+  }
+  return { reason: `${cmd} not found on PATH, in /usr/sbin or /sbin (no nfs-kernel-server/nfs-utils installed?)` };
+}
+
+/**
+ * Whether this node's rpc.nfsd reads [nfsd] scope, from the binary's bytes
+ * (about 50 KB: reading and searching it takes about 0.1 ms, so no cache).
+ */
+export function rpcNfsdScopeSupport(cmd: string): Known<boolean> {
+  const file = findCommand(cmd);
+  if (typeof file !== "string") return unknown(file.reason);
+  try {
+    return nfsdScopeSupport(file, readFileSync(file));
+  } catch (err) {
+    return unknown(`cannot read ${file} (${code(err) ?? errorMessage(err)})`);
+  }
 }
 
 function underOrAt(path: string, root: string): boolean {
@@ -188,6 +216,9 @@ export function collectFacts(cfg: Config, opts: CollectOptions): NodeFacts {
     exportsFile,
     nfsdStates,
     rmtabMalformed,
+    nfsdScopeSupport: rpcNfsdScopeSupport(sys.rpcNfsd),
+    nfsdVersions: readFileFact(sys.nfsdVersions),
+    nfsdThreads: readFileFact(sys.nfsdThreads),
     previous: opts.previous,
     nowMs: opts.nowMs,
   });

@@ -7,10 +7,16 @@ import type { ExportsLine } from "../../src/core/exports-file.js";
 import { buildFacts, known, type NodeFacts, type Read } from "../../src/core/facts.js";
 import { emptyNfsConf, parseNfsConf } from "../../src/core/nfs-conf.js";
 import { parseNfsdStates } from "../../src/core/nfsd-states.js";
+import { rpcNfsdScopeSupport } from "../../src/io/facts.js";
 import { ROOT } from "./cluster.js";
 
 export const SYSTEM = join(ROOT, "test/fixtures/system");
 export const fixture = (name: string) => readFileSync(join(SYSTEM, name), "utf8");
+
+/** An rpc.nfsd that reads [nfsd] scope (a stand-in holding the string nfs-utils 2.6.3's binary holds). */
+export const RPC_NFSD_SCOPE = join(SYSTEM, "rpc.nfsd-2.6.3");
+/** Debian 12's rpc.nfsd (nfs-utils 2.6.2, installed here): no scope support. */
+export const RPC_NFSD_DEBIAN12 = "/usr/sbin/rpc.nfsd";
 
 export const EXPORTS: ExportDef[] = [
   { name: "vm0", path: "/srv/vm0", nodes: ["ds03", "ds04"] },
@@ -40,6 +46,11 @@ export interface NodeOpts {
   rmtabBad?: { line: number; problem: string }[];
   hostname?: string;
   previous?: NodeFacts;
+  /** The rpc.nfsd binary read for scope support (default RPC_NFSD_SCOPE). */
+  rpcNfsd?: string;
+  /** /proc/fs/nfsd/versions (null: unreadable) and threads. */
+  versions?: string | null;
+  threads?: string | null;
 }
 
 const text = (file: string, t: string | null | undefined): Read =>
@@ -71,6 +82,9 @@ export function nodeFacts(o: NodeOpts = {}): NodeFacts {
     exportsFile: known(o.exportsLines ?? [], "/etc/exports"),
     nfsdStates: o.states === null ? { reason: "/proc/fs/nfsd/clients does not exist" } : parseNfsdStates(o.states ?? ""),
     rmtabMalformed: known(o.rmtabBad ?? [], "/var/lib/nfs/rmtab"),
+    nfsdScopeSupport: rpcNfsdScopeSupport(o.rpcNfsd ?? RPC_NFSD_SCOPE),
+    nfsdVersions: text("/proc/fs/nfsd/versions", o.versions === undefined ? "-2 +3 +4 +4.1 +4.2\n" : o.versions),
+    nfsdThreads: text("/proc/fs/nfsd/threads", o.threads === undefined ? "8\n" : o.threads),
     previous: o.previous,
     nowMs: 1_795_000_000_000,
   });
