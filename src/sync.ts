@@ -6,7 +6,7 @@ import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { changedLines, diffLines, planReconcile, planReconcileEdit, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { changedLines, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { changedRegion, entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
@@ -54,6 +54,11 @@ export interface SyncContext {
    * src/io/spool.ts). Without, the node's spool is this control directory's.
    */
   readonly spool?: SpoolRouting;
+  /**
+   * `--accept-empty`: an rmtab found empty is journaled as the umounts of
+   * every line it lost (see holdBackWipe); without it they are held back.
+   */
+  readonly acceptEmpty?: boolean;
 }
 
 /** See SyncContext.foldMemo. */
@@ -502,14 +507,25 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   let changes: Change[];
   let ignored: Ignored[];
   let spooled = 0;
+  // an rmtab found empty: the umounts read from the file (not the spool's, which mountd itself reported) may be a wipe
+  const wipe = (fileChanges: Change[]) => {
+    if (snap.content.length > 0 || ctx.acceptEmpty) return { changes: fileChanges, held: [] };
+    const w = holdBackWipe(fileChanges, index);
+    if (w.held.length > 0)
+      ctx.warn(
+        `${p.rmtab} is empty, but it held ${w.held.length} lines of exports exported here: taken for a wiped or replaced file, not as many umounts, so none is recorded and reconcile restores them (if every client did unmount: rmtabsync record --accept-empty)`,
+      );
+    return w;
+  };
   if (spoolEvents.length > 0) {
     // exact counts from the callout first; then the file against the baseline with them applied
     const bases = lines ? [lines.base] : [base.committed, base.pending].filter((b): b is Buffer => b !== undefined).map((b) => toCountMap(parseRmtab(b).entries));
     const sp = planSpool({ events: spoolEvents, baselines: bases, hosted, index });
     const plan = planRecord({ current: lines ? lines.current : parse().entries, baselines: sp.baselines, hosted, hostedBefore, index });
-    changes = [...sp.changes, ...plan.changes];
+    const fromFile = wipe(plan.changes);
+    changes = [...sp.changes, ...fromFile.changes];
     const seenKeys = new Set<string>();
-    ignored = [...plan.ignored, ...sp.ignored].filter((i) => {
+    ignored = [...plan.ignored, ...fromFile.held, ...sp.ignored].filter((i) => {
       const key = `${i.client}\n${i.path}`;
       if (seenKeys.has(key)) return false;
       seenKeys.add(key);
@@ -518,8 +534,9 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     spooled = sp.changes.length;
   } else {
     const plan = lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, index);
-    changes = plan.changes;
-    ignored = plan.ignored;
+    const fromFile = wipe(plan.changes);
+    changes = fromFile.changes;
+    ignored = [...plan.ignored, ...fromFile.held];
   }
   const nowMs = ctx.now();
   // nothing moved (the path unit fired for an rmtab that is back as it was, or a reconcile with no

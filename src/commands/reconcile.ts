@@ -13,6 +13,7 @@ export function reconcileCommand(rt: Runtime) {
     .description("record, fold every journal, and rewrite the local rmtab under mountd's lock")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock, then exit 3", "10")
     .option("--dry-run", "print the change, write nothing")
+    .option("--accept-empty", "journal the lines an rmtab found empty lost as umounts (by default the lines of two or more clients gone at once are taken for a wiped file: held back, and reconcile writes them back)")
     .option(
       "--hosting <export>",
       "treat this export as exported here even if etab does not list it yet (the Pacemaker agent's start, before exportfs); repeatable",
@@ -21,7 +22,7 @@ export function reconcileCommand(rt: Runtime) {
     )
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
-      const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
+      const ctx = { ...syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt), acceptEmpty: opts.acceptEmpty === true };
       const index = new ExportIndex(ctx.cfg.exports);
       for (const name of opts.hosting)
         if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);

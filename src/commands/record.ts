@@ -11,6 +11,7 @@ export function recordCommand(rt: Runtime) {
     .description("journal what rpc.mountd changed in the local rmtab since the last record/reconcile")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock", "10")
     .option("--dry-run", "show what would be recorded, write nothing")
+    .option("--accept-empty", "journal the lines an rmtab found empty lost as umounts (by default the lines of two or more clients gone at once are taken for a wiped file: held back, and reconcile writes them back)")
     .option(
       "--hosting <export>",
       "treat this export as exported here even if etab no longer lists it (the Pacemaker agent's stop, after exportfs stopped); repeatable",
@@ -19,7 +20,7 @@ export function recordCommand(rt: Runtime) {
     )
     .action(async (opts, cmd) => {
       const g = readGlobals(cmd.optsWithGlobals());
-      const ctx = syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt);
+      const ctx = { ...syncContext({ ...g, lockTimeout: opts.lockTimeout }, rt), acceptEmpty: opts.acceptEmpty === true };
       const index = new ExportIndex(ctx.cfg.exports);
       for (const name of opts.hosting)
         if (!index.named(name)) throw new UsageError(`--hosting: expected one of ${ctx.cfg.exports.map((e) => e.name).join(", ")}, found "${name}"`);

@@ -122,6 +122,30 @@ export function planRecord(input: RecordInput): RecordPlan {
   return { changes, ignored };
 }
 
+/** From this many clients on, an rmtab found empty is taken for a wiped file. */
+export const WIPED_MIN_CLIENTS = 2;
+
+/**
+ * The umounts a record read from an rmtab found empty (missing or 0 bytes),
+ * held back when they are of WIPED_MIN_CLIENTS or more clients: mountd
+ * drops one line per UMNT and one client's lines per UMNTALL, so the lines
+ * of several clients gone at once, leaving nothing, are far more often a
+ * file wiped or replaced (a cleanup script, a restored or re-created
+ * /var/lib/nfs) than every client unmounting between two records. Held
+ * back, they stay mounted in the journals and reconcile writes the lines
+ * back; `--accept-empty` journals them. Umounts mountd's callout reported
+ * are not file changes and never come here.
+ */
+export function holdBackWipe(changes: readonly Change[], index: ExportIndex): { changes: Change[]; held: Ignored[] } {
+  const umounts = changes.filter((c) => c.op === "umount");
+  if (new Set(umounts.map((c) => c.client)).size < WIPED_MIN_CLIENTS) return { changes: [...changes], held: [] };
+  const reason = `rmtab is empty but held ${umounts.length} lines of exports exported here: a wiped file, not ${umounts.length} umounts (rmtabsync record --accept-empty records them)`;
+  return {
+    changes: changes.filter((c) => c.op !== "umount"),
+    held: umounts.map((c) => ({ client: c.client, path: c.path, export: index.exportOf(c.path)?.name ?? "", reason })),
+  };
+}
+
 export interface ReconcileInput {
   readonly current: readonly RmtabEntry[];
   /** Fold of every readable journal, this run's own changes included. */
