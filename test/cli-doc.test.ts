@@ -42,7 +42,7 @@ describe("man page", () => {
     expect(g.status).toBe(0);
     // the rendered page keeps each synopsis option with its value
     const text = spawnSync("groff", ["-man", "-Tutf8", "-P", "-cbou"], { input: man, encoding: "utf8" }).stdout;
-    expect(text).toMatch(/rmtabsync reconcile \[--lock-timeout seconds\] \[--dry-run\]\s+\[--hosting export\]\.\.\.\n/);
+    expect(text).toMatch(/rmtabsync reconcile\s+\[--lock-timeout seconds\]\s+\[--dry-run\]\s+\[--accept-empty\]\s+\[--hosting export\]\.\.\.\n/);
   });
 });
 
