@@ -34,7 +34,8 @@ function optionSynopsis(o: Option): string {
   // an unbreakable space keeps an option and its value on one line
   // and \% keeps the value from being hyphenated
   const body = v === undefined ? flag : `${flag}\\ \\fI\\%${roff(v)}\\fR`;
-  return `${o.mandatory ? body : `[${body}]`}${repeatable(o) ? "..." : ""}`;
+  // \% first: the word ([--accept-empty]) is never hyphenated either
+  return `\\%${o.mandatory ? body : `[${body}]`}${repeatable(o) ? "..." : ""}`;
 }
 
 function commandSynopsis(c: CommandUnknownOpts): string {
