@@ -12,6 +12,7 @@ import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/st
 import { errorMessage, JournalError } from "./errors.js";
 import { listJournalFiles, readMarker, type JournalProblem } from "./io/control.js";
 import { journalWriteProblem, nodeOfFile, OwnJournal, readJournalSummary } from "./io/journal.js";
+import { spoolSummary } from "./io/spool.js";
 import { stateDirProblem } from "./io/state-dir.js";
 import { quietSinceLastReconcile, readHosted, reconcile, type SyncContext } from "./sync.js";
 
@@ -211,5 +212,6 @@ export async function gatherStatus(ctx: SyncContext, opts: { export?: string; st
     ...(stateDirBad === undefined ? {} : { stateDirProblem: `"${ctx.cfg.stateDir}" ${stateDirBad}` }),
     now: ctx.now(),
     staleAfterMs: opts.staleAfterMs,
+    spool: [...new Set([ctx.cfg.stateDir, ...(ctx.spool ? [ctx.spool.dir] : [])])].map(spoolSummary),
   };
 }

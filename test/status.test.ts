@@ -3,7 +3,7 @@
 // as pure functions with a case that fires and a close case that does not.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync, unlinkSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { CHECKS, evaluateStatus, type StatusFacts } from "../src/core/status.js";
@@ -156,6 +156,23 @@ describe("rmtabsync status on a cluster", () => {
     const c = healthy();
     c.mountd("ds03", "mount", "10.0.0.40", "/srv/vm0");
     expect(status(c, "ds03").code).toBe(0);
+  });
+
+  it("callout events no record journaled for longer than --stale-after are a WARNING naming the spool; a record clears it", () => {
+    const c = healthy();
+    const spool = join(c.stateDir("ds03"), "rmtabsync.spool");
+    writeFileSync(spool, "mount\t1\t10.0.0.50\t/srv/vm0\nmount\t1\t10.0.0.51\t/srv/vm0\n");
+    // fresh: record runs within seconds from the path unit or the daemon
+    expect(ids(status(c, "ds03").json)).not.toContain("spool-waiting");
+    const old = new Date(Date.now() - 20 * 60_000);
+    utimesSync(spool, old, old);
+    const s = status(c, "ds03");
+    expect(s.code).toBe(1);
+    expect(s.json.findings.find((f) => f.id === "spool-waiting")?.message).toMatch(
+      new RegExp(`^2 event\\(s\\) mountd's callout captured wait in ${c.stateDir("ds03").replaceAll("/", "\\/")} since 20 min ago, not journaled`),
+    );
+    c.ok("ds03", ["record"]);
+    expect(ids(status(c, "ds03").json)).not.toContain("spool-waiting");
   });
 
   it("a stale last reconcile is a WARNING", async () => {
@@ -331,6 +348,9 @@ describe("status checks (pure)", () => {
     expect(fired({ quarantined: 2 })).toEqual(["WARNING quarantine-present"]);
     expect(fired({ pending: true })).toEqual(["WARNING reconcile-interrupted"]);
     expect(fired({ etabProblems: ["etab line 3: no tab"] })).toEqual(["WARNING etab-unparsable"]);
+    expect(fired({ spool: [{ dir: "/var/lib/nfs", events: 3, oldest: base.now - 15 * 60_000 - 1 }] })).toEqual(["WARNING spool-waiting"]);
+    expect(fired({ spool: [{ dir: "/var/lib/nfs", events: 3, oldest: base.now - 15 * 60_000 }] })).toEqual([]);
+    expect(fired({ spool: [{ dir: "/var/lib/nfs", events: 0, oldest: undefined }] })).toEqual([]);
     const peerGone = [base.journals[0]!, { ...base.journals[1]!, present: false }];
     expect(fired({ journals: peerGone })).toEqual(["WARNING journal-missing"]);
     const peerBad = [base.journals[0]!, { ...base.journals[1]!, problem: "database is corrupt" }];

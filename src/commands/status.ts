@@ -8,6 +8,7 @@ import type { SyncContext } from "../sync.js";
 import { durationOption, printJson, readGlobals, syncContext, table, unitView, type Runtime } from "./common.js";
 import { controlUnits, paths, type ControlUnit } from "../config.js";
 import { readMarker } from "../io/control.js";
+import { spoolRouting } from "../units.js";
 import { readHosted } from "../sync.js";
 
 function iso(ms: number | undefined): string | null {
@@ -147,8 +148,9 @@ export type UnitStatus =
  */
 export async function statusAll(ctx: SyncContext, staleAfterMs: number): Promise<UnitStatus[]> {
   const out: UnitStatus[] = [];
+  const routing = spoolRouting(ctx.cfg);
   for (const unit of controlUnits(ctx.cfg)) {
-    const uctx: SyncContext = { ...ctx, cfg: unit.cfg };
+    const uctx: SyncContext = { ...ctx, cfg: unit.cfg, spool: routing.get(unit.group ?? "") };
     const pre = unit.group === undefined ? "" : `group ${unit.name}: `;
     if (unit.group !== undefined) {
       const dir = unit.cfg.controlDir;
@@ -223,7 +225,10 @@ export function statusCommand(rt: Runtime) {
         // with groups: the control directory of the export's group (or the one named)
         const byExport = opts.export === undefined ? undefined : controlUnits(ctx.cfg).find((u) => u.cfg.exports.some((e) => e.name === opts.export))?.group;
         every = ctx.cfg.groups.length > 0 && ctx.cfg.group === undefined && opts.group === undefined && opts.export === undefined;
-        if (ctx.cfg.groups.length > 0 && !every) ctx = { ...ctx, cfg: unitView(ctx.cfg, opts.group ?? byExport) };
+        if (ctx.cfg.groups.length > 0 && !every) {
+          const name = opts.group ?? byExport;
+          ctx = { ...ctx, cfg: unitView(ctx.cfg, name), spool: spoolRouting(ctx.cfg).get(name ?? "") };
+        }
       } catch (err) {
         unknown(errorMessage(err));
       }

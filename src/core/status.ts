@@ -82,6 +82,12 @@ export interface StatusFacts {
   readonly now: number;
   /** A last reconcile older than this (ms) is stale. */
   readonly staleAfterMs: number;
+  /**
+   * Events mountd's callout captured that no record journaled yet, per spool
+   * directory this control directory takes from (the node's, and with export
+   * groups its own share); absent when not read.
+   */
+  readonly spool?: readonly { readonly dir: string; readonly events: number; readonly oldest: number | undefined }[];
 }
 
 export type Check = (f: StatusFacts) => Finding[];
@@ -249,10 +255,26 @@ const quarantine: Check = (f) =>
       ]
     : [];
 
+// The callout's events live only in this node's state directory until a
+// record journals them: waiting longer than a reconcile may be stale, they
+// are one lost disk away from lost mount records.
+const spoolWaits: Check = (f) =>
+  (f.spool ?? []).flatMap((s) =>
+    s.events > 0 && s.oldest !== undefined && f.now - s.oldest > f.staleAfterMs
+      ? [
+          {
+            id: "spool-waiting",
+            state: "WARNING" as const,
+            message: `${s.events} event(s) mountd's callout captured wait in ${s.dir} since ${ago(f.now - s.oldest)} ago, not journaled: run 'rmtabsync record' and read its errors (a control volume not writable or not mounted here keeps them waiting)`,
+          },
+        ]
+      : [],
+  );
+
 const etab: Check = (f) => f.etabProblems.map((p) => ({ id: "etab-unparsable", state: "WARNING" as const, message: p }));
 
 /** The registry: adding a check means adding a function here. */
-export const CHECKS: readonly Check[] = [stateDir, controlVolume, ownJournal, peerJournals, journalsDiverged, journalsUnusable, rmtabMatches, reconcileFresh, pendingReconcile, quarantine, etab];
+export const CHECKS: readonly Check[] = [stateDir, controlVolume, ownJournal, peerJournals, journalsDiverged, journalsUnusable, rmtabMatches, reconcileFresh, pendingReconcile, quarantine, spoolWaits, etab];
 
 /** Worst first: CRITICAL, then UNKNOWN (something could not be checked), then WARNING. */
 const RANK: Readonly<Record<State, number>> = { OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3 };

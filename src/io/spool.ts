@@ -51,6 +51,39 @@ function takenFiles(stateDir: string): { file: string; n: number }[] {
   return out.sort((a, b) => a.n - b.n);
 }
 
+/** What waits in one spool directory (status): events the callout captured that no record journaled yet. */
+export interface SpoolSummary {
+  readonly dir: string;
+  readonly files: number;
+  /** Lines in them (one event each). */
+  readonly events: number;
+  /** mtime of the oldest file (ms): the events are at least that old. */
+  readonly oldest: number | undefined;
+}
+
+/** Reads without taking anything: the live spool and the taken files of `dir`. */
+export function spoolSummary(dir: string): SpoolSummary {
+  let files = 0;
+  let events = 0;
+  let oldest: number | undefined;
+  for (const file of [spoolPath(dir), ...takenFiles(dir).map((t) => t.file)]) {
+    let text: string;
+    let mtime: number;
+    try {
+      const st = statSync(file);
+      if (!st.isFile() || st.size === 0) continue;
+      mtime = st.mtimeMs;
+      text = readFileSync(file, "utf8");
+    } catch {
+      continue; // gone meanwhile (a record took it), or unreadable: record names it
+    }
+    files++;
+    events += text.split("\n").filter((l) => l !== "").length;
+    oldest = oldest === undefined ? mtime : Math.min(oldest, mtime);
+  }
+  return { dir, files, events, oldest };
+}
+
 /** True when there is something for record to fold (then it takes the lock exclusively). */
 export function spoolWaiting(stateDir: string): boolean {
   try {
