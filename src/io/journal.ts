@@ -784,6 +784,26 @@ function makePrivate(file: string, st: Stats | undefined): void {
 }
 
 /** This node's own journal, opened read-write. */
+/**
+ * Compacts events away inside the caller's transaction: each one's hash and
+ * identity move to `pruned` (the chain stays checkable), the row goes, and
+ * the latest-event table follows.
+ */
+function pruneRows(db: Database.Database, seqs: readonly number[]): void {
+  const sel = db.prepare("SELECT seq, hash, wall, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
+  const ins = db.prepare("INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)");
+  const del = db.prepare("DELETE FROM events WHERE seq = ?");
+  const latest = LatestKeeper.begin(db);
+  for (const s of seqs) {
+    const r = sel.get(s);
+    if (!r) continue;
+    ins.run(r);
+    latest?.deleting(s);
+    del.run(s);
+  }
+  latest?.end();
+}
+
 export class OwnJournal {
   private constructor(
     readonly file: string,
@@ -1000,20 +1020,7 @@ export class OwnJournal {
    */
   prune(seqs: readonly number[], before: number): void {
     this.db.transaction(() => {
-      const sel = this.db.prepare("SELECT seq, hash, wall, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
-      const ins = this.db.prepare(
-        "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
-      );
-      const del = this.db.prepare("DELETE FROM events WHERE seq = ?");
-      const latest = LatestKeeper.begin(this.db);
-      for (const s of seqs) {
-        const r = sel.get(s);
-        if (!r) continue;
-        ins.run(r);
-        latest?.deleting(s);
-        del.run(s);
-      }
-      latest?.end();
+      pruneRows(this.db, seqs);
       const cur = Number(this.state("compacted_before") ?? 0);
       if (before > cur) this.setState("compacted_before", String(before));
     }).immediate();
@@ -1193,21 +1200,8 @@ export class JournalWriter {
    * like prune, their hashes and identity stay in `pruned`.
    */
   pruneVerbatim(seqs: readonly number[]): void {
-    const sel = this.db.prepare("SELECT seq, hash, wall, origin_journal, origin_seq, origin_hash FROM events WHERE seq = ?");
-    const ins = this.db.prepare(
-      "INSERT INTO pruned (seq, hash, wall, origin_journal, origin_seq, origin_hash) VALUES (@seq, @hash, @wall, @origin_journal, @origin_seq, @origin_hash)",
-    );
-    const del = this.db.prepare("DELETE FROM events WHERE seq = ?");
     this.db.transaction(() => {
-      const latest = LatestKeeper.begin(this.db);
-      for (const s of seqs) {
-        const r = sel.get(s);
-        if (!r) continue;
-        ins.run(r);
-        latest?.deleting(s);
-        del.run(s);
-      }
-      latest?.end();
+      pruneRows(this.db, seqs);
       // unlike compaction, this changes the fold: a reader that folded these events folds again (see readAllNow)
       this.db
         .prepare("INSERT INTO local_state (key, value) VALUES ('recompacted', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value")
