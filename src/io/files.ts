@@ -56,13 +56,18 @@ export function readTextIfExists(path: string): string | undefined {
   }
 }
 
-function fsyncDir(dir: string): void {
-  const fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+/** fsync of a file (or, with O_DIRECTORY, a directory) opened just for it. */
+export function fsyncPath(path: string, flags: number = constants.O_RDONLY): void {
+  const fd = openSync(path, flags);
   try {
     fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+}
+
+function fsyncDir(dir: string): void {
+  fsyncPath(dir, constants.O_RDONLY | constants.O_DIRECTORY);
 }
 
 /** Where a write to `path` really lands: mountd follows a symlinked rmtab, so do we (rmtab only). */

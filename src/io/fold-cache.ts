@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 import type { Fold, Op } from "../core/events.js";
 import { entryKey } from "../core/rmtab.js";
 import type { Hlc } from "../core/hlc.js";
-import { createExclusive, lstatIfExists, refuseSymlink } from "./files.js";
+import { createExclusive, fsyncPath, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
 
 const FORMAT = "rmtabsync-fold-cache 2";
@@ -154,8 +154,9 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: str
     if (u.full) createExclusive(target, 0o600);
     else if (!lstatIfExists(file)?.isFile()) throw new Error("the cache it was read from is gone");
     db = new Database(target, { fileMustExist: true, timeout: 5000 });
-    db.pragma("journal_mode = DELETE");
-    db.pragma("synchronous = FULL");
+    // a new file is renamed into place only once complete and synced (below): it needs no rollback journal
+    db.pragma(u.full ? "journal_mode = OFF" : "journal_mode = DELETE");
+    db.pragma(u.full ? "synchronous = OFF" : "synchronous = FULL");
     const d = db;
     d.exec(SCHEMA);
     const put = d.prepare(
@@ -181,7 +182,10 @@ export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: str
     }).immediate();
     db.close();
     db = undefined;
-    if (u.full) renameSync(target, file);
+    if (u.full) {
+      fsyncPath(target);
+      renameSync(target, file);
+    }
     return { gen };
   } catch (err) {
     db?.close();

@@ -4,7 +4,8 @@
 // The temporary name, `.<name>.sqlite.tmp-<host>-<pid>-<random>`, never
 // matches listJournalFiles' `*.sqlite`; the next init, reconcile or recover
 // removes the ones whose process is gone.
-import { closeSync, constants, fsyncSync, lstatSync, openSync, readdirSync, renameSync, unlinkSync, existsSync } from "node:fs";
+import { constants, lstatSync, readdirSync, renameSync, unlinkSync, existsSync } from "node:fs";
+import { fsyncPath } from "./files.js";
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { basename, dirname, join } from "node:path";
@@ -22,15 +23,6 @@ function thisHost(): string {
 /** A fresh temporary name beside `file` for building it. */
 export function tempJournalFile(file: string): string {
   return join(dirname(file), `.${basename(file)}.tmp-${thisHost()}-${process.pid}-${randomBytes(4).toString("hex")}`);
-}
-
-function fsyncPath(path: string, flags: number): void {
-  const fd = openSync(path, flags);
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Makes `tmp` durable and renames it to `file` (which must not exist yet), then fsyncs the directory. */
