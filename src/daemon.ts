@@ -22,14 +22,14 @@ import { createHash } from "node:crypto";
 import { readFileSync, realpathSync, statSync } from "node:fs";
 import { watch, type FSWatcher } from "chokidar";
 import { basename, dirname, join } from "node:path";
-import { controlUnits, journalFile, paths, type ControlUnit } from "./config.js";
+import { controlUnits, journalFile, paths } from "./config.js";
 import { ConfigError, errorMessage, ExitError, JournalError, LockTimeoutError, RefusedError } from "./errors.js";
 import type { Level, Logger, Notifier } from "./io/systemd.js";
 import { SPOOL_NAME } from "./io/spool.js";
 import { describeProblems } from "./io/control.js";
 import { listed } from "./commands/format.js";
 import type { Config } from "./config.js";
-import { reconcile, record, type FoldMemo, type ReconcileReport, type RecordReport, type SyncContext } from "./sync.js";
+import { reconcile, record, type ReconcileReport, type RecordReport, type SyncContext } from "./sync.js";
 import { reconcileUnits, recordUnits, unitsError, type UnitsReport } from "./units.js";
 
 export interface DaemonOptions {
@@ -117,10 +117,6 @@ function summary(r: RecordReport): string {
 
 export class Daemon {
   private ctx: SyncContext;
-  /** The fold the last reconcile wrote to the fold cache, kept in memory (see SyncContext.foldMemo). */
-  private readonly foldMemo: FoldMemo = {};
-  /** With groups: one fold memo per control directory. */
-  private readonly foldMemos = new Map<string, FoldMemo>();
   private readonly opts: DaemonOptions;
   private stopping = false;
   private readonly pending = { record: false, reconcile: false };
@@ -205,7 +201,6 @@ export class Daemon {
     }
     this.ctx = next;
     this.seen = undefined;
-    this.foldMemos.clear();
     this.log("info", `configuration reloaded from ${next.cfg.file} (node ${next.node}, ${plural(next.cfg.exports.length, "export")})`);
     this.disarm();
     this.arm();
@@ -257,7 +252,7 @@ export class Daemon {
     if (kind === "reconcile") this.pending.reconcile = false;
     let sig: string | undefined;
     const base = this.ctx;
-    const ctx: SyncContext = { ...base, foldMemo: this.foldMemo, insideLock: (rmtab) => (sig = localSignature(base.cfg, rmtab)) };
+    const ctx: SyncContext = { ...base, insideLock: (rmtab) => (sig = localSignature(base.cfg, rmtab)) };
     if (kind === "record" && this.seen !== undefined && localSignature(base.cfg) === this.seen) {
       this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
       return;
@@ -267,13 +262,7 @@ export class Daemon {
     try {
       if (base.cfg.groups.length > 0) {
         // every control directory: the shared one (if any) and each group's mounted here
-        const memo = (u: ControlUnit) => {
-          // keyed by group, "" for the shared one (a group may be named "shared")
-          let m = this.foldMemos.get(u.group ?? "");
-          if (!m) this.foldMemos.set(u.group ?? "", (m = {}));
-          return m;
-        };
-        const all = kind === "reconcile" ? await reconcileUnits(ctx, { memo }) : await recordUnits(ctx, { memo });
+        const all = kind === "reconcile" ? await reconcileUnits(ctx) : await recordUnits(ctx);
         this.reportUnits(kind, all);
         // the other groups' work is done even when one failed: the textfile shows both (a failing group as its state)
         if (kind === "reconcile") this.deps.afterReconcile?.();

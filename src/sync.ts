@@ -2,7 +2,7 @@
 // write under mountd's lock.
 import { journalFile, paths, unitStateDir, type Config } from "./config.js";
 import { createHash } from "node:crypto";
-import { compareEvents, previewEvents, type Change, type Fold, type JournalEvent } from "./core/events.js";
+import { compareEvents, previewEvents, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
@@ -20,7 +20,7 @@ import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
 import { spoolWaitingFor, takeUnitSpool, type SpoolRouting } from "./io/spool.js";
 import { cleanTempJournals } from "./io/temp-journals.js";
-import { FoldCache, writeFoldCache, type CachedSource, type Unchanged } from "./io/fold-cache.js";
+import { FoldCache, FoldCacheDamaged, FoldStore, type CachedSource, type Unchanged } from "./io/fold-cache.js";
 import { planSpool } from "./core/spool.js";
 
 export interface SyncContext {
@@ -36,12 +36,6 @@ export interface SyncContext {
   readonly beforeLock?: () => void;
   /** Test hook: runs after the new rmtab is durable and before the rename. */
   readonly beforeRename?: () => void;
-  /**
-   * A long-lived caller's (the daemon's) copy of the fold the last reconcile
-   * wrote to the fold cache, used instead of loading it while the cache is
-   * that same generation: each trigger then costs what changed.
-   */
-  readonly foldMemo?: FoldMemo;
   /**
    * Runs at the end of the work done under mountd's lock with rmtab as that
    * work read or wrote it (the daemon notes what it has seen: a later look
@@ -59,12 +53,6 @@ export interface SyncContext {
    * every line it lost (see holdBackWipe); without it they are held back.
    */
   readonly acceptEmpty?: boolean;
-}
-
-/** See SyncContext.foldMemo. */
-export interface FoldMemo {
-  gen?: string;
-  fold?: Fold;
 }
 
 export interface HostedInfo {
@@ -137,7 +125,8 @@ export function openOwn(ctx: SyncContext, readOnly = false): OwnJournal {
 
 interface Gathered {
   own: OwnJournal;
-  fold: Fold;
+  /** The fold of every journal read (read by key from the fold cache, or a new one). */
+  fold: FoldStore;
   seen: Hlc;
   problems: JournalProblem[];
   journals: ReadJournal[];
@@ -227,12 +216,13 @@ function markInterest(marks: Iterable<Mark>): Map<string, number[]> {
  * Reads this node's marks, what every node published it saw, then the
  * journals themselves (each in one read transaction), in that order.
  */
-function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered {
+function gather(ctx: SyncContext, withFold: boolean, readOnly = false, save = !readOnly, useCache = true): Gathered {
   const control = requireMarker(ctx.cfg);
   const futureAfterMs = ctx.now() + ctx.cfg.maxClockSkewMs;
   const own = openOwn(ctx, readOnly);
   const key = withFold ? foldCacheKey(ctx) : "";
-  let cache = withFold ? FoldCache.open(unitStateDir(ctx.cfg), key) : undefined;
+  let cache = withFold && useCache ? FoldCache.open(unitStateDir(ctx.cfg), key) : undefined;
+  let store: FoldStore | undefined;
   try {
     const ownStamp = journalStamp(own.file);
     const marks = readMarks(unitStateDir(ctx.cfg));
@@ -241,19 +231,8 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     const interest = markInterest([...marks, ...[...published.values()].flat()]);
     // the cache serves only the same set of journals, each still holding the event its mark names
     if (cache && !sameKeys(published, cache.state.sources)) cache = dropCache(cache);
-    // the fold to start from: the daemon's copy while the cache is that generation, else the cache's
-    const startFold = (c: FoldCache): Fold | undefined => {
-      const memo = ctx.foldMemo;
-      if (memo?.fold && memo.gen === c.state.gen) return memo.fold; // folding is idempotent: a memo ahead of its cache is still right
-      if (memo) memo.fold = undefined;
-      try {
-        return c.fold();
-      } catch {
-        return undefined; // a damaged cache is an empty one
-      }
-    };
     // events are folded as they are read: the whole history is never held in memory
-    const readAll = (c: FoldCache | undefined, fold: Fold) => {
+    const readAll = (c: FoldCache | undefined, fold: FoldStore) => {
       const changed = new Set<string>();
       const sink = (e: JournalEvent) => {
         const k = entryKey(e.client, e.path);
@@ -268,19 +247,30 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
       const latestTable = true;
       const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from, sink, latestTable });
       const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file), sink, latestTable });
-      return { set, journals: [mine, ...set.journals], fold, changed };
+      return { set, journals: [mine, ...set.journals], changed };
     };
     let read: ReturnType<typeof readAll> | undefined;
-    const cachedFold = cache && startFold(cache);
-    if (cache && cachedFold) {
-      read = readAll(cache, cachedFold);
-      if (read.journals.some((j) => j.fromMismatch || cache!.state.sources.get(j.file)?.journalId !== j.meta.journalId)) read = undefined;
+    if (cache) {
+      // the cache's rows are read by key as the events past its marks need them (a damaged one is an empty one)
+      store = cache.store();
+      try {
+        read = readAll(cache, store);
+        if (read.journals.some((j) => j.fromMismatch || cache!.state.sources.get(j.file)?.journalId !== j.meta.journalId)) read = undefined;
+      } catch (err) {
+        if (!(err instanceof FoldCacheDamaged)) throw err;
+      }
+      if (!read) {
+        store.close();
+        store = undefined;
+        cache = dropCache(cache);
+      }
     }
     if (!read) {
-      if (cache) cache = dropCache(cache);
-      read = readAll(undefined, new Map());
+      store = withFold ? FoldStore.fresh(save ? unitStateDir(ctx.cfg) : undefined) : FoldStore.none();
+      read = readAll(undefined, store);
     }
-    const { set, journals, fold, changed } = read;
+    const fold = store!;
+    const { set, journals, changed } = read;
     const mine = journals[0]!;
     const problems = [...set.problems];
     const mineBad = rejectedProblem(mine);
@@ -326,6 +316,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false): Gathered
     };
   } catch (err) {
     cache?.close();
+    store?.close();
     own.close();
     throw err;
   }
@@ -345,10 +336,16 @@ function dropCache(c: FoldCache): undefined {
  * process on this node (the daemon, the timer, the agent) committed to our
  * journal since. Planning from the older read would undo what it recorded.
  */
-function current(ctx: SyncContext, g: Gathered, withFold: boolean, readOnly: boolean): Gathered {
+function current(ctx: SyncContext, g: Gathered, withFold: boolean, readOnly: boolean, save = !readOnly, useCache = true): Gathered {
   if (journalStamp(g.own.file) === g.ownStamp) return g;
+  release(g);
+  return gather(ctx, withFold, readOnly, save, useCache);
+}
+
+/** Closes what gather opened (a new fold file that was not saved goes). */
+function release(g: Gathered): void {
+  g.fold.close();
   g.own.close();
-  return gather(ctx, withFold, readOnly);
 }
 
 /** Moves this node's marks to the newest event of every sound journal; publishes them. */
@@ -402,7 +399,7 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting
     if (!dryRun) refreshFacts(ctx, g.own, report.malformed);
     return report;
   } finally {
-    g.own.close();
+    release(g);
   }
 }
 
@@ -598,6 +595,17 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
  * creates the lock file (a missing one means no mountd holds it).
  */
 export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; readOnly?: boolean; hosting?: readonly string[] } = {}): Promise<ReconcileReport> {
+  try {
+    return await reconcileOnce(ctx, opts, true);
+  } catch (err) {
+    // a page of the fold cache that cannot be read: the cache is only an accelerator
+    if (!(err instanceof FoldCacheDamaged)) throw err;
+    ctx.warn(`${err.message}; folding every journal instead`);
+    return await reconcileOnce(ctx, opts, false);
+  }
+}
+
+async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnly?: boolean; hosting?: readonly string[] }, useCache: boolean): Promise<ReconcileReport> {
   requireOneUnit(ctx.cfg);
   const index = new ExportIndex(ctx.cfg.exports);
   const readOnly = !!opts.readOnly;
@@ -605,19 +613,19 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
   requireStateDir(ctx.cfg);
   const p = paths(ctx.cfg);
   const hosting = [...new Set(opts.hosting ?? [])].sort();
-  if (!dryRun) {
+  if (!dryRun && useCache) {
     // the timer's usual case: nothing moved since the last reconcile
     const quiet = await reconcileIfUnchanged(ctx, index, hosting);
     if (quiet) return quiet;
   }
-  let g = gather(ctx, true, readOnly);
+  let g = gather(ctx, true, readOnly, !dryRun, useCache);
   // recover's temporary journals left by a killed run (never read as journals)
   if (!dryRun) cleanTempJournals(p.journals, ctx.now(), ctx.warn);
   try {
     ctx.beforeLock?.();
     let unchanged: Unchanged | undefined;
     const report = await withRmtabLock(p.lock, { exclusive: !dryRun, timeoutMs: ctx.lockTimeoutMs, create: !readOnly }, (): ReconcileReport => {
-      g = current(ctx, g, true, readOnly);
+      g = current(ctx, g, true, readOnly, !dryRun, useCache);
       const r = recordLocked(ctx, g, index, dryRun, !dryRun, hosting, true);
       for (const e of r.recorded) {
         const k = entryKey(e.client, e.path);
@@ -640,7 +648,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
           ? planReconcileEdit(r.snap.content, new Set([...g.cache.changed, ...r.lines.current.map((e) => entryKey(e.client, e.path)), ...r.lines.base.keys()]), g.fold, managed, index)
           : undefined;
       const parsed = edit ? undefined : r.parse();
-      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, fold: g.fold, managed, index, addOnly, frozen });
+      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, fold: g.fold.mounted(), managed, index, addOnly, frozen });
       const content = edit ? edit.content.toString("utf8") : serializeRmtab(plan.entries);
       const malformed = parsed?.malformed ?? [];
       const entries = edit ? countLines(edit.content) : plan.entries.length;
@@ -693,7 +701,7 @@ export async function reconcile(ctx: SyncContext, opts: { dryRun?: boolean; read
     }
     return report;
   } finally {
-    g.own.close();
+    release(g);
   }
 }
 
@@ -737,15 +745,8 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
   const tip = g.own.tip();
   const mine = c.sources.get(g.own.file);
   if (mine && !c.futurePending) c.sources.set(g.own.file, { ...mine, seq: tip.seq, hash: tip.hash });
-  const w = writeFoldCache(unitStateDir(ctx.cfg), { key: c.key, full: c.full, fold: g.fold, changed: c.changed, sources: c.sources, seen: g.seen, unchanged });
-  const memo = ctx.foldMemo;
-  if ("error" in w) {
-    ctx.warn(w.error);
-    if (memo) memo.fold = undefined;
-  } else if (memo) {
-    memo.gen = w.gen;
-    memo.fold = g.fold;
-  }
+  const w = g.fold.save(unitStateDir(ctx.cfg), { key: c.key, sources: c.sources, seen: g.seen, unchanged });
+  if (w) ctx.warn(w.error);
 }
 
 /**

@@ -18,7 +18,7 @@ import { withRmtabLock } from "./io/lock.js";
 import { requireStateDir } from "./io/state-dir.js";
 import { SHARED_SPOOL_DIR, type SpoolRouting } from "./io/spool.js";
 import { readVolumeRecord, writeVolumeRecord } from "./io/volume.js";
-import { readHosted, reconcile, record, type FoldMemo, type RecordReport, type ReconcileReport, type SyncContext } from "./sync.js";
+import { readHosted, reconcile, record, type RecordReport, type ReconcileReport, type SyncContext } from "./sync.js";
 
 /** What became of one control directory in a run. */
 export type UnitOutcome<R> =
@@ -101,27 +101,19 @@ export function spoolRouting(cfg: Config): Map<string, SpoolRouting> {
 export interface UnitsOptions {
   readonly dryRun?: boolean;
   readonly hosting?: readonly string[];
-  /** A long-lived caller's (the daemon's) fold memo for each control directory (see SyncContext.foldMemo). */
-  readonly memo?: (unit: ControlUnit) => FoldMemo;
 }
 
 async function eachUnit<R>(
   ctx: SyncContext,
   hosting: readonly string[],
   work: (uctx: SyncContext, hosting: string[]) => Promise<R>,
-  memo?: (unit: ControlUnit) => FoldMemo,
 ): Promise<UnitOutcome<R>[]> {
   const out: UnitOutcome<R>[] = [];
   const routing = ctx.cfg.groups.length > 0 ? spoolRouting(ctx.cfg) : undefined;
   for (const unit of controlUnits(ctx.cfg)) {
     const uh = hostingOf(unit, hosting);
-    // one control directory's fold memo never serves another's; nor its share of the spool
-    const uctx: SyncContext = {
-      ...ctx,
-      cfg: unit.cfg,
-      foldMemo: memo ? memo(unit) : ctx.cfg.groups.length === 0 ? ctx.foldMemo : undefined,
-      spool: routing?.get(unit.group ?? ""),
-    };
+    // each control directory folds its own share of the spool only
+    const uctx: SyncContext = { ...ctx, cfg: unit.cfg, spool: routing?.get(unit.group ?? "") };
     try {
       const absent = absentReason(unit);
       if (absent !== undefined) {
@@ -188,7 +180,7 @@ export async function reconcileUnits(ctx: SyncContext, opts: UnitsOptions = {}):
   requireStateDir(ctx.cfg);
   const dryRun = !!opts.dryRun;
   const hosting = opts.hosting ?? [];
-  const units = await eachUnit(ctx, hosting, (uctx, uh) => reconcile(uctx, { dryRun, hosting: uh }), opts.memo);
+  const units = await eachUnit(ctx, hosting, (uctx, uh) => reconcile(uctx, { dryRun, hosting: uh }));
   const absent = units.filter((u) => u.state === "absent").map((u) => u.unit);
   const released = await release(ctx, absent, dryRun);
   return { node: ctx.node, dryRun, units, released, rmtab: paths(ctx.cfg).rmtab };
@@ -203,6 +195,6 @@ export async function recordUnits(ctx: SyncContext, opts: UnitsOptions = {}): Pr
     // the export leaves this node, and so do its lines (a reconcile of the group without it)
     if (!dryRun && uh.length > 0) await reconcile(uctx, {});
     return r;
-  }, opts.memo);
+  });
   return { node: ctx.node, dryRun, units, released: [], rmtab: paths(ctx.cfg).rmtab };
 }

@@ -4,6 +4,7 @@
 // cached reconcile with a full fold; these are the cases worth naming.
 import { existsSync, lstatSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { line, started } from "./helpers/cluster.js";
 
@@ -68,6 +69,30 @@ describe("fold cache", () => {
     expect(c.lines("ds03")).toContain(line("10.0.0.3", "/srv/vm1"));
     expect(want).not.toBe("");
     expect(existsSync(victim)).toBe(true);
+  });
+
+  it("a damaged page inside it: reconcile folds every journal instead, and the result is the same", () => {
+    const c = started();
+    for (let i = 1; i <= 40; i++) c.mountd("ds04", "mount", `10.0.1.${i}`, "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    c.ok("ds03", ["reconcile"]);
+    const want = c.rmtab("ds03");
+    const file = cacheOf(c.stateDir("ds03"));
+    // the cache opens (its meta and marks are sound), the page of its fold table is not
+    const db = new Database(file, { readonly: true });
+    const { rootpage } = db.prepare("SELECT rootpage FROM sqlite_master WHERE name = 'fold'").get() as { rootpage: number };
+    const pageSize = db.pragma("page_size", { simple: true }) as number;
+    db.close();
+    const bytes = readFileSync(file);
+    bytes.fill(0xa5, (rootpage - 1) * pageSize + 8, rootpage * pageSize);
+    writeFileSync(file, bytes);
+    c.mountd("ds04", "umount", "10.0.1.7", "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    const r = c.ok("ds03", ["reconcile"]);
+    expect(r.stderr).toMatch(/warning: the fold cache could not be read: .*; folding every journal instead/);
+    expect(c.rmtab("ds03")).toBe(want.replace(`${line("10.0.1.7", "/srv/vm1")}\n`, ""));
+    // and the cache it writes instead serves the next run
+    expect(c.ok("ds03", ["reconcile", "--json"]).stdout).toContain('"written": false');
   });
 
   it("nothing moved: a second reconcile changes nothing and a change of etab or of a peer is seen", () => {

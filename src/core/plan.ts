@@ -1,6 +1,6 @@
 // The two planners at the heart of rmtabsync. Pure: they take what was read
 // (rmtab, baseline, etab, the folded journals) and return what to do.
-import type { Change, Fold } from "./events.js";
+import type { Change } from "./events.js";
 import type { ExportIndex } from "./exports.js";
 import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type RmtabEntry } from "./rmtab.js";
 
@@ -148,8 +148,12 @@ export function holdBackWipe(changes: readonly Change[], index: ExportIndex): { 
 
 export interface ReconcileInput {
   readonly current: readonly RmtabEntry[];
-  /** Fold of every readable journal, this run's own changes included. */
-  readonly fold: Fold;
+  /**
+   * The entries of the fold of every readable journal, this run's own
+   * changes included, by key (entryKey); those with a count of 0 may be left
+   * out: they are planned as absent.
+   */
+  readonly fold: ReadonlyMap<string, RmtabEntry>;
   /** Exports this node hosts now or may take over. */
   readonly managed: ReadonlySet<string>;
   readonly index: ExportIndex;
@@ -317,10 +321,16 @@ export interface ReconcileEdit {
  * Undefined when only the full plan can tell (too many keys, a key on two
  * lines, a line not canonical).
  */
-export function planReconcileEdit(content: Buffer, keys: ReadonlySet<string>, fold: Fold, managed: ReadonlySet<string>, index: ExportIndex): ReconcileEdit | undefined {
+export function planReconcileEdit(
+  content: Buffer,
+  keys: ReadonlySet<string>,
+  fold: { get(key: string): RmtabEntry | undefined },
+  managed: ReadonlySet<string>,
+  index: ExportIndex,
+): ReconcileEdit | undefined {
   if (keys.size > EDIT_MAX_KEYS) return undefined;
   const found: { at: number; line: Buffer; entry: RmtabEntry }[] = [];
-  const subFold: Fold = new Map();
+  const subFold = new Map<string, RmtabEntry>();
   for (const key of keys) {
     const nl = key.indexOf("\n");
     const client = key.slice(0, nl);

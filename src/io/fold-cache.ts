@@ -6,11 +6,11 @@
 // version, it reads as empty and the next reconcile folds every journal
 // again. It is written only after rmtab is durable.
 import { randomBytes } from "node:crypto";
-import { renameSync, rmSync, unlinkSync } from "node:fs";
-import { join } from "node:path";
+import { readdirSync, renameSync, rmSync, unlinkSync } from "node:fs";
+import { basename, join } from "node:path";
 import Database from "better-sqlite3";
-import type { Fold, Op } from "../core/events.js";
-import { entryKey } from "../core/rmtab.js";
+import type { Fold, JournalEvent, Op } from "../core/events.js";
+import { entryKey, type RmtabEntry } from "../core/rmtab.js";
 import type { Hlc } from "../core/hlc.js";
 import { createExclusive, fsyncPath, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
@@ -49,8 +49,6 @@ export interface Unchanged {
 }
 
 export interface FoldCacheState {
-  /** Changes with every write: a process that kept the fold it wrote in memory may use it while this matches. */
-  readonly gen: string;
   readonly sources: ReadonlyMap<string, CachedSource>;
   /** Highest stamp of every event folded. */
   readonly seen: Hlc;
@@ -64,7 +62,7 @@ export function foldCacheFile(stateDir: string): string {
 /** The cache for `key` (configuration and node), or undefined when there is none usable. */
 export class FoldCache {
   private constructor(
-    private readonly db: Database.Database,
+    private db: Database.Database | undefined,
     readonly state: FoldCacheState,
   ) {}
 
@@ -79,6 +77,7 @@ export class FoldCache {
     try {
       if (!lstatIfExists(file)?.isFile()) return undefined;
       db = new Database(file, { fileMustExist: true, timeout: 5000, readonly: opts.readOnly === true });
+      db.pragma(`cache_size = ${CACHE_KIB}`);
       const meta = new Map((db.prepare("SELECT key, value FROM meta").all() as { key: string; value: string }[]).map((r) => [r.key, r.value]));
       if (meta.get("format") !== FORMAT || meta.get("key") !== key) {
         db.close();
@@ -103,97 +102,248 @@ export class FoldCache {
       const seen = JSON.parse(meta.get("seen") ?? "null") as Hlc | null;
       const unchanged = meta.has("unchanged") ? (JSON.parse(meta.get("unchanged")!) as Unchanged) : undefined;
       if (!seen || !Number.isSafeInteger(seen.wall) || !Number.isSafeInteger(seen.logical)) throw new Error("no clock");
-      return new FoldCache(db, { gen: meta.get("gen") ?? "", sources, seen, unchanged });
+      return new FoldCache(db, { sources, seen, unchanged });
     } catch {
       db?.close();
       return undefined;
     }
   }
 
-  /** Every folded entry, umounts included. */
-  fold(): Fold {
-    const fold: Fold = new Map();
-    // raw rows and one object literal shape: about 25% less time than a row object per step
-    const rows = this.db.prepare("SELECT client, path, journal, seq, wall, logical, node, op, count, hash FROM fold").raw().iterate() as IterableIterator<
-      [string, string, string, number, number, number, string, Op, number, string]
-    >;
-    for (const [client, path, journal, seq, wall, logical, node, op, count, hash] of rows)
-      fold.set(entryKey(client, path), { op, client, path, count, wall, logical, node, journal, seq, hash });
-    return fold;
+  /** The cached fold, read as it is needed; the store owns the file's connection from now on. */
+  store(): FoldStore {
+    const db = this.db;
+    if (!db) throw new Error("the fold cache was closed");
+    this.db = undefined;
+    return FoldStore.onCache(db);
   }
 
   close(): void {
-    this.db.close();
+    this.db?.close();
+    this.db = undefined;
+  }
+}
+
+/** A fold cache that failed while it was read (a damaged page): the run starts again without it. */
+export class FoldCacheDamaged extends Error {}
+
+/** SQLite's page cache per connection (KiB, as a negative cache_size): the fold is read once, in order, or by key. */
+const CACHE_KIB = -2000;
+/** A new fold keeps at most this many entries in memory; the rest wait in its file. */
+const SPILL_AT = 16_384;
+const FOLD_COLUMNS = "client, path, journal, seq, wall, logical, node, op, count, hash";
+type FoldRow = [string, string, string, number, number, number, string, Op, number, string];
+
+/**
+ * The fold a reconcile works on: the rows of the fold cache (or of a new
+ * file that becomes the cache), read by key as they are needed, and the
+ * entries this run changed, in memory until they are saved. A reconcile
+ * that changes a few keys never loads the rest; a cold one never holds
+ * every entry in memory at once. Whatever it reads is what was folded
+ * before (the cache) or in this run (a new file): it never differs from a
+ * fold held in memory.
+ */
+export class FoldStore {
+  /** Entries set in this run and not yet written to the file. */
+  private readonly overlay: Fold = new Map();
+  private readonly byKey: Database.Statement | undefined;
+  /** Whether the file may hold rows (a new one holds none until the first spill). */
+  private rows: boolean;
+  /** A new file's keys that went to it: only those are looked up there (the cache's may all be). */
+  private readonly spilled: Set<string> | undefined;
+  private saved = false;
+  /** Why a new fold cannot become the cache (its file could not be made or written): it stays in memory. */
+  private unsaveable: string | undefined;
+
+  private constructor(
+    private readonly db: Database.Database | undefined,
+    /** A new file, renamed over the cache by save(); undefined: the cache file itself (or no file). */
+    private readonly temp: string | undefined,
+    rows: boolean,
+    private readonly spillAt = SPILL_AT,
+  ) {
+    this.rows = rows;
+    this.spilled = temp === undefined ? undefined : new Set();
+    this.byKey = db?.prepare(`SELECT ${FOLD_COLUMNS} FROM fold WHERE client = ? AND path = ?`).raw();
+  }
+
+  /** The fold cache's rows, with this run's changes kept apart until save(). */
+  static onCache(db: Database.Database): FoldStore {
+    return new FoldStore(db, undefined, true);
+  }
+
+  /**
+   * A new, empty fold in a new file beside the cache (`stateDir`), or in
+   * memory only (`stateDir` undefined: a dry run; or the file cannot be
+   * made: then save() fails and says why). `spillAt`: see SPILL_AT.
+   */
+  static fresh(stateDir: string | undefined, spillAt = SPILL_AT): FoldStore {
+    let temp: string | undefined;
+    let db: Database.Database | undefined;
+    let why = "a dry run's fold is not kept";
+    try {
+      if (stateDir !== undefined) {
+        removeStaleTemps(stateDir);
+        temp = `${foldCacheFile(stateDir)}.tmp-${randomBytes(6).toString("hex")}`;
+        createExclusive(temp, 0o600);
+        db = new Database(temp, { fileMustExist: true, timeout: 5000 });
+        // renamed into place only once complete and synced (save): a crash leaves a file nobody reads, so the
+        // rollback journal only has to serve a failed write (disk full), and stays in memory
+        db.pragma("journal_mode = MEMORY");
+        db.pragma("synchronous = OFF");
+        db.pragma(`cache_size = ${CACHE_KIB}`);
+        db.exec(SCHEMA);
+      }
+    } catch (err) {
+      why = `its new file could not be made: ${err instanceof Error ? err.message : String(err)}`;
+      db?.close();
+      if (temp) rmSync(temp, { force: true });
+      temp = undefined;
+      db = undefined;
+    }
+    if (db) return new FoldStore(db, temp, false, spillAt);
+    const store = new FoldStore(undefined, undefined, false);
+    store.unsaveable = why;
+    return store;
+  }
+
+  /** A fold with nothing in it and no file (record, which folds nothing; save() fails). */
+  static none(): FoldStore {
+    return new FoldStore(undefined, undefined, false);
+  }
+
+  get(key: string): JournalEvent | undefined {
+    const e = this.overlay.get(key);
+    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.has(key))) return e;
+    const nl = key.indexOf("\n");
+    const row = this.guard(() => this.byKey!.get(key.slice(0, nl), key.slice(nl + 1)) as FoldRow | undefined);
+    return row && toEvent(row);
+  }
+
+  /** Sets the entry of `key` (the caller folded it: it wins over what get returned). */
+  set(key: string, e: JournalEvent): void {
+    this.overlay.set(key, e);
+    if (this.temp !== undefined && this.overlay.size >= this.spillAt && this.unsaveable === undefined) this.spill();
+  }
+
+  /** Every entry with a count above 0, by key, as an rmtab entry (the full plan's input). */
+  mounted(): Map<string, RmtabEntry> {
+    const out = new Map<string, RmtabEntry>();
+    if (this.rows && this.db) {
+      const rows = this.db.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw().iterate() as IterableIterator<[string, string, number]>;
+      this.guard(() => {
+        for (const [client, path, count] of rows) {
+          const k = entryKey(client, path);
+          if (!this.overlay.has(k)) out.set(k, { client, path, count });
+        }
+      });
+    }
+    for (const [k, e] of this.overlay) if (e.count > 0) out.set(k, { client: e.client, path: e.path, count: e.count });
+    return out;
+  }
+
+  /**
+   * Writes the fold, its marks and what the next run checks, after a
+   * reconcile made rmtab durable: the cache's own file in one transaction,
+   * or a new file synced and renamed over it. A failure is returned, not
+   * thrown: the cache is only an accelerator, and the next run folds from
+   * the start (the file is removed so it cannot be half-trusted).
+   */
+  save(stateDir: string, u: FoldCacheUpdate): { error: string } | undefined {
+    const file = foldCacheFile(stateDir);
+    try {
+      const db = this.db;
+      if (!db || this.unsaveable !== undefined) throw new Error(this.unsaveable ?? "there is no fold to write");
+      refuseSymlink(file);
+      if (this.temp === undefined) {
+        if (!lstatIfExists(file)?.isFile()) throw new Error("the cache it was read from is gone");
+        db.pragma("journal_mode = DELETE");
+        db.pragma("synchronous = FULL");
+      }
+      const setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
+      db.transaction(() => {
+        setMeta.run("format", FORMAT);
+        setMeta.run("key", u.key);
+        this.writeOverlay();
+        db.exec("DELETE FROM sources");
+        const ins = db.prepare("INSERT INTO sources (file, journal_id, seq, hash, problem, recompacted) VALUES (?, ?, ?, ?, ?, ?)");
+        for (const [f, s] of u.sources) ins.run(f, s.journalId, s.seq, s.hash, s.problem ? JSON.stringify(s.problem) : null, s.recompacted ?? null);
+        setMeta.run("seen", JSON.stringify({ wall: u.seen.wall, logical: u.seen.logical }));
+        if (u.unchanged) setMeta.run("unchanged", JSON.stringify(u.unchanged));
+        else db.prepare("DELETE FROM meta WHERE key = 'unchanged'").run();
+      }).immediate();
+      if (this.temp !== undefined) {
+        db.close();
+        fsyncPath(this.temp);
+        renameSync(this.temp, file);
+      }
+      this.saved = true;
+      return undefined;
+    } catch (err) {
+      this.close();
+      dropFoldCache(stateDir);
+      return { error: `could not write the fold cache ${file} (the next reconcile folds every journal again): ${err instanceof Error ? err.message : String(err)}` };
+    }
+  }
+
+  /** Closes the file; a new one that was not saved is removed. */
+  close(): void {
+    if (this.db?.open) this.db.close();
+    if (this.temp !== undefined && !this.saved) rmSync(this.temp, { force: true });
+  }
+
+  /**
+   * A new file's entries in memory go to the file (they won over its rows:
+   * get() read those first). A write that fails (disk full) is rolled back
+   * and the fold stays in memory: the cache is only an accelerator.
+   */
+  private spill(): void {
+    try {
+      this.db!.transaction(() => this.writeOverlay())();
+    } catch (err) {
+      this.unsaveable = `its new file could not be written: ${err instanceof Error ? err.message : String(err)}`;
+      return;
+    }
+    for (const k of this.overlay.keys()) this.spilled?.add(k);
+    this.overlay.clear();
+    this.rows = true;
+  }
+
+  private writeOverlay(): void {
+    const put = this.db!.prepare(`INSERT OR REPLACE INTO fold (${FOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const e of this.overlay.values()) put.run(e.client, e.path, e.journal, e.seq, e.wall, e.logical, e.node, e.op, e.count, e.hash);
+  }
+
+  /** SQLite errors while reading the cache mean a damaged file (FoldCacheDamaged). */
+  private guard<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw new FoldCacheDamaged(`the fold cache could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+}
+
+function toEvent([client, path, journal, seq, wall, logical, node, op, count, hash]: FoldRow): JournalEvent {
+  return { op, client, path, count, wall, logical, node, journal, seq, hash };
+}
+
+/** New files of runs killed before they renamed them (an hour old: a run in progress is younger). */
+function removeStaleTemps(stateDir: string): void {
+  const prefix = `${basename(foldCacheFile(stateDir))}.tmp-`;
+  const cutoff = Date.now() - 3_600_000;
+  for (const name of readdirSync(stateDir)) {
+    if (!name.startsWith(prefix)) continue;
+    const f = join(stateDir, name);
+    const st = lstatIfExists(f);
+    if (st?.isFile() && st.mtimeMs < cutoff) rmSync(f, { force: true });
   }
 }
 
 export interface FoldCacheUpdate {
   readonly key: string;
-  /** Rewrite the whole fold (it was folded from the start), or only `changed` keys. */
-  readonly full: boolean;
-  readonly fold: Fold;
-  readonly changed: Iterable<string>;
   readonly sources: ReadonlyMap<string, CachedSource>;
   readonly seen: Hlc;
   readonly unchanged: Unchanged | undefined;
-}
-
-/**
- * Writes the cache after a reconcile made rmtab durable. A failure is
- * returned, not thrown: the cache is only an accelerator, and the next run
- * folds from the start (the file is removed so it cannot be half-trusted).
- */
-export function writeFoldCache(stateDir: string, u: FoldCacheUpdate): { gen: string } | { error: string } {
-  const file = foldCacheFile(stateDir);
-  // a full fold is written to a new file renamed into place (whatever was there, even garbage, goes);
-  // an incremental one updates the cache it was read from
-  const target = u.full ? `${file}.tmp-${randomBytes(6).toString("hex")}` : file;
-  let db: Database.Database | undefined;
-  try {
-    refuseSymlink(file);
-    if (u.full) createExclusive(target, 0o600);
-    else if (!lstatIfExists(file)?.isFile()) throw new Error("the cache it was read from is gone");
-    db = new Database(target, { fileMustExist: true, timeout: 5000 });
-    // a new file is renamed into place only once complete and synced (below): it needs no rollback journal
-    db.pragma(u.full ? "journal_mode = OFF" : "journal_mode = DELETE");
-    db.pragma(u.full ? "synchronous = OFF" : "synchronous = FULL");
-    const d = db;
-    d.exec(SCHEMA);
-    const put = d.prepare(
-      "INSERT OR REPLACE INTO fold (client, path, journal, seq, wall, logical, node, op, count, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    );
-    const setMeta = d.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-    const gen = randomBytes(8).toString("hex");
-    d.transaction(() => {
-      setMeta.run("format", FORMAT);
-      setMeta.run("gen", gen);
-      setMeta.run("key", u.key);
-      const keys: Iterable<string> = u.full ? u.fold.keys() : u.changed;
-      for (const k of keys) {
-        const e = u.fold.get(k);
-        if (e) put.run(e.client, e.path, e.journal, e.seq, e.wall, e.logical, e.node, e.op, e.count, e.hash);
-      }
-      d.exec("DELETE FROM sources");
-      const ins = d.prepare("INSERT INTO sources (file, journal_id, seq, hash, problem, recompacted) VALUES (?, ?, ?, ?, ?, ?)");
-      for (const [f, s] of u.sources) ins.run(f, s.journalId, s.seq, s.hash, s.problem ? JSON.stringify(s.problem) : null, s.recompacted ?? null);
-      setMeta.run("seen", JSON.stringify({ wall: u.seen.wall, logical: u.seen.logical }));
-      if (u.unchanged) setMeta.run("unchanged", JSON.stringify(u.unchanged));
-      else d.prepare("DELETE FROM meta WHERE key = 'unchanged'").run();
-    }).immediate();
-    db.close();
-    db = undefined;
-    if (u.full) {
-      fsyncPath(target);
-      renameSync(target, file);
-    }
-    return { gen };
-  } catch (err) {
-    db?.close();
-    db = undefined;
-    if (u.full) rmSync(target, { force: true });
-    dropFoldCache(stateDir);
-    return { error: `could not write the fold cache ${file} (the next reconcile folds every journal again): ${err instanceof Error ? err.message : String(err)}` };
-  }
 }
 
 /** Removes the cache (a damaged one, or before a change it cannot follow). */

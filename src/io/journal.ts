@@ -626,6 +626,7 @@ export function withReadOnly<T>(file: string, fn: (db: Database.Database) => T):
   try {
     try {
       db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+      db.pragma("cache_size = -2000");
       return fn(db);
     } catch (err) {
       const cause = err instanceof JournalError ? err.cause : err;
@@ -838,6 +839,7 @@ export class OwnJournal {
         db = new Database(file, { readonly: true, fileMustExist: true, timeout: 10000 });
       } else {
         db = new Database(file, { timeout: 10000 });
+        db.pragma("cache_size = -2000");
         db.pragma("journal_mode = DELETE");
         db.pragma("synchronous = FULL");
       }

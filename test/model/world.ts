@@ -16,7 +16,7 @@ import { foldCacheFile } from "../../src/io/fold-cache.js";
 import { withRmtabLock } from "../../src/io/lock.js";
 import { compact } from "../../src/maintain.js";
 import { recover, type RecoverAction } from "../../src/recover.js";
-import { reconcile, record, type FoldMemo, type ReconcileReport, type SyncContext } from "../../src/sync.js";
+import { reconcile, record, type ReconcileReport, type SyncContext } from "../../src/sync.js";
 import { verifyVolume, type VerifyFinding } from "../../src/verify.js";
 
 /** tmpfs when there is one: the same file semantics, no disk flushes. */
@@ -141,15 +141,10 @@ export class World {
     return cfg;
   }
 
-  /** Each node keeps its fold in memory between reconciles, as the daemon does (odd-numbered nodes do not, as the timer). */
-  private readonly memos = new Map<string, FoldMemo>();
-
   ctx(node: string): SyncContext {
-    if (!this.memos.has(node) && this.nodes.indexOf(node) % 2 === 0) this.memos.set(node, {});
     return {
       cfg: this.cfg(node),
       node,
-      foldMemo: this.memos.get(node),
       lockTimeoutMs: 10_000,
       now: () => this.now(node),
       // the truth here is mountd's: two clients unmounting between two records
