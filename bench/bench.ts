@@ -9,6 +9,7 @@
 //                            BENCH_HISTORY_ENTRIES (1k) live entries; histories written straight into the
 //                            journals (bench/journal-rows.ts), valid hash chains
 //   one-line record          mountd appended one line, BENCH_ENTRIES entries
+//   peer's mount (no target) `reconcile` on n01 after n02 journaled one mount (the timer's or the agent's case)
 //   takeover rebuild         `reconcile --hosting <n02's exports>` (text output, like the agent) on n02 with an emptied rmtab (BENCH_ENTRIES
 //                            lines rebuilt), fold cache warm and cold, beside the shell restore: grep (backup_rmtab,
 //                            all 8 exports) + sort -u + install (restore_rmtab) into an empty rmtab
@@ -519,6 +520,7 @@ interface EntriesResult {
   noop: Series;
   cold: Run[];
   record: Series;
+  peer: Series;
   rebuildWarm: Run[];
   rebuildCold: Run[];
   shell: number[];
@@ -568,6 +570,20 @@ function entriesScenario(entries: number): EntriesResult {
     }
     progress(`${tag}: one-line record ${med(recordS.runs).toFixed(0)} ms, start-up ${med(recordS.starts).toFixed(0)} ms`);
 
+    // the timer's or the agent's reconcile after a peer journaled one mount (not the daemon's: its own row)
+    const expB = c.hostedBy(b)[0]!;
+    const peerS = series();
+    for (let i = 0; i < REPS; i++) {
+      fresh++;
+      appendFileSync(c.rmtab(b), rmtabLine(`192.168.${fresh >> 8}.${fresh & 255}`, `${expB.path}/images`, 1));
+      expected++;
+      c.cli(b, ["record"]);
+      const r = paired(peerS, c, () => c.cli(a, ["reconcile", "--json"]));
+      const j = jsonOf(r.out);
+      if (!j.written || j.added.length !== 1 || j.entries !== expected) throw new Error(`reconcile on ${a} after a peer's mount: written=${j.written} added=${j.added.length} entries=${j.entries} (expected ${expected})`);
+    }
+    progress(`${tag}: reconcile after a peer's mount ${med(peerS.runs).toFixed(0)} ms, start-up ${med(peerS.starts).toFixed(0)} ms`);
+
     // ---- takeover: b (its exports stopped, so etab empty) gets an emptied rmtab and takes its exports (back) over
     writeFileSync(join(c.stateDir(b), "etab"), "");
     c.cli(b, ["record"]);
@@ -616,7 +632,7 @@ function entriesScenario(entries: number): EntriesResult {
     }
     const shellLines = countLines(dst);
     progress(`${tag}: shell restore ${median(shell).toFixed(0)} ms (${shellLines} lines)`);
-    return { noop: noopS, cold, record: recordS, rebuildWarm, rebuildCold, shell, shellLines, rebuiltLines: expected, rmtabBytes: statSync(src).size };
+    return { noop: noopS, cold, record: recordS, peer: peerS, rebuildWarm, rebuildCold, shell, shellLines, rebuiltLines: expected, rmtabBytes: statSync(src).size };
   } finally {
     if (KEEP) progress(`${tag}: cluster kept in ${c.root} (configs ${c.configFile("<node>")})`);
     else c.cleanup();
@@ -787,6 +803,16 @@ function runTargets(): void {
     ]);
   }
   if (ent) ratioRow(`one-line record, ${T_ENTRIES / 1000}k entries`, ent.record, 1.5);
+  if (ent) {
+    // not one of issue 10's targets: the cost a timer or agent reconcile pays for a peer's change
+    const s = ent.peer;
+    rows.push([
+      `reconcile after a peer's mount, ${T_ENTRIES / 1000}k entries`,
+      `${x(med(s.runs) / med(s.starts))} (${med(s.runs).toFixed(0)} / ${med(s.starts).toFixed(0)} ms; cpu ${x(med(s.runs, "cpuMs") / med(s.starts, "cpuMs"))})`,
+      "-",
+      "-",
+    ]);
+  }
   const shellMs = ent ? median(ent.shell) : NaN;
   for (const [what, rs] of ent
     ? ([
@@ -871,6 +897,7 @@ function runTargets(): void {
       noop: ent && sumS(ent.noop),
       coldReconcile: ent && sum(ent.cold),
       record: ent && sumS(ent.record),
+      peerReconcile: ent && sumS(ent.peer),
       rebuildWarm: ent && sum(ent.rebuildWarm),
       rebuildCold: ent && sum(ent.rebuildCold),
       shellRestoreMs: shellMs,

@@ -649,11 +649,12 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           : undefined;
       const parsed = edit ? undefined : r.parse();
       const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, fold: g.fold.mounted(), managed, index, addOnly, frozen });
-      const content = edit ? edit.content.toString("utf8") : serializeRmtab(plan.entries);
+      // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode)
+      const content = edit ? edit.content : Buffer.from(serializeRmtab(plan.entries), "utf8");
       const malformed = parsed?.malformed ?? [];
       const entries = edit ? countLines(edit.content) : plan.entries.length;
       const nextClean = { [CLEAN_KEY]: !addOnly && !frozen && plan.heldBack.length === 0 && plan.unwritable.length === 0 ? clean : "" };
-      const same = content === r.snap.content.toString("utf8") && malformed.length === 0 && (r.snap.exists || content === "");
+      const same = content.equals(r.snap.content) && malformed.length === 0 && (r.snap.exists || content.length === 0);
       let written = false;
       if (!same && !dryRun) {
         if (r.snap.content.length > 0 && entries === 0 && addOnly)
@@ -679,7 +680,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
         advanceMarks(ctx, g);
         unchanged = whatUnchanged(ctx, g, written ? content : r.snap.content, hosting);
       }
-      ctx.insideLock?.(written ? Buffer.from(content, "utf8") : r.snap.content);
+      ctx.insideLock?.(written ? content : r.snap.content);
       return {
         ...r.report,
         written,
@@ -714,7 +715,7 @@ function cleanState(managed: ReadonlySet<string>): string {
 
 function countLines(b: Buffer): number {
   let n = 0;
-  for (let i = b.indexOf(0x0a); i >= 0; i = b.indexOf(0x0a, i + 1)) n++;
+  for (let i = 0; i < b.length; i++) if (b[i] === 0x0a) n++;
   return n;
 }
 

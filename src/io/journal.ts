@@ -1085,7 +1085,7 @@ export class OwnJournal {
   }
 
   /** Before renaming a new rmtab into place: remember what it holds, in case we crash. */
-  markPending(next: string, hosted: readonly string[]): void {
+  markPending(next: Buffer | string, hosted: readonly string[]): void {
     this.db.transaction(() => {
       this.putBaseline("pending", next);
       this.setState("pending_hosted", JSON.stringify(hosted));
@@ -1096,10 +1096,11 @@ export class OwnJournal {
   commitPending(nowMs: number, gen?: number, state?: Readonly<Record<string, string>>): void {
     this.db.transaction(() => {
       for (const [k, v] of Object.entries(state ?? {})) this.setState(k, v);
-      // only the pending slot: the committed one is replaced, not read (a multi-megabyte blob)
-      const p = (this.db.prepare("SELECT content FROM baseline WHERE slot = 'pending'").get() as { content: Buffer } | undefined)?.content;
-      if (p !== undefined) {
-        this.putBaseline("committed", p);
+      // the pending slot becomes the committed one inside SQLite: neither multi-megabyte blob is read into memory
+      const moved = this.db
+        .prepare("INSERT INTO baseline (slot, content) SELECT 'committed', content FROM baseline WHERE slot = 'pending' ON CONFLICT (slot) DO UPDATE SET content = excluded.content")
+        .run().changes;
+      if (moved > 0) {
         this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
         if (gen !== undefined) this.setState("baseline_gen", String(gen));
       }
