@@ -1,6 +1,6 @@
 // One source of truth for the command line: the man page, --help and the bash
 // completion all come from the commander definitions.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
@@ -56,6 +56,18 @@ describe("--help", () => {
     }
     expect(cli(["compact", "--help"]).stdout).toMatch(/\(default: 30d\)/);
     expect(cli(["watch", "--help"]).stdout).toMatch(/\(default: 100\)/);
+  });
+});
+
+describe("output", () => {
+  it("a reader that goes away (| head) ends the output quietly, not with a stack trace", async () => {
+    const child = spawn(process.execPath, [CLI, "man"], { stdio: ["ignore", "pipe", "pipe"] });
+    child.stdout.destroy(); // our end of the pipe closes before the CLI writes: its write fails with EPIPE
+    let stderr = "";
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
   });
 });
 
