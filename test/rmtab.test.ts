@@ -147,6 +147,23 @@ describe("rmtab properties", () => {
     );
   });
 
+  it("an all-ASCII file (read as one string) parses as the line-by-line decode of any other file does", () => {
+    const piece = fc.oneof(host, path, fc.constantFrom(":", ";", "0x", "\n", "\n", "0x0000000a", "017", " ", "\0", "x".repeat(2100)));
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
+        const text = pieces.join("");
+        const fast = parseRmtab(Buffer.from(text, "latin1"));
+        // one non-ASCII line at the end sends the whole file down the line-by-line path
+        const slow = parseRmtab(Buffer.concat([Buffer.from(text.endsWith("\n") || text === "" ? text : `${text}\n`, "latin1"), Buffer.from([0xff, 0x0a])]));
+        expect(slow.entries).toEqual(fast.entries);
+        expect(slow.duplicates).toEqual(fast.duplicates);
+        expect(slow.malformed.slice(0, -1)).toEqual(fast.malformed);
+        expect(slow.malformed.at(-1)?.problem).toBe("not valid UTF-8");
+      }),
+      { numRuns: 1000, seed: 20261130 },
+    );
+  });
+
   it("canonical output is a fixed point", () => {
     fc.assert(
       fc.property(fc.uniqueArray(entry, { selector: (e) => `${e.client}\n${e.path}`, maxLength: 50 }), (entries) => {

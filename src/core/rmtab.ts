@@ -8,6 +8,7 @@
 // mountd stops parsing the whole file at the first line without ":", so a
 // line we cannot represent exactly is never written back: it is reported
 // as malformed and quarantined by the caller.
+import { isAscii } from "node:buffer";
 
 /** One rmtab entry; `client` is the address with its real ":" characters. */
 export interface RmtabEntry {
@@ -171,34 +172,41 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
   const malformed: MalformedLine[] = [];
   const duplicates: number[] = [];
   const decoder = new TextDecoder("utf-8", { fatal: true });
+  // the usual file is all ASCII: then it is one string, a character per byte, cut into lines
+  // (a decode and a Buffer view per line cost more than the rest of the parse)
+  const whole = isAscii(buf) ? buf.toString("latin1") : undefined;
+  const nulFree = whole !== undefined && !whole.includes("\0");
   let pos = 0;
   let lineNo = 0;
   let linesCanonical = true;
   while (pos < buf.length) {
     lineNo++;
-    let end = buf.indexOf(0x0a, pos);
+    let end = whole !== undefined ? whole.indexOf("\n", pos) : buf.indexOf(0x0a, pos);
     const hasNewline = end >= 0;
     if (!hasNewline) end = buf.length;
-    const raw = buf.subarray(pos, end);
+    const start = pos;
     pos = end + 1;
+    const raw = () => buf.subarray(start, end);
     let text: string;
-    try {
-      text = decoder.decode(raw);
-    } catch {
-      malformed.push({ line: lineNo, text: raw.toString("latin1"), bytes: raw, problem: "not valid UTF-8" });
+    if (whole !== undefined) text = whole.slice(start, end);
+    else
+      try {
+        text = decoder.decode(raw());
+      } catch {
+        malformed.push({ line: lineNo, text: raw().toString("latin1"), bytes: raw(), problem: "not valid UTF-8" });
+        continue;
+      }
+    if (end - start + (hasNewline ? 1 : 0) > MAX_LINE_BYTES) {
+      malformed.push({ line: lineNo, text, bytes: raw(), problem: `line longer than ${MAX_LINE_BYTES} bytes (mountd would split it)` });
       continue;
     }
-    if (raw.length + (hasNewline ? 1 : 0) > MAX_LINE_BYTES) {
-      malformed.push({ line: lineNo, text, bytes: raw, problem: `line longer than ${MAX_LINE_BYTES} bytes (mountd would split it)` });
-      continue;
-    }
-    if (text.includes("\0")) {
-      malformed.push({ line: lineNo, text, bytes: raw, problem: "NUL byte in line" });
+    if (!nulFree && text.includes("\0")) {
+      malformed.push({ line: lineNo, text, bytes: raw(), problem: "NUL byte in line" });
       continue;
     }
     const parsed = parseLine(text);
     if (typeof parsed === "string") {
-      malformed.push({ line: lineNo, text, bytes: raw, problem: parsed });
+      malformed.push({ line: lineNo, text, bytes: raw(), problem: parsed });
       continue;
     }
     if (linesCanonical && (!hasNewline || !isCanonicalText(text, parsed))) linesCanonical = false;
