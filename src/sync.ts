@@ -149,7 +149,7 @@ interface CacheWork {
   readonly key: string;
   /** Folded from the start (true) or from the cached fold plus the events past its marks. */
   readonly full: boolean;
-  /** Keys whose winning event changed in this run. */
+  /** Keys whose winning event changed in this run (only with the cache: a fold from the start changes every key). */
   readonly changed: Set<string>;
   readonly sources: Map<string, CachedSource>;
   /** journalStamp of each peer journal, taken before it was read. */
@@ -233,13 +233,14 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false, save = !r
     if (cache && !sameKeys(published, cache.state.sources)) cache = dropCache(cache);
     // events are folded as they are read: the whole history is never held in memory
     const readAll = (c: FoldCache | undefined, fold: FoldStore) => {
+      // the keys that changed past the cache's marks (from the start, every key: not kept, nothing uses them)
       const changed = new Set<string>();
       const sink = (e: JournalEvent) => {
         const k = entryKey(e.client, e.path);
         const cur = fold.get(k);
         if (cur === undefined || compareEvents(e, cur) > 0) {
           fold.set(k, e);
-          changed.add(k);
+          if (c) changed.add(k);
         }
       };
       const from = (file: string) => c?.state.sources.get(file);
