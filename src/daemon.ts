@@ -30,10 +30,11 @@ import { describeProblems } from "./io/control.js";
 import { listed } from "./commands/format.js";
 import type { Config } from "./config.js";
 import { reconcile, record, type ReconcileReport, type RecordReport, type SyncContext } from "./sync.js";
+import { Schedule, type Work } from "./schedule.js";
 import { reconcileUnits, recordUnits, unitsError, type UnitsReport } from "./units.js";
 
 export interface DaemonOptions {
-  /** Quiet time after an event before the work runs (ms). */
+  /** How long changes that keep coming while work runs wait after it, to be taken together (ms); see src/schedule.ts. */
   readonly debounceMs: number;
   /** Safety reconcile period (ms). */
   readonly intervalMs: number;
@@ -60,8 +61,6 @@ export interface DaemonDeps {
   /** Runs after every successful reconcile (e.g. refreshes the metrics textfile). */
   readonly afterReconcile?: () => void;
 }
-
-type Work = "record" | "reconcile";
 
 interface Armed {
   readonly dir: string;
@@ -119,13 +118,7 @@ export class Daemon {
   private ctx: SyncContext;
   private readonly opts: DaemonOptions;
   private stopping = false;
-  private readonly pending = { record: false, reconcile: false };
-  private dueTimer: NodeJS.Timeout | undefined;
-  private dueAt = 0;
-  private notBefore = 0;
-  /** When the last piece of work ended (ms): changes within --debounce of it wait to be taken together. */
-  private lastDone = 0;
-  private busy: Promise<void> | undefined;
+  private readonly schedule: Schedule;
   private failures = 0;
   private ready = false;
   private status = "";
@@ -144,6 +137,20 @@ export class Daemon {
   ) {
     this.ctx = first;
     this.opts = { ...DEFAULT_DAEMON_OPTIONS, ...opts };
+    this.schedule = new Schedule(
+      {
+        now: Date.now,
+        setTimer: (fn, ms) => setTimeout(fn, ms),
+        clearTimer: (t) => clearTimeout(t as NodeJS.Timeout),
+        run: (kind) => this.work(kind),
+        unchanged: () => {
+          const same = this.unchanged();
+          if (same) this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
+          return same;
+        },
+      },
+      this.opts.debounceMs,
+    );
   }
 
   private log(level: Level, msg: string): void {
@@ -160,13 +167,13 @@ export class Daemon {
     );
     this.arm();
     this.timers.push(setInterval(() => this.poll(), this.opts.pollMs));
-    this.timers.push(setInterval(() => this.request("reconcile", 0), this.opts.intervalMs));
+    this.timers.push(setInterval(() => this.request("reconcile"), this.opts.intervalMs));
     const wd = this.deps.notify.watchdogMs;
     if (wd !== undefined) {
       this.log("debug", `systemd watchdog: ${wd} ms, pinging every ${Math.max(1, Math.floor(wd / 2))} ms`);
       this.timers.push(setInterval(() => this.deps.notify.send({ WATCHDOG: "1" }), Math.max(1, Math.floor(wd / 2))));
     }
-    this.request("reconcile", 0);
+    this.request("reconcile");
     return this.done;
   }
 
@@ -174,13 +181,13 @@ export class Daemon {
   stop(why: string): void {
     if (this.stopping) return;
     this.stopping = true;
-    this.log("info", `${why}: stopping${this.busy ? " after the work in flight" : ""}`);
+    this.log("info", `${why}: stopping${this.schedule.busy ? " after the work in flight" : ""}`);
     this.deps.notify.send({ STOPPING: "1", STATUS: "stopping" });
-    if (this.dueTimer) clearTimeout(this.dueTimer);
+    this.schedule.stop();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     this.disarm();
-    void (this.busy ?? Promise.resolve())
+    void (this.schedule.busy ?? Promise.resolve())
       .then(() => this.deps.notify.flush())
       .then(() => {
         this.log("info", "stopped");
@@ -205,58 +212,32 @@ export class Daemon {
     this.disarm();
     this.arm();
     this.failures = 0;
-    this.notBefore = 0;
-    this.request("reconcile", 0);
+    this.schedule.clearBackoff();
+    this.request("reconcile");
   }
 
-  // ---- scheduling -------------------------------------------------------
+  // ---- scheduling: src/schedule.ts -------------------------------------
 
-  /**
-   * The first change after a quiet spell is taken at once (mountd's MNT
-   * waits for nothing, and neither should its record); changes that follow
-   * within `delayMs` of the last piece of work wait until then and are taken
-   * together, as are those that come while work runs.
-   */
-  private request(kind: Work, delayMs: number): void {
+  private request(kind: Work): void {
     if (this.stopping) return;
-    this.pending[kind] = true;
-    this.wake(Math.max(0, Math.min(delayMs, this.lastDone + delayMs - Date.now())));
+    this.schedule.request(kind);
   }
 
-  private wake(delayMs: number): void {
-    if (this.stopping) return;
-    const now = Date.now();
-    const at = Math.max(now + delayMs, this.notBefore);
-    if (this.dueTimer && this.dueAt <= at) return;
-    if (this.dueTimer) clearTimeout(this.dueTimer);
-    this.dueAt = at;
-    this.dueTimer = setTimeout(() => {
-      this.dueTimer = undefined;
-      this.kick();
-    }, at - now);
+  /** Whether rmtab and the spool are as the last successful piece of work left them (seen under the lock). */
+  private unchanged(): boolean {
+    return this.seen !== undefined && localSignature(this.ctx.cfg) === this.seen;
   }
 
-  private kick(): void {
-    if (this.busy || this.stopping) return; // the busy one re-wakes when done
-    if (!this.pending.record && !this.pending.reconcile) return;
-    this.busy = this.work().finally(() => {
-      this.busy = undefined;
-      this.lastDone = Date.now();
-      if (!this.stopping && (this.pending.record || this.pending.reconcile)) this.wake(0);
-    });
-  }
-
-  private async work(): Promise<void> {
-    const kind: Work = this.pending.reconcile ? "reconcile" : "record";
-    this.pending.record = false;
-    if (kind === "reconcile") this.pending.reconcile = false;
+  /** One piece of work; resolves to how many local changes it journaled (see src/schedule.ts). */
+  private async work(kind: Work): Promise<number> {
     let sig: string | undefined;
     const base = this.ctx;
     const ctx: SyncContext = { ...base, insideLock: (rmtab) => (sig = localSignature(base.cfg, rmtab)) };
-    if (kind === "record" && this.seen !== undefined && localSignature(base.cfg) === this.seen) {
+    if (kind === "record" && this.unchanged()) {
       this.log("debug", "record skipped: rmtab and the spool are as the last piece of work left them");
-      return;
+      return 0;
     }
+    let took = 0;
     const started = Date.now();
     this.log("debug", `${kind} started`);
     try {
@@ -264,31 +245,35 @@ export class Daemon {
         // every control directory: the shared one (if any) and each group's mounted here
         const all = kind === "reconcile" ? await reconcileUnits(ctx) : await recordUnits(ctx);
         this.reportUnits(kind, all);
+        for (const u of all.units) if (u.state === "done") took += u.report.recorded.length;
         // the other groups' work is done even when one failed: the textfile shows both (a failing group as its state)
         if (kind === "reconcile") this.deps.afterReconcile?.();
         const err = unitsError(all);
         if (err) throw err;
       } else if (kind === "reconcile") {
-        this.reportReconcile(await reconcile(ctx), "");
+        const r = await reconcile(ctx);
+        took = r.recorded.length;
+        this.reportReconcile(r, "");
         this.deps.afterReconcile?.();
       } else {
-        this.reportRecord(await record(ctx), "");
+        const r = await record(ctx);
+        took = r.recorded.length;
+        this.reportRecord(r, "");
       }
       this.seen = sig;
       this.log("debug", `${kind} done in ${Date.now() - started} ms`);
       if (this.failures > 0) {
         this.log("notice", `${kind} works again after ${plural(this.failures, "failure")}; catching up with a reconcile`);
         this.failures = 0;
-        this.notBefore = 0;
-        if (kind === "record") this.pending.reconcile = true;
+        this.schedule.clearBackoff();
+        if (kind === "record") this.schedule.request("reconcile");
       }
       this.setStatus(`ok: last ${kind} ${new Date().toISOString()}`);
     } catch (err) {
       this.seen = undefined;
-      this.pending[kind] = true; // retried; whatever mountd changed stays in rmtab and the spool
       this.failures++;
       const delay = Math.min(this.opts.backoffMaxMs, this.opts.backoffMinMs * 2 ** Math.min(20, this.failures - 1));
-      this.notBefore = Date.now() + delay;
+      this.schedule.retry(kind, delay); // whatever mountd changed stays in rmtab and the spool
       const level: Level = err instanceof LockTimeoutError ? "warning" : "err";
       const what = err instanceof RefusedError || err instanceof JournalError || err instanceof ConfigError || err instanceof ExitError ? "" : " (unexpected)";
       this.log(level, `${kind} failed${what}: ${errorMessage(err)}; retry ${this.failures} in ${delay / 1000} s`);
@@ -299,6 +284,7 @@ export class Daemon {
         this.deps.notify.send({ READY: "1", STATUS: this.status });
       }
     }
+    return took;
   }
 
   /** `pre`: "" for the one control directory, "group NAME: " for a group's. */
@@ -362,7 +348,7 @@ export class Daemon {
       dir: this.ctx.cfg.stateDir,
       polled: false,
       wants: (name) => local.has(name) || name === etab,
-      onName: (name) => this.request(name === etab ? "reconcile" : "record", this.opts.debounceMs),
+      onName: (name) => this.request(name === etab ? "reconcile" : "record"),
     });
     // the shared control directory's journals ("journals"), and each group's ("journals NAME")
     for (const u of controlUnits(this.ctx.cfg)) {
@@ -376,7 +362,7 @@ export class Daemon {
         wants: (name) => name.endsWith(".sqlite") && name !== own,
         onName: () => {
           this.log("debug", `a peer journal changed${group === undefined ? "" : ` (${group})`}`);
-          this.request("reconcile", this.opts.debounceMs);
+          this.request("reconcile");
         },
       });
     }
@@ -389,7 +375,7 @@ export class Daemon {
           dir: dirname(target),
           polled: false,
           wants: (n) => n === name || n === `${rmtab}.tmp`,
-          onName: () => this.request("record", this.opts.debounceMs),
+          onName: () => this.request("record"),
         });
       }
     } catch {
@@ -451,7 +437,7 @@ export class Daemon {
         if (typeof name === "string" && name !== "" && w.wants(basename(name))) w.onName(basename(name));
       });
     // a local change made before "ready" is not reported: look once more (the record is skipped when nothing changed)
-    if (!w.polled) watcher.on("ready", () => this.request("record", this.opts.debounceMs));
+    if (!w.polled) watcher.on("ready", () => this.request("record"));
     watcher.on("error", (err) => {
       this.log("warning", `watch on ${dir} failed: ${errorMessage(err)}; re-arming`);
       void watcher.close();
@@ -481,7 +467,7 @@ export class Daemon {
     const before = this.watches.size;
     const all = this.arm();
     // Back after a gap: events may have been missed; the files are the truth.
-    if (all && (gap || this.watches.size > before)) this.request("reconcile", 0);
+    if (all && (gap || this.watches.size > before)) this.request("reconcile");
   }
 }
 

@@ -68,6 +68,27 @@ describe("rmtabsync watch", () => {
     }
   });
 
+  it("takes each change at once, also one that comes right after a piece of work ended (--debounce holds back only a storm)", async () => {
+    const c = started();
+    // an hour: a change made to wait for --debounce after the work before it would not be recorded within this test
+    const w = new WatchProc(c, "ds03", ["--debounce", "3600000", "--interval", "3600"]);
+    try {
+      await w.ready();
+      const want: string[] = [];
+      for (let i = 1; i <= 3; i++) {
+        // one change at a time, each as soon as the one before is journaled (the daemon may still be finishing that work)
+        c.mountd("ds03", "mount", `10.0.0.${20 + i}`, "/srv/vm0");
+        want.push(`mount 10.0.0.${20 + i} /srv/vm0 1`);
+        await eventsBecome(c, "ds03", want);
+      }
+      await w.waitFor(/^<6>recorded 1 change: mount 10\.0\.0\.23 /);
+      // one piece of work each
+      expect(w.lines.filter((l) => l.startsWith("<6>recorded"))).toEqual([1, 2, 3].map((i) => `<6>recorded 1 change: mount 10.0.0.${20 + i} /srv/vm0 1`));
+    } finally {
+      expect(await w.stop()).toEqual({ code: 0, signal: null });
+    }
+  });
+
   it("follows a symlinked rmtab: mountd's rename lands on the link's target, in another directory", async () => {
     const c = started();
     const elsewhere = join(c.root, "elsewhere");

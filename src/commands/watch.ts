@@ -61,7 +61,7 @@ export function watchCommand(rt: Runtime) {
     .description(
       "run as a daemon: record rmtab changes (and mountd's ha-callout spool) as they happen, reconcile when a peer journal changes and periodically; SIGTERM stops, SIGHUP reloads the configuration",
     )
-    .option("--debounce <ms>", "after a piece of work, changes wait this long and are then taken together (the first change after a quiet spell is taken at once)", "100")
+    .option("--debounce <ms>", "after a piece of work that took more than one change (a storm), changes that came meanwhile wait this long and are then taken together (otherwise a change is taken at once)", "100")
     .option("--interval <seconds>", "reconcile at least this often", "60")
     .option("--poll <seconds>", "poll peer journals this often (inotify cannot see other nodes' writes), and re-arm a vanished or remounted directory", "1")
     .option("--lock-timeout <seconds>", "wait at most this long for mountd's rmtab lock per attempt", "10")
