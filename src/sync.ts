@@ -554,15 +554,29 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     g.own.noteRecorded(nowMs);
     spool?.finish();
     const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
-    return { report, snap, parse, lines, fromLocal, hosted, recorded: [] as JournalEvent[], nextGen: base.gen };
+    return { report, snap, parse, lines, fromLocal, hosted, recorded: [] as JournalEvent[], nextGen: base.gen, heldOut: new Set<string>(), heldExports: new Set<string>() };
   }
+  // A node's first record cannot tell whether a line of an export it does not export now was served
+  // here: etab may have lost the export just before (the Pacemaker agent's stop runs exportfs -u, then
+  // record --hosting). Such a line stays out of the baseline, so the agent's record still journals it;
+  // a later plain record takes it for a foreign line, as it would have been taken here.
+  const heldOut = new Set<string>();
+  const heldExports = new Set<string>();
+  if (base.committed === undefined && base.pending === undefined)
+    ignored = ignored.map((i) => {
+      if (hosted.has(i.export)) return i;
+      heldOut.add(entryKey(i.client, i.path));
+      heldExports.add(i.export);
+      return { ...i, reason: `${i.reason}; this node's first record keeps it out of its baseline, so that record --hosting ${i.export} (the agent's stop) still journals it` };
+    });
+  const baselineNow = withoutKeys(canonicalNow, heldOut);
   const recorded = dryRun
     ? previewEvents(changes, ctx.node, g.seen, nowMs)
     : g.own.commitRecord({
         changes,
         seen: g.seen,
         nowMs,
-        current: canonicalNow,
+        current: baselineNow,
         hosted: hostedList,
         gen: nextGen,
         what: "record",
@@ -573,7 +587,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
           ...(ignored.length > 0 || fromLocal ? { [CLEAN_KEY]: "" } : {}),
         },
       });
-  if (!dryRun) saveLocal(ctx, g, nextGen, hostedList, canonicalNow);
+  if (!dryRun) saveLocal(ctx, g, nextGen, hostedList, baselineNow);
   spool?.finish();
   const report: RecordReport = {
     node: ctx.node,
@@ -586,7 +600,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     problems: g.problems,
     spooled,
   };
-  return { report, snap, parse, lines, fromLocal, hosted, recorded, nextGen };
+  return { report, snap, parse, lines, fromLocal, hosted, recorded, nextGen, heldOut, heldExports };
 }
 
 /**
@@ -640,8 +654,10 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
       const managed = new Set([...r.hosted, ...(ctx.cfg.group === undefined ? index.eligibleFor(ctx.node) : [])]);
       const addOnly = g.problems.length > 0;
       // our own journal rolled back or forked: our lost events are not in the fold, so the
-      // exports we serve keep mountd's lines as they are until recover
-      const frozen = g.badMarks.has(g.own.meta.journalId) ? new Set(r.hosted) : undefined;
+      // exports we serve keep mountd's lines as they are until recover; and so do the exports of
+      // lines this node's first record kept out of its baseline (they may still be journaled)
+      const frozenExports = new Set([...(g.badMarks.has(g.own.meta.journalId) ? r.hosted : []), ...r.heldExports]);
+      const frozen = frozenExports.size > 0 ? frozenExports : undefined;
       const clean = cleanState(managed);
       // rmtab agreed with the fold at the last reconcile: only the keys that changed since can differ
       const edit =
@@ -662,7 +678,9 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           throw new RefusedError("refusing to empty rmtab while a journal is unreadable");
         const nowMs = ctx.now();
         appendQuarantine(p.quarantine, p.rmtab, malformed, new Date(nowMs));
-        g.own.markPending(content, r.report.hosted);
+        // the baseline: what was written, without the lines the first record kept out of it
+        const baseline = withoutKeys(content, r.heldOut);
+        g.own.markPending(baseline, r.report.hosted);
         writeFileAtomic(p.rmtab, content, {
           // like mountd: a symlinked rmtab is followed, its mode kept (README, Safety)
           followSymlink: true,
@@ -672,7 +690,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           beforeRename: ctx.beforeRename,
         });
         g.own.commitPending(nowMs, r.nextGen + 1, nextClean);
-        saveLocal(ctx, g, r.nextGen + 1, r.report.hosted, content);
+        saveLocal(ctx, g, r.nextGen + 1, r.report.hosted, baseline);
         written = true;
       } else if (!dryRun) {
         g.own.commitPending(ctx.now(), undefined, nextClean);
@@ -712,6 +730,12 @@ const CLEAN_KEY = "reconcile_clean";
 
 function cleanState(managed: ReadonlySet<string>): string {
   return JSON.stringify({ managed: [...managed].sort() });
+}
+
+/** Canonical content without the lines of `keys` (the same buffer when there are none). */
+function withoutKeys(content: Buffer, keys: ReadonlySet<string>): Buffer {
+  if (keys.size === 0) return content;
+  return Buffer.from(serializeRmtab(parseRmtab(content).entries.filter((e) => !keys.has(entryKey(e.client, e.path)))), "utf8");
 }
 
 function countLines(b: Buffer): number {

@@ -364,4 +364,30 @@ describe("an export's last changes, seen only after exportfs -u removed it from 
         c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
         expect(c.lines("ds03")).toEqual(want);
       });
+
+  // Found by the concurrency run (seed 1414086182, under load): the same, when the record or
+  // reconcile after exportfs -u is the node's first. With no baseline it cannot tell the
+  // export was served here, and took the mounts into its baseline unjournaled.
+  for (const first of ["record", "reconcile"] as const)
+    it(`mounts made before a node's first record reach the next node when that first run is a ${first} after exportfs -u`, () => {
+      const c = new TestCluster(["ds03", "ds04"], EXPORTS.slice(0, 2));
+      c.initAll();
+      c.etab("ds03", ["/srv/vm0"]);
+      c.etab("ds04", ["/srv/vm1"]);
+      c.mountd("ds04", "mount", "2001:db8::6", "/srv/vm1");
+      c.mountd("ds04", "mount", "10.0.0.11", "/srv/vm1");
+      c.mountd("ds04", "mount", "10.0.0.11", "/srv/vm1");
+      const want = c.lines("ds04");
+      c.etab("ds04", []); // exportfs -u
+      const r = c.json<{ ignored: { reason: string }[] }>("ds04", [first]);
+      expect(r.ignored.map((i) => i.reason)).toEqual(want.map(() => expect.stringContaining("first record keeps it out of its baseline")));
+      expect(c.lines("ds04")).toEqual(want); // a reconcile leaves them where mountd put them
+      c.ok("ds04", ["record", "--hosting", "vm1"]); // the agent's stop
+      c.ok("ds03", ["reconcile", "--hosting", "vm1"]); // the agent's start
+      c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
+      expect(c.lines("ds03")).toEqual(want);
+      // and a line of an export that was never served here is still taken for a foreign one, one record later
+      c.ok("ds04", ["record"]);
+      expect(c.lines("ds04")).toEqual(want);
+    });
 });
