@@ -405,9 +405,15 @@ export async function record(ctx: SyncContext, opts: { dryRun?: boolean; hosting
 }
 
 /** What changed since the baseline, looking only at changed lines when it can. */
-function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: Buffer, base: Baseline, hosted: ReadonlySet<string>, index: ExportIndex) {
+function planAgainstBaseline(
+  parsed: ParsedRmtab,
+  canonicalNow: Buffer,
+  base: Baseline,
+  hosted: ReadonlySet<string>,
+  hostedBefore: ReadonlySet<string> | undefined,
+  index: ExportIndex,
+) {
   if (base.committed === undefined) return planRecord({ current: parsed.entries, baselines: [], hosted, index });
-  const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
   if (base.pending === undefined) {
     if (canonicalNow.equals(base.committed)) return { changes: [], ignored: [] };
     // both canonical (no line twice): the lines outside the changed region are in both, and cancel out
@@ -417,6 +423,20 @@ function planAgainstBaseline(parsed: ParsedRmtab, canonicalNow: Buffer, base: Ba
   }
   const baselines = [base.committed, base.pending].map((b) => toCountMap(parseRmtab(b).entries));
   return planRecord({ current: parsed.entries, baselines, hosted, hostedBefore, index });
+}
+
+/**
+ * A baseline's exports: those this node exported (etab, or --hosting of the
+ * agent's start) and, marked "+", those among them the agent's start took
+ * over that etab did not list yet. Export names never start with "+".
+ */
+function splitHosted(list: readonly string[] | undefined): { hosted: string[] | undefined; arriving: Set<string> } {
+  if (list === undefined) return { hosted: undefined, arriving: new Set() };
+  return { hosted: list.filter((x) => !x.startsWith("+")), arriving: new Set(list.filter((x) => x.startsWith("+")).map((x) => x.slice(1))) };
+}
+
+function joinHosted(hosted: ReadonlySet<string>, arriving: ReadonlySet<string>): string[] {
+  return [...[...hosted].sort(), ...[...arriving].sort().map((x) => `+${x}`)];
 }
 
 /** The filesystem a local baseline copy is tied to. */
@@ -484,12 +504,18 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   let parsedOnce: ParsedRmtab | undefined;
   const parse = (): ParsedRmtab => (parsedOnce ??= parseRmtab(snap.content));
   const { hosted, problems } = readHosted(ctx.cfg, index);
-  const etabHosted = [...hosted].sort();
-  for (const name of hosting) hosted.add(name);
   for (const msg of problems) ctx.warn(msg);
   const { base, nextGen, fromLocal } = chooseBaseline(g);
-  const hostedList = keepHosting ? [...hosted].sort() : etabHosted;
-  const hostedBefore = base.hosted ? new Set(base.hosted) : undefined;
+  const was = splitHosted(base.hosted);
+  // Taken over by the agent's start (reconcile --hosting) and not in etab yet (exportfs runs next): its
+  // lines are planned as an export taken over (only growth is news) until etab lists it, never as one
+  // leaving; the agent's stop (record --hosting) ends it.
+  const arriving = new Set([...was.arriving].filter((x) => !hosted.has(x) && (keepHosting || !hosting.includes(x))));
+  if (keepHosting) for (const x of hosting) if (!hosted.has(x)) arriving.add(x);
+  const saved = new Set([...hosted, ...(keepHosting ? hosting : []), ...arriving]);
+  for (const name of [...hosting, ...arriving]) hosted.add(name);
+  const hostedList = joinHosted(saved, arriving);
+  const hostedBefore = was.hosted ? new Set(was.hosted.filter((x) => !arriving.has(x))) : undefined;
   // record (not reconcile, which needs every entry) of a file changed since a committed baseline: only the changed lines
   const spoolEvents = spool?.events ?? [];
   // a file changed since a committed baseline: only the changed lines and those the spool names (an UMNTALL without a path names every line of its client)
@@ -531,7 +557,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     });
     spooled = sp.changes.length;
   } else {
-    const plan = lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, index);
+    const plan = lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, hostedBefore, index);
     const fromFile = wipe(plan.changes);
     changes = fromFile.changes;
     ignored = [...plan.ignored, ...fromFile.held];
@@ -554,7 +580,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     g.own.noteRecorded(nowMs);
     spool?.finish();
     const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
-    return { report, snap, parse, lines, fromLocal, hosted, recorded: [] as JournalEvent[], nextGen: base.gen, heldOut: new Set<string>(), heldExports: new Set<string>() };
+    return { report, snap, parse, lines, fromLocal, hosted, hostedList, recorded: [] as JournalEvent[], nextGen: base.gen, heldOut: new Set<string>(), heldExports: new Set<string>() };
   }
   // A node's first record cannot tell whether a line of an export it does not export now was served
   // here: etab may have lost the export just before (the Pacemaker agent's stop runs exportfs -u, then
@@ -600,7 +626,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     problems: g.problems,
     spooled,
   };
-  return { report, snap, parse, lines, fromLocal, hosted, recorded, nextGen, heldOut, heldExports };
+  return { report, snap, parse, lines, fromLocal, hosted, hostedList, recorded, nextGen, heldOut, heldExports };
 }
 
 /**
@@ -680,7 +706,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
         appendQuarantine(p.quarantine, p.rmtab, malformed, new Date(nowMs));
         // the baseline: what was written, without the lines the first record kept out of it
         const baseline = withoutKeys(content, r.heldOut);
-        g.own.markPending(baseline, r.report.hosted);
+        g.own.markPending(baseline, r.hostedList);
         writeFileAtomic(p.rmtab, content, {
           // like mountd: a symlinked rmtab is followed, its mode kept (README, Safety)
           followSymlink: true,
@@ -690,7 +716,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           beforeRename: ctx.beforeRename,
         });
         g.own.commitPending(nowMs, r.nextGen + 1, nextClean);
-        saveLocal(ctx, g, r.nextGen + 1, r.report.hosted, baseline);
+        saveLocal(ctx, g, r.nextGen + 1, r.hostedList, baseline);
         written = true;
       } else if (!dryRun) {
         g.own.commitPending(ctx.now(), undefined, nextClean);

@@ -20,7 +20,7 @@ import { spawn } from "node:child_process";
 import { appendFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { CLI, python3, SIM, TestCluster, type RunResult } from "./helpers/cluster.js";
+import { CLI, line, python3, SIM, TestCluster, type RunResult } from "./helpers/cluster.js";
 import { sleep, WatchProc } from "./helpers/watch-proc.js";
 
 function envNumber(name: string, dflt: number): number {
@@ -364,6 +364,34 @@ describe("an export's last changes, seen only after exportfs -u removed it from 
         c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
         expect(c.lines("ds03")).toEqual(want);
       });
+
+  // Found by the concurrency run (seed 1442631253, under load): a record between the agent's
+  // start (reconcile --hosting) and exportfs took the export for one leaving and dropped it
+  // from the exports it served; an UMNTALL right after exportfs was then taken for one from
+  // before the takeover, and reconcile put the client's lines back.
+  for (const first of ["record", "reconcile"] as const)
+    it(`an UMNTALL right after exportfs on the node taking an export over is journaled, though a ${first} ran before exportfs`, () => {
+      const c = new TestCluster(["ds03", "ds04"], EXPORTS.slice(0, 2));
+      c.initAll();
+      c.etab("ds03", ["/srv/vm0"]);
+      c.etab("ds04", ["/srv/vm1"]);
+      c.ok("ds03", ["record"]);
+      c.mountd("ds04", "mount", "10.0.0.13", "/srv/vm1");
+      c.mountd("ds04", "mount", "10.0.0.12", "/srv/vm1");
+      c.ok("ds04", ["record"]);
+      c.ok("ds03", ["reconcile"]); // ds03 holds vm1's lines before it takes vm1 over
+      c.etab("ds04", []); // the agent's stop on ds04
+      c.ok("ds04", ["record", "--hosting", "vm1"]);
+      c.ok("ds03", ["reconcile", "--hosting", "vm1"]); // the agent's start on ds03
+      c.ok("ds03", [first]); // the daemon or the timer, before exportfs
+      c.etab("ds03", ["/srv/vm0", "/srv/vm1"]); // exportfs
+      c.mountd("ds03", "umountall", "10.0.0.13"); // the client unmounts all it has from ds03, now vm1's server
+      c.ok("ds03", ["record"]);
+      c.ok("ds03", ["reconcile"]);
+      c.ok("ds04", ["reconcile"]);
+      expect(c.lines("ds03")).toEqual([line("10.0.0.12", "/srv/vm1")]);
+      expect(c.lines("ds04")).toEqual([line("10.0.0.12", "/srv/vm1")]);
+    });
 
   // Found by the concurrency run (seed 1414086182, under load): the same, when the record or
   // reconcile after exportfs -u is the node's first. With no baseline it cannot tell the
