@@ -11,7 +11,7 @@ import { changedRegion, entryKey, parseRmtab, serializeRmtab, type MalformedLine
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
-import { appendQuarantine, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
+import { appendQuarantine, lstatIfExists, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { FACTS_CHECKED_EVERY_MS, isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
@@ -427,16 +427,29 @@ function planAgainstBaseline(
 
 /**
  * A baseline's exports: those this node exported (etab, or --hosting of the
- * agent's start) and, marked "+", those among them the agent's start took
- * over that etab did not list yet. Export names never start with "+".
+ * agent's start) and, marked "+name@etab", those among them the agent's start
+ * took over that etab did not list yet, with etab's identity then (inode,
+ * mtime, size). Export names never hold "+" or "@".
  */
-function splitHosted(list: readonly string[] | undefined): { hosted: string[] | undefined; arriving: Set<string> } {
-  if (list === undefined) return { hosted: undefined, arriving: new Set() };
-  return { hosted: list.filter((x) => !x.startsWith("+")), arriving: new Set(list.filter((x) => x.startsWith("+")).map((x) => x.slice(1))) };
+function splitHosted(list: readonly string[] | undefined): { hosted: string[] | undefined; arriving: Map<string, string> } {
+  if (list === undefined) return { hosted: undefined, arriving: new Map() };
+  const arriving = new Map<string, string>();
+  for (const x of list) {
+    if (!x.startsWith("+")) continue;
+    const at = x.indexOf("@");
+    if (at > 0) arriving.set(x.slice(1, at), x.slice(at + 1));
+  }
+  return { hosted: list.filter((x) => !x.startsWith("+")), arriving };
 }
 
-function joinHosted(hosted: ReadonlySet<string>, arriving: ReadonlySet<string>): string[] {
-  return [...[...hosted].sort(), ...[...arriving].sort().map((x) => `+${x}`)];
+function joinHosted(hosted: ReadonlySet<string>, arriving: ReadonlyMap<string, string>): string[] {
+  return [...[...hosted].sort(), ...[...arriving].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([x, etab]) => `+${x}@${etab}`)];
+}
+
+/** etab as a file: a rewrite by exportfs changes it, even back to the same lines. */
+function etabIdentity(cfg: Config): string {
+  const st = lstatIfExists(paths(cfg).etab);
+  return st ? `${st.ino}:${st.mtimeMs}:${st.size}` : "none";
 }
 
 /** The filesystem a local baseline copy is tied to. */
@@ -507,13 +520,15 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   for (const msg of problems) ctx.warn(msg);
   const { base, nextGen, fromLocal } = chooseBaseline(g);
   const was = splitHosted(base.hosted);
-  // Taken over by the agent's start (reconcile --hosting) and not in etab yet (exportfs runs next): its
-  // lines are planned as an export taken over (only growth is news) until etab lists it, never as one
-  // leaving; the agent's stop (record --hosting) ends it.
-  const arriving = new Set([...was.arriving].filter((x) => !hosted.has(x) && (keepHosting || !hosting.includes(x))));
-  if (keepHosting) for (const x of hosting) if (!hosted.has(x)) arriving.add(x);
-  const saved = new Set([...hosted, ...(keepHosting ? hosting : []), ...arriving]);
-  for (const name of [...hosting, ...arriving]) hosted.add(name);
+  // Taken over by the agent's start (reconcile --hosting) while etab, untouched since, does not list it
+  // yet (exportfs runs next): its lines are planned as an export taken over (only growth is news), never
+  // as one leaving, and it stays this node's. Once exportfs rewrote etab it is an export like any other
+  // (listed: served; not listed any more: leaving); the agent's stop (record --hosting) ends it too.
+  const etabNow = etabIdentity(ctx.cfg);
+  const arriving = new Map([...was.arriving].filter(([x, etab]) => etab === etabNow && !hosted.has(x) && (keepHosting || !hosting.includes(x))));
+  if (keepHosting) for (const x of hosting) if (!hosted.has(x) && !arriving.has(x)) arriving.set(x, etabNow);
+  const saved = new Set([...hosted, ...(keepHosting ? hosting : []), ...arriving.keys()]);
+  for (const name of [...hosting, ...arriving.keys()]) hosted.add(name);
   const hostedList = joinHosted(saved, arriving);
   const hostedBefore = was.hosted ? new Set(was.hosted.filter((x) => !arriving.has(x))) : undefined;
   // record (not reconcile, which needs every entry) of a file changed since a committed baseline: only the changed lines

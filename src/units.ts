@@ -160,7 +160,7 @@ async function release(ctx: SyncContext, absent: readonly ControlUnit[], dryRun:
       const dir = unitStateDir(u.cfg);
       const local = existsSync(dir) ? readLocalBaseline(dir) : undefined;
       if (!local) continue;
-      const hosted = local.hosted.filter((h) => !names.has(h.replace(/^\+/, "")));
+      const hosted = local.hosted.filter((h) => !names.has(h.replace(/^\+/, "").replace(/@.*$/, "")));
       if (plan.removed.length === 0 && hosted.length === local.hosted.length) continue;
       writeLocalBaseline(dir, { ...local, gen: local.gen + 1, hosted, content: plan.removed.length > 0 ? plan.content : snap.content });
     }

@@ -28,7 +28,7 @@ type Step =
   | { k: "unmanaged"; node: number; client: number; path: number; up: boolean }
   | { k: "record"; node: number }
   | { k: "reconcile"; node: number }
-  | { k: "move"; exp: number; to: number }
+  | { k: "move"; exp: number; to: number; between: number }
   | { k: "skew"; node: number; skew: number }
   | { k: "compact"; node: number }
   | { k: "split"; mask: number }
@@ -51,7 +51,7 @@ const stepArb: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant("unmanaged" as const), node: nat, client: nat, path: nat, up: fc.boolean() }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant("record" as const), node: nat }) },
   { weight: 4, arbitrary: fc.record({ k: fc.constant("reconcile" as const), node: nat }) },
-  { weight: 4, arbitrary: fc.record({ k: fc.constant("move" as const), exp: nat, to: nat }) },
+  { weight: 4, arbitrary: fc.record({ k: fc.constant("move" as const), exp: nat, to: nat, between: fc.integer({ min: 0, max: 5 }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("skew" as const), node: nat, skew: fc.integer({ min: -MAX_SKEW, max: MAX_SKEW }) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("compact" as const), node: nat }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant("split" as const), mask: fc.integer({ min: 1, max: 255 }) }) },
@@ -142,7 +142,7 @@ async function runStep(w: World, step: Step, mode: Mode): Promise<void> {
     case "move": {
       if (!quiet) return; // no failover while the control volume is split or not yet merged
       const e = at(exps, step.exp);
-      await w.move(e.name, at(e.nodes, step.to));
+      await w.move(e.name, at(e.nodes, step.to), step.between);
       return;
     }
     case "skew":

@@ -456,17 +456,23 @@ export class World {
    * deploy/ocf/rmtabsync: on the old node exportfs stops (etab loses it), then
    * the agent's stop runs `record --hosting EXPORT`; on the new node the
    * agent's start runs `reconcile --hosting EXPORT`, then exportfs starts,
-   * before any client reaches it there.
+   * before any client reaches it there. `between`: what the daemon or the
+   * timer runs meanwhile: 1, a record on the old node after exportfs -u and
+   * before the agent's record; 2, a record and 3, a reconcile on the new
+   * node after the agent's reconcile and before exportfs; else nothing.
    */
-  async move(exp: string, to: string): Promise<void> {
+  async move(exp: string, to: string, between = 0): Promise<void> {
     const from = this.host.get(exp)!;
     if (from === to) return;
     this.note(`move ${exp} from ${from} to ${to}`);
     this.counters.moves++;
     this.host.set(exp, to);
     this.writeEtab(from);
+    if (between === 1) await this.record(from);
     await this.record(from, [exp]);
     await this.reconcile(to, [exp]);
+    if (between === 2) await this.record(to);
+    if (between === 3) await this.reconcile(to);
     this.writeEtab(to);
     this.checkServed(to, "after taking over");
   }
