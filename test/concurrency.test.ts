@@ -343,14 +343,20 @@ describe("concurrency", () => {
 // and before the agent's `record --hosting`, was taken for a change to a
 // foreign export: not journaled, and the lines put back. The agent's record
 // then found nothing, so the mount (or umount) never reached the new node.
+/** ds03 exports vm0, ds04 vm1; every journal initialised, nothing recorded yet. */
+function vm0OnDs03Vm1OnDs04(): TestCluster {
+  const c = new TestCluster(["ds03", "ds04"], EXPORTS.slice(0, 2));
+  c.initAll();
+  c.etab("ds03", ["/srv/vm0"]);
+  c.etab("ds04", ["/srv/vm1"]);
+  return c;
+}
+
 describe("an export's last changes, seen only after exportfs -u removed it from etab", () => {
   for (const op of ["mount", "umount", "umountall"] as const)
     for (const first of ["record", "reconcile"] as const)
       it(`a ${op} before exportfs -u reaches the next node when a ${first} runs before the agent's record --hosting`, () => {
-        const c = new TestCluster(["ds03", "ds04"], EXPORTS.slice(0, 2));
-        c.initAll();
-        c.etab("ds03", ["/srv/vm0"]);
-        c.etab("ds04", ["/srv/vm1"]);
+        const c = vm0OnDs03Vm1OnDs04();
         c.mountd("ds04", "mount", "2001:db8::6", "/srv/vm1");
         c.mountd("ds04", "mount", "10.0.0.11", "/srv/vm1");
         c.ok("ds04", ["record"]);
@@ -371,10 +377,7 @@ describe("an export's last changes, seen only after exportfs -u removed it from 
   // before the takeover, and reconcile put the client's lines back.
   for (const first of ["record", "reconcile"] as const)
     it(`an UMNTALL right after exportfs on the node taking an export over is journaled, though a ${first} ran before exportfs`, () => {
-      const c = new TestCluster(["ds03", "ds04"], EXPORTS.slice(0, 2));
-      c.initAll();
-      c.etab("ds03", ["/srv/vm0"]);
-      c.etab("ds04", ["/srv/vm1"]);
+      const c = vm0OnDs03Vm1OnDs04();
       c.ok("ds03", ["record"]);
       c.mountd("ds04", "mount", "10.0.0.13", "/srv/vm1");
       c.mountd("ds04", "mount", "10.0.0.12", "/srv/vm1");
@@ -398,10 +401,7 @@ describe("an export's last changes, seen only after exportfs -u removed it from 
   // export was served here, and took the mounts into its baseline unjournaled.
   for (const first of ["record", "reconcile"] as const)
     it(`mounts made before a node's first record reach the next node when that first run is a ${first} after exportfs -u`, () => {
-      const c = new TestCluster(["ds03", "ds04"], EXPORTS.slice(0, 2));
-      c.initAll();
-      c.etab("ds03", ["/srv/vm0"]);
-      c.etab("ds04", ["/srv/vm1"]);
+      const c = vm0OnDs03Vm1OnDs04();
       c.mountd("ds04", "mount", "2001:db8::6", "/srv/vm1");
       c.mountd("ds04", "mount", "10.0.0.11", "/srv/vm1");
       c.mountd("ds04", "mount", "10.0.0.11", "/srv/vm1");
