@@ -1,7 +1,7 @@
 // record and reconcile: read at the edges, decide in the pure planners,
 // write under mountd's lock.
 import { journalFile, paths, unitStateDir, type Config } from "./config.js";
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { compareEvents, previewEvents, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
@@ -473,19 +473,22 @@ function localApplies(g: Gathered, local: LocalBaseline): boolean {
  * newer (the control volume was rolled back under us).
  */
 function chooseBaseline(g: Gathered): { base: Baseline; nextGen: number; fromLocal: boolean } {
-  const jb = g.own.baseline();
-  const local = g.local;
-  const nextGen = Math.max(jb.gen, local?.gen ?? 0) + 1;
-  if (local && localApplies(g, local) && local.gen > jb.gen)
-    return { base: { committed: local.content, pending: undefined, gen: local.gen, hosted: local.hosted }, nextGen, fromLocal: true };
-  return { base: jb, nextGen, fromLocal: false };
+  const jb = g.own.baselineMeta();
+  const local = g.local && localApplies(g, g.local) ? g.local : undefined;
+  const nextGen = Math.max(jb.gen, g.local?.gen ?? 0) + 1;
+  if (local && local.gen > jb.gen) return { base: { committed: local.content, pending: undefined, gen: local.gen, hosted: local.hosted, id: local.id }, nextGen, fromLocal: true };
+  // the same content in both (one write names it in both): the journal's multi-megabyte copy is not read
+  if (local && local.id !== undefined && local.id === jb.id && local.gen === jb.gen && !jb.hasPending)
+    return { base: { committed: local.content, pending: undefined, gen: jb.gen, hosted: jb.hosted, id: jb.id }, nextGen, fromLocal: false };
+  return { base: g.own.baseline(), nextGen, fromLocal: false };
 }
 
-function saveLocal(ctx: SyncContext, g: Gathered, gen: number, hosted: readonly string[], content: Buffer | string): void {
+/** The baseline's content becomes `content`, named `id`, in the local copy (after the journal). */
+function saveLocal(ctx: SyncContext, g: Gathered, gen: number, id: string, hosted: readonly string[], content: Buffer): void {
   const own = g.own.seenHlc();
   const hlc = own.wall <= g.futureAfterMs ? maxHlc(own, g.seen) : g.seen;
-  g.local = { gen, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content: typeof content === "string" ? Buffer.from(content, "utf8") : content };
-  writeLocalBaseline(unitStateDir(ctx.cfg), g.local);
+  const next: LocalBaseline = { gen, id, journalId: g.own.meta.journalId, markerId: g.control.marker.id, volume: volumeKey(g.control), hosted: [...hosted], hlc, content };
+  g.local = writeLocalBaseline(unitStateDir(ctx.cfg), next, g.local);
 }
 
 /**
@@ -611,6 +614,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
       return { ...i, reason: `${i.reason}; this node's first record keeps it out of its baseline, so that record --hosting ${i.export} (the agent's stop) still journals it` };
     });
   const baselineNow = withoutKeys(canonicalNow, heldOut);
+  const baselineId = randomUUID();
   const recorded = dryRun
     ? previewEvents(changes, ctx.node, g.seen, nowMs)
     : g.own.commitRecord({
@@ -618,6 +622,8 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
         seen: g.seen,
         nowMs,
         current: baselineNow,
+        id: baselineId,
+        ...(base.id !== undefined && base.committed !== undefined && base.pending === undefined ? { previous: { id: base.id, content: base.committed } } : {}),
         hosted: hostedList,
         gen: nextGen,
         what: "record",
@@ -628,7 +634,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
           ...(ignored.length > 0 || fromLocal ? { [CLEAN_KEY]: "" } : {}),
         },
       });
-  if (!dryRun) saveLocal(ctx, g, nextGen, hostedList, baselineNow);
+  if (!dryRun) saveLocal(ctx, g, nextGen, baselineId, hostedList, baselineNow);
   spool?.finish();
   const report: RecordReport = {
     node: ctx.node,
@@ -730,8 +736,9 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           now: ctx.now,
           beforeRename: ctx.beforeRename,
         });
-        g.own.commitPending(nowMs, r.nextGen + 1, nextClean);
-        saveLocal(ctx, g, r.nextGen + 1, r.hostedList, baseline);
+        const id = randomUUID();
+        g.own.commitPending(nowMs, { gen: r.nextGen + 1, id }, nextClean);
+        saveLocal(ctx, g, r.nextGen + 1, id, r.hostedList, baseline);
         written = true;
       } else if (!dryRun) {
         g.own.commitPending(ctx.now(), undefined, nextClean);

@@ -3,6 +3,7 @@
 // the group's own replicated volume, so it is mounted only on the node that
 // serves the group: elsewhere the group is simply not here, and its lines
 // leave this node's rmtab. A refusal (exit 3) stops that group only.
+import { randomUUID } from "node:crypto";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { controlUnits, journalFile, paths, unitStateDir, type Config, type ControlUnit } from "./config.js";
@@ -162,7 +163,7 @@ async function release(ctx: SyncContext, absent: readonly ControlUnit[], dryRun:
       if (!local) continue;
       const hosted = local.hosted.filter((h) => !names.has(h.replace(/^\+/, "").replace(/@.*$/, "")));
       if (plan.removed.length === 0 && hosted.length === local.hosted.length) continue;
-      writeLocalBaseline(dir, { ...local, gen: local.gen + 1, hosted, content: plan.removed.length > 0 ? plan.content : snap.content });
+      writeLocalBaseline(dir, { ...local, gen: local.gen + 1, id: randomUUID(), hosted, content: plan.removed.length > 0 ? plan.content : snap.content }, local);
     }
     return plan.removed;
   });

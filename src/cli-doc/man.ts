@@ -5,7 +5,7 @@
 import type { CommandUnknownOpts, Option } from "@commander-js/extra-typings";
 import { DEFAULT_CONFIG_PATH, journalFile, paths, unitStateDir } from "../config.js";
 import { CHECKS } from "../core/checks/index.js";
-import { localBaselineFile } from "../io/local-baseline.js";
+import { localBaselineFile, localEditsFile } from "../io/local-baseline.js";
 import { marksFile } from "../io/marks.js";
 import { SHARED_SPOOL_DIR, SPOOL_NAME } from "../io/spool.js";
 import { volumeRecordFile } from "../io/volume.js";
@@ -58,6 +58,7 @@ function filesSection(): string[] {
     [p.quarantine, "Malformed rmtab lines that \\fBreconcile\\fR removed, each after a comment naming its line and problem: read them, then delete the file."],
     [marksFile(S), "The newest event this node has seen of every journal (evidence of a rolled back or forked journal)."],
     [localBaselineFile(S), "A copy of this node's baseline (the rmtab it last saw or wrote) and clock high\\-water mark."],
+    [localEditsFile(S), "The edits made to that copy since it was written whole (a record writes the lines that changed, not the whole file)."],
     [volumeRecordFile(S), "The identity of the control volume \\fBinit\\fR saw (marker id, filesystem)."],
     [`${S}/${SPOOL_NAME}`, "Events appended by mountd's ha\\-callout, folded into the journal by \\fBrecord\\fR and \\fBwatch\\fR; with export groups, first handed out to the spool directory of each event's control directory (below), under mountd's lock."],
     [

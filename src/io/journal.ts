@@ -16,6 +16,7 @@ import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
 import { createLatest, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
 import { compareEvents } from "../core/events.js";
 import type { LatestRow } from "../core/latest-table.js";
+import { applySplices, decodeSplices, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 /**
@@ -52,6 +53,9 @@ CREATE UNIQUE INDEX events_origin ON events (origin_journal, origin_seq);
 -- This node's view of the local rmtab as of its last record/reconcile.
 -- slot 'committed': the rmtab (canonical) as of the last record/reconcile;
 -- slot 'pending': what a reconcile in progress is about to rename into place.
+-- Since 0.2 the committed rmtab is slot 'base' with the edits since in slot
+-- 'edits' (src/core/baseline-edits.ts), and 'committed' is removed; one
+-- written by an older release wins (see OwnJournal.baseline).
 CREATE TABLE baseline (slot TEXT PRIMARY KEY, content BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE local_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- Newest event of each other journal this node has seen (split-brain detection).
@@ -771,7 +775,12 @@ export interface Baseline {
   readonly gen: number;
   /** Exports this node exported when the baseline was taken (undefined: unknown). */
   readonly hosted: string[] | undefined;
+  /** Names the committed content: written with it here and in the local copy, never reused. */
+  readonly id: string | undefined;
 }
+
+/** What the baseline is, without its content (the pending slot's presence only). */
+export type BaselineMeta = Omit<Baseline, "committed" | "pending"> & { readonly hasPending: boolean };
 
 /** A journal opened for writing must be the file itself: SQLite would write wherever a link points. */
 function refuseLink(file: string, st: Stats | undefined): void {
@@ -912,17 +921,65 @@ export class OwnJournal {
   }
 
   baseline(): Baseline {
-    const get = (slot: string) => (this.db.prepare("SELECT content FROM baseline WHERE slot = ?").get(slot) as { content: Buffer } | undefined)?.content;
+    const meta = this.baselineMeta();
+    return { committed: this.committedContent(), pending: this.slot("pending"), gen: meta.gen, hosted: meta.hosted, id: meta.id };
+  }
+
+  /** The baseline's generation, exports and id, without reading its content. */
+  baselineMeta(): BaselineMeta {
     const hosted = this.state("baseline_hosted");
+    const legacy = this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'committed'").get() !== undefined;
     return {
-      committed: get("committed"),
-      pending: get("pending"),
       gen: Number(this.state("baseline_gen") ?? 0),
       hosted: hosted === undefined ? undefined : (JSON.parse(hosted) as string[]),
+      // an older release's committed slot has no id: never taken for the local copy's content
+      id: legacy ? undefined : this.state("baseline_id"),
+      hasPending: this.pendingReconcile(),
     };
   }
 
-  private putBaseline(slot: string, content: Buffer | string): void {
+  private slot(slot: string): Buffer | undefined {
+    return (this.db.prepare("SELECT content FROM baseline WHERE slot = ?").get(slot) as { content: Buffer } | undefined)?.content;
+  }
+
+  /**
+   * The committed rmtab: an older release's 'committed' slot (it writes no
+   * other, and one written after ours is newer), else 'base' with 'edits'.
+   */
+  private committedContent(): Buffer | undefined {
+    const legacy = this.slot("committed");
+    if (legacy !== undefined) return legacy;
+    const base = this.slot("base");
+    if (base === undefined) return undefined;
+    try {
+      return applySplices(base, this.edits());
+    } catch (err) {
+      throw new JournalError(this.file, `its baseline's edits are damaged (${err instanceof Error ? err.message : String(err)}): move the journal's local_state row baseline_gen to 0 or run rmtabsync recover`);
+    }
+  }
+
+  private edits(): Splice[] {
+    const e = this.slot("edits");
+    return e === undefined ? [] : decodeSplices(e);
+  }
+
+  /**
+   * The committed rmtab becomes `content`, named `id`. When `prev` is what
+   * the baseline held (the same id), only the splice from it to `content`
+   * is written, while the edits stay small; otherwise the whole content.
+   */
+  private putCommitted(content: Buffer, id: string, prev: { id: string; content: Buffer } | undefined): void {
+    const meta = this.baselineMeta();
+    const edits = prev !== undefined && meta.id === prev.id && this.slot("base") !== undefined ? withSplice(this.edits(), spliceOf(prev.content, content)) : undefined;
+    if (edits) this.putSlot("edits", encodeSplices(edits));
+    else {
+      this.putSlot("base", content);
+      this.db.prepare("DELETE FROM baseline WHERE slot IN ('edits', 'committed')").run();
+    }
+    this.setState("baseline_id", id);
+  }
+
+  private putSlot(slot: string, content: Buffer | string): void {
     this.db
       .prepare("INSERT INTO baseline (slot, content) VALUES (?, ?) ON CONFLICT (slot) DO UPDATE SET content = excluded.content")
       .run(slot, typeof content === "string" ? Buffer.from(content, "utf8") : content);
@@ -937,7 +994,11 @@ export class OwnJournal {
     seen: Hlc;
     nowMs: number;
     /** The canonical content of rmtab as read now: the new baseline. */
-    current: Buffer | string;
+    current: Buffer;
+    /** Names `current` (see Baseline.id). */
+    id: string;
+    /** The baseline the changes were found against: only the edit from it is written when it is the journal's. */
+    previous?: { id: string; content: Buffer };
     /** Exports exported now (etab), kept with the baseline. */
     hosted: readonly string[];
     /** The new baseline generation. */
@@ -952,7 +1013,7 @@ export class OwnJournal {
     this.db.transaction(() => {
       out = this.appendEvents(args.changes, args.seen, args.nowMs, args.futureAfterMs);
       for (const [k, v] of Object.entries(args.state ?? {})) this.setState(k, v);
-      this.putBaseline("committed", args.current);
+      this.putCommitted(args.current, args.id, args.previous);
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState("baseline_hosted", JSON.stringify(args.hosted));
       this.setState("baseline_gen", String(args.gen));
@@ -1087,22 +1148,29 @@ export class OwnJournal {
   /** Before renaming a new rmtab into place: remember what it holds, in case we crash. */
   markPending(next: Buffer | string, hosted: readonly string[]): void {
     this.db.transaction(() => {
-      this.putBaseline("pending", next);
+      this.putSlot("pending", next);
       this.setState("pending_hosted", JSON.stringify(hosted));
     }).immediate();
   }
 
-  /** After the rename is durable: the pending rmtab is the baseline, of generation `gen`. */
-  commitPending(nowMs: number, gen?: number, state?: Readonly<Record<string, string>>): void {
+  /**
+   * After the rename is durable: the pending rmtab is the baseline, of
+   * generation `gen`, named `id` (a new one: see Baseline.id).
+   */
+  commitPending(nowMs: number, next?: { gen: number; id: string }, state?: Readonly<Record<string, string>>): void {
     this.db.transaction(() => {
       for (const [k, v] of Object.entries(state ?? {})) this.setState(k, v);
-      // the pending slot becomes the committed one inside SQLite: neither multi-megabyte blob is read into memory
+      // the pending slot becomes the base inside SQLite: neither multi-megabyte blob is read into memory
       const moved = this.db
-        .prepare("INSERT INTO baseline (slot, content) SELECT 'committed', content FROM baseline WHERE slot = 'pending' ON CONFLICT (slot) DO UPDATE SET content = excluded.content")
+        .prepare("INSERT INTO baseline (slot, content) SELECT 'base', content FROM baseline WHERE slot = 'pending' ON CONFLICT (slot) DO UPDATE SET content = excluded.content")
         .run().changes;
       if (moved > 0) {
+        this.db.prepare("DELETE FROM baseline WHERE slot IN ('edits', 'committed')").run();
         this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
-        if (gen !== undefined) this.setState("baseline_gen", String(gen));
+        // without an id the content has none the local copy could match
+        if (next !== undefined) this.setState("baseline_gen", String(next.gen));
+        if (next !== undefined) this.setState("baseline_id", next.id);
+        else this.db.prepare("DELETE FROM local_state WHERE key = 'baseline_id'").run();
       }
       this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState("last_reconcile", String(nowMs));

@@ -8,13 +8,24 @@
 // filesystem): one written into an old copy of the volume (not mounted, a
 // stale directory underneath) is ignored, so it never hides a change from
 // the real volume.
+//
+// A record of one changed line writes that line, not the whole file again:
+// the copy is a base (rmtabsync.baseline, an older release reads it as the
+// whole copy) and the edits made since (rmtabsync.baseline-edits, naming the
+// base it applies to; one left beside another base is ignored). Both are
+// replaced atomically; a new base comes first, so a crash in between leaves
+// edits naming the old base, and the copy is then the (older) base.
 import { join } from "node:path";
+import { rmSync } from "node:fs";
 import type { Hlc } from "../core/hlc.js";
+import { applySplices, decodeSplices, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
 import { JournalError } from "../errors.js";
 import { readSnapshot, refuseSymlink, writeFileAtomic } from "./files.js";
 
 export interface LocalBaseline {
   readonly gen: number;
+  /** Names the content (the journal keeps the same id for the same content; none: written before ids). */
+  readonly id?: string;
   readonly journalId: string;
   /** Marker id of the control volume it was written against (none: written before markers had ids). */
   readonly markerId?: string;
@@ -23,39 +34,93 @@ export interface LocalBaseline {
   readonly hosted: string[];
   readonly hlc: Hlc;
   readonly content: Buffer;
+  /** As read: the base file's id and the edits applied to it (the next write adds to them). */
+  readonly stored?: { readonly baseId: string; readonly edits: readonly Splice[] };
 }
 
 export function localBaselineFile(stateDir: string): string {
   return join(stateDir, "rmtabsync.baseline");
 }
 
-export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
-  const file = localBaselineFile(stateDir);
+export function localEditsFile(stateDir: string): string {
+  return join(stateDir, "rmtabsync.baseline-edits");
+}
+
+/** A header line of JSON, then bytes; the header's fields checked by the caller. */
+function readHeaded(file: string): { h: Record<string, unknown>; rest: Buffer } | undefined {
   refuseSymlink(file); // refused before any work, not only at the write
   const snap = readSnapshot(file);
   if (!snap.exists) return undefined;
   const nl = snap.content.indexOf(0x0a);
   try {
     if (nl < 0) throw new Error("no header line");
-    const h = JSON.parse(snap.content.subarray(0, nl).toString("utf8")) as Record<string, unknown>;
-    const hlc = h.hlc as Record<string, unknown> | undefined;
-    if (h.version !== 1 || typeof h.gen !== "number" || typeof h.journalId !== "string" || !Array.isArray(h.hosted) || typeof hlc?.wall !== "number" || typeof hlc.logical !== "number")
-      throw new Error("header lacks version 1, gen, journalId, hosted or hlc");
-    return {
-      gen: h.gen,
-      journalId: h.journalId,
-      ...(typeof h.markerId === "string" ? { markerId: h.markerId } : {}),
-      ...(typeof h.volume === "string" ? { volume: h.volume } : {}),
-      hosted: h.hosted.map(String),
-      hlc: { wall: hlc.wall, logical: hlc.logical },
-      content: snap.content.subarray(nl + 1),
-    };
+    return { h: JSON.parse(snap.content.subarray(0, nl).toString("utf8")) as Record<string, unknown>, rest: snap.content.subarray(nl + 1) };
   } catch (err) {
-    throw new JournalError(file, `unreadable local baseline (${err instanceof Error ? err.message : String(err)}); move it aside: the journal's copy is then used`);
+    throw unreadable(file, err);
   }
 }
 
-export function writeLocalBaseline(stateDir: string, b: LocalBaseline): void {
-  const header = JSON.stringify({ version: 1, gen: b.gen, journalId: b.journalId, markerId: b.markerId, volume: b.volume, hosted: b.hosted, hlc: b.hlc });
-  writeFileAtomic(localBaselineFile(stateDir), Buffer.concat([Buffer.from(`${header}\n`, "utf8"), b.content]));
+function unreadable(file: string, err: unknown): JournalError {
+  return new JournalError(file, `unreadable local baseline (${err instanceof Error ? err.message : String(err)}); move it aside: the journal's copy is then used`);
+}
+
+/** The fields both files carry, checked. */
+function fields(h: Record<string, unknown>): Omit<LocalBaseline, "content" | "stored"> {
+  const hlc = h.hlc as Record<string, unknown> | undefined;
+  if (h.version !== 1 || typeof h.gen !== "number" || typeof h.journalId !== "string" || !Array.isArray(h.hosted) || typeof hlc?.wall !== "number" || typeof hlc.logical !== "number")
+    throw new Error("header lacks version 1, gen, journalId, hosted or hlc");
+  return {
+    gen: h.gen,
+    ...(typeof h.id === "string" ? { id: h.id } : {}),
+    journalId: h.journalId,
+    ...(typeof h.markerId === "string" ? { markerId: h.markerId } : {}),
+    ...(typeof h.volume === "string" ? { volume: h.volume } : {}),
+    hosted: h.hosted.map(String),
+    hlc: { wall: hlc.wall, logical: hlc.logical },
+  };
+}
+
+export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
+  const file = localBaselineFile(stateDir);
+  const baseFile = readHeaded(file);
+  if (!baseFile) return undefined;
+  let base: LocalBaseline;
+  try {
+    base = { ...fields(baseFile.h), content: baseFile.rest };
+  } catch (err) {
+    throw unreadable(file, err);
+  }
+  const editsFile = localEditsFile(stateDir);
+  const e = readHeaded(editsFile);
+  if (base.id === undefined) return base;
+  // edits left beside another base (a crash between writing a base and removing them) are not its edits
+  if (!e || e.h.baseId !== base.id) return { ...base, stored: { baseId: base.id, edits: [] } };
+  try {
+    const edits = decodeSplices(e.rest);
+    return { ...fields(e.h), content: applySplices(base.content, edits), stored: { baseId: base.id, edits } };
+  } catch (err) {
+    throw unreadable(editsFile, err);
+  }
+}
+
+function header(b: LocalBaseline, baseId?: string): Buffer {
+  const h = { version: 1, gen: b.gen, id: b.id, journalId: b.journalId, markerId: b.markerId, volume: b.volume, hosted: b.hosted, hlc: b.hlc, ...(baseId ? { baseId } : {}) };
+  return Buffer.from(`${JSON.stringify(h)}\n`, "utf8");
+}
+
+/**
+ * Writes `b`: as edits to the base `prev` was read from while they stay
+ * small, else as a new base. `b.id` must be new (a base is named by it).
+ * Returns `b` as it is now stored (what the next write adds to).
+ */
+export function writeLocalBaseline(stateDir: string, b: LocalBaseline, prev?: LocalBaseline): LocalBaseline {
+  const stored = prev?.stored;
+  const edits = stored && b.id !== undefined ? withSplice(stored.edits, spliceOf(prev.content, b.content)) : undefined;
+  if (stored && edits) {
+    writeFileAtomic(localEditsFile(stateDir), Buffer.concat([header(b, stored.baseId), encodeSplices(edits)]));
+    return { ...b, stored: { baseId: stored.baseId, edits } };
+  }
+  writeFileAtomic(localBaselineFile(stateDir), Buffer.concat([header(b), b.content]));
+  rmSync(localEditsFile(stateDir), { force: true });
+  return { ...b, ...(b.id !== undefined ? { stored: { baseId: b.id, edits: [] } } : {}) };
 }

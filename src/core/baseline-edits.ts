@@ -1,0 +1,92 @@
+// A baseline (the canonical rmtab a record or reconcile last saw) kept as a
+// base plus the edits made to it since, so that a record of one changed
+// line writes that line, not the whole multi-megabyte file again. mountd
+// appends a MNT, rewrites a line in place for a count and drops a line for
+// an UMNT: each record's change is one region of lines replaced by another.
+
+import { changedRegion } from "./rmtab.js";
+
+/** Replace `del` bytes at offset `start` by `ins`. */
+export interface Splice {
+  readonly start: number;
+  readonly del: number;
+  readonly ins: Buffer;
+}
+
+/** Edits are worth keeping up to this size (encoded); past it the whole baseline is written again. */
+export const MAX_EDITS_BYTES = 64 * 1024;
+/** ... and up to this many: reading the baseline applies every one. */
+export const MAX_EDITS = 256;
+
+/** The one splice that turns `prev` into `next` (the lines between their common first and last lines). */
+export function spliceOf(prev: Buffer, next: Buffer): Splice {
+  const r = changedRegion(next, prev);
+  return { start: r.start, del: r.base.length, ins: Buffer.from(r.current) };
+}
+
+const HEAD = 12;
+
+export function encodeSplices(list: readonly Splice[]): Buffer {
+  const out = Buffer.alloc(list.reduce((n, s) => n + HEAD + s.ins.length, 0));
+  let at = 0;
+  for (const s of list) {
+    out.writeUInt32BE(s.start, at);
+    out.writeUInt32BE(s.del, at + 4);
+    out.writeUInt32BE(s.ins.length, at + 8);
+    s.ins.copy(out, at + HEAD);
+    at += HEAD + s.ins.length;
+  }
+  return out;
+}
+
+/** Throws (a message without a file name: the caller names it) when the bytes are not a list of splices. */
+export function decodeSplices(data: Buffer): Splice[] {
+  const list: Splice[] = [];
+  let at = 0;
+  while (at < data.length) {
+    if (at + HEAD > data.length) throw new Error(`edit ${list.length + 1} is cut short`);
+    const len = data.readUInt32BE(at + 8);
+    if (at + HEAD + len > data.length) throw new Error(`edit ${list.length + 1} is cut short`);
+    list.push({ start: data.readUInt32BE(at), del: data.readUInt32BE(at + 4), ins: data.subarray(at + HEAD, at + HEAD + len) });
+    at += HEAD + len;
+  }
+  return list;
+}
+
+/**
+ * The base with every splice applied in order. The pieces are kept as
+ * slices of the base and of the splices until one copy at the end. Throws
+ * when a splice reaches past the content it applies to.
+ */
+export function applySplices(base: Buffer, list: readonly Splice[]): Buffer {
+  if (list.length === 0) return base;
+  let pieces: Buffer[] = [base];
+  let length = base.length;
+  list.forEach((s, i) => {
+    if (s.start + s.del > length) throw new Error(`edit ${i + 1} reaches past the end (${s.start}+${s.del} of ${length} bytes)`);
+    const next: Buffer[] = [];
+    let off = 0;
+    for (const p of pieces) {
+      const end = off + p.length;
+      // the part of p before the splice, the inserted bytes where it starts, the part after its end
+      if (off < s.start) next.push(p.subarray(0, Math.min(p.length, s.start - off)));
+      if (s.start >= off && s.start < end && s.ins.length > 0) next.push(s.ins);
+      if (end > s.start + s.del) next.push(p.subarray(Math.max(0, s.start + s.del - off)));
+      off = end;
+    }
+    if (s.start === length && s.ins.length > 0) next.push(s.ins);
+    pieces = next.filter((p) => p.length > 0);
+    length += s.ins.length - s.del;
+  });
+  return Buffer.concat(pieces, length);
+}
+
+/**
+ * The edits after one more splice, or undefined when they would grow past
+ * the limits (then the whole baseline is written again).
+ */
+export function withSplice(edits: readonly Splice[], s: Splice): Splice[] | undefined {
+  const next = [...edits, s];
+  if (next.length > MAX_EDITS) return undefined;
+  return next.reduce((n, x) => n + HEAD + x.ins.length, 0) <= MAX_EDITS_BYTES ? next : undefined;
+}

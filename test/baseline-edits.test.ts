@@ -1,0 +1,170 @@
+// The baseline kept as a base plus edits (src/core/baseline-edits.ts): in
+// the journal (slots 'base' and 'edits') and in the local copy
+// (rmtabsync.baseline and rmtabsync.baseline-edits).
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { applySplices, decodeSplices, encodeSplices, MAX_EDITS, spliceOf, withSplice, type Splice } from "../src/core/baseline-edits.js";
+import { loadConfig } from "../src/config.js";
+import { localEditsFile, readLocalBaseline } from "../src/io/local-baseline.js";
+import { record, type SyncContext } from "../src/sync.js";
+import { line, TestCluster } from "./helpers/cluster.js";
+
+/** The obvious way: one copy per splice. */
+function naive(base: Buffer, list: readonly Splice[]): Buffer {
+  let b = base;
+  for (const s of list) b = Buffer.concat([b.subarray(0, s.start), s.ins, b.subarray(s.start + s.del)]);
+  return b;
+}
+
+const lineArb = fc.constantFrom("10.0.0.1:/srv/vm0:0x00000001\n", "10.0.0.2:/srv/vm0:0x00000002\n", "h:/srv/vm1/a:0x00000001\n", "x:/srv/vm1:0x00000003\n", "");
+const fileArb = fc.array(lineArb, { maxLength: 30 }).map((l) => Buffer.from(l.join("")));
+
+describe("splices", () => {
+  it("applied in one pass equal the splices applied one by one, and a file's successive versions round-trip through the encoding (property, pinned seed)", () => {
+    fc.assert(
+      fc.property(fileArb, fc.array(fileArb, { minLength: 1, maxLength: 12 }), (first, versions) => {
+        let prev = first;
+        const list: Splice[] = [];
+        for (const next of versions) {
+          list.push(spliceOf(prev, next));
+          prev = next;
+        }
+        const decoded = decodeSplices(encodeSplices(list));
+        expect(applySplices(first, decoded).equals(prev)).toBe(true);
+        expect(naive(first, decoded).equals(prev)).toBe(true);
+      }),
+      { seed: 20261201, numRuns: 400 },
+    );
+  });
+
+  it("arbitrary in-range splices agree with the one-by-one copy (property, pinned seed)", () => {
+    const arb = fc.tuple(fc.uint8Array({ maxLength: 40 }), fc.array(fc.tuple(fc.nat(), fc.nat({ max: 10 }), fc.uint8Array({ maxLength: 6 })), { maxLength: 10 }));
+    fc.assert(
+      fc.property(arb, ([bytes, raw]) => {
+        const base = Buffer.from(bytes);
+        let len = base.length;
+        const list: Splice[] = [];
+        for (const [at, del, ins] of raw) {
+          const start = len === 0 ? 0 : at % (len + 1);
+          const d = Math.min(del, len - start);
+          list.push({ start, del: d, ins: Buffer.from(ins) });
+          len += ins.length - d;
+        }
+        expect(applySplices(base, list).equals(naive(base, list))).toBe(true);
+      }),
+      { seed: 1201, numRuns: 1000 },
+    );
+  });
+
+  it("refuses edits that are cut short or reach past the content, and stops growing at its limits", () => {
+    const enc = encodeSplices([{ start: 0, del: 0, ins: Buffer.from("abc") }]);
+    expect(() => decodeSplices(enc.subarray(0, enc.length - 1))).toThrow(/edit 1 is cut short/);
+    expect(() => decodeSplices(enc.subarray(0, 5))).toThrow(/edit 1 is cut short/);
+    expect(() => applySplices(Buffer.from("ab"), [{ start: 1, del: 5, ins: Buffer.alloc(0) }])).toThrow(/edit 1 reaches past the end/);
+    const one: Splice = { start: 0, del: 0, ins: Buffer.from("x") };
+    expect(withSplice(Array.from({ length: MAX_EDITS - 1 }, () => one), one)).toHaveLength(MAX_EDITS);
+    expect(withSplice(Array.from({ length: MAX_EDITS }, () => one), one)).toBeUndefined();
+    expect(withSplice([], { start: 0, del: 0, ins: Buffer.alloc(70 * 1024) })).toBeUndefined();
+  });
+});
+
+function ctx(c: TestCluster, node: string): SyncContext {
+  return { cfg: loadConfig(c.configFile(node)), node, lockTimeoutMs: 5000, now: () => Date.now(), warn: () => undefined };
+}
+
+function slots(c: TestCluster, node: string): Record<string, Buffer> {
+  const db = new Database(join(c.control, "journals", `${node}.sqlite`), { readonly: true });
+  try {
+    return Object.fromEntries((db.prepare("SELECT slot, content FROM baseline").all() as { slot: string; content: Buffer }[]).map((r) => [r.slot, r.content]));
+  } finally {
+    db.close();
+  }
+}
+
+/** ds03 after two records of one mount each: base and one edit. */
+async function twoRecords(): Promise<TestCluster> {
+  const c = new TestCluster();
+  c.initAll();
+  c.etab("ds03", ["/srv/vm0"]);
+  c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+  await record(ctx(c, "ds03"));
+  c.mountd("ds03", "mount", "10.0.0.2", "/srv/vm0");
+  await record(ctx(c, "ds03"));
+  return c;
+}
+
+describe("a record of a few lines", () => {
+  it("writes only the splice to the journal and the local copy, and a later record diffs against base plus edits", async () => {
+    const c = new TestCluster();
+    c.initAll();
+    c.etab("ds03", ["/srv/vm0"]);
+    const many = Array.from({ length: 200 }, (_, i) => `${line(`10.1.${i >> 8}.${i & 255}`, "/srv/vm0")}\n`).join("");
+    c.writeRmtab("ds03", many);
+    await record(ctx(c, "ds03"));
+    const first = slots(c, "ds03");
+    expect(Object.keys(first).sort()).toEqual(["base"]);
+    expect(first.base!.toString()).toBe(many);
+    c.mountd("ds03", "mount", "10.0.0.9", "/srv/vm0");
+    const r = await record(ctx(c, "ds03"));
+    expect(r.recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["mount 10.0.0.9"]);
+    const second = slots(c, "ds03");
+    expect(second.base!.equals(first.base!)).toBe(true);
+    expect(decodeSplices(second.edits!)).toHaveLength(1);
+    expect(second.edits!.length).toBeLessThan(100);
+    // the local copy: the same base, the edit beside it
+    const local = readLocalBaseline(c.stateDir("ds03"))!;
+    expect(local.content.toString()).toBe(c.rmtab("ds03"));
+    expect(existsSync(localEditsFile(c.stateDir("ds03")))).toBe(true);
+    // an umount, then a record that sees nothing new: base plus edits is what rmtab holds
+    c.mountd("ds03", "umount", "10.1.0.7", "/srv/vm0");
+    expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["umount 10.1.0.7"]);
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+    expect(decodeSplices(slots(c, "ds03").edits!)).toHaveLength(2);
+  });
+
+  it("diffs against the journal's base plus edits when the local copy is gone, and writes a new base", async () => {
+    const c = await twoRecords();
+    expect(slots(c, "ds03").edits).toBeDefined();
+    rmSync(join(c.stateDir("ds03"), "rmtabsync.baseline"));
+    rmSync(localEditsFile(c.stateDir("ds03")));
+    c.mountd("ds03", "umount", "10.0.0.1", "/srv/vm0");
+    const r = await record(ctx(c, "ds03"));
+    expect(r.recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["umount 10.0.0.1"]);
+    expect(readLocalBaseline(c.stateDir("ds03"))!.content.toString()).toBe(c.rmtab("ds03"));
+  });
+
+  it("takes an older release's committed slot over base and edits, and replaces it with a base", async () => {
+    const c = await twoRecords();
+    // an older release then recorded 10.0.0.3 (it writes slot 'committed' and knows nothing of the others)
+    c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
+    const db = new Database(join(c.control, "journals", "ds03.sqlite"));
+    db.prepare("INSERT INTO baseline (slot, content) VALUES ('committed', ?)").run(Buffer.from(c.rmtab("ds03")));
+    db.prepare("UPDATE local_state SET value = CAST(value AS INTEGER) + 1 WHERE key = 'baseline_gen'").run();
+    db.close();
+    // its local copy is older than the journal's generation: the journal's committed slot is the baseline
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+    // the next change is written as a new base, and the committed slot goes
+    c.mountd("ds03", "mount", "10.0.0.4", "/srv/vm0");
+    expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["mount 10.0.0.4"]);
+    expect(Object.keys(slots(c, "ds03")).sort()).toEqual(["base"]);
+    expect(slots(c, "ds03").base!.toString()).toBe(c.rmtab("ds03"));
+  });
+
+  it("names the local edits file when it is damaged, and ignores one left beside another base", async () => {
+    const c = await twoRecords();
+    const f = localEditsFile(c.stateDir("ds03"));
+    const good = readFileSync(f);
+    writeFileSync(f, good.subarray(0, good.length - 3));
+    await expect(record(ctx(c, "ds03"))).rejects.toThrow(/rmtabsync\.baseline-edits: unreadable local baseline \(edit 1 is cut short\); move it aside/);
+    // edits naming another base (a crash between a new base and their removal): the copy is the base
+    const nl = good.indexOf(0x0a);
+    const h = JSON.parse(good.subarray(0, nl).toString()) as Record<string, unknown>;
+    writeFileSync(f, Buffer.concat([Buffer.from(`${JSON.stringify({ ...h, baseId: "another" })}\n`), good.subarray(nl + 1)]));
+    expect(readLocalBaseline(c.stateDir("ds03"))!.content.toString()).toBe(`${line("10.0.0.1", "/srv/vm0")}\n`);
+    // the journal's generation is newer than the base's: the journal's baseline is used, nothing is re-recorded
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+  });
+});
