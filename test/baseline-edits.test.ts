@@ -1,5 +1,5 @@
 // The baseline kept as a base plus edits (src/core/baseline-edits.ts): in
-// the journal (slots 'base' and 'edits') and in the local copy
+// the journal (table baseline_content) and in the local copy
 // (rmtabsync.baseline and rmtabsync.baseline-edits).
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
@@ -75,10 +75,13 @@ function ctx(c: TestCluster, node: string): SyncContext {
   return { cfg: loadConfig(c.configFile(node)), node, lockTimeoutMs: 5000, now: () => Date.now(), warn: () => undefined };
 }
 
+/** The journal's baseline rows: "base" and "edits" (baseline_content), and the older slots ("committed", "pending"). */
 function slots(c: TestCluster, node: string): Record<string, Buffer> {
   const db = new Database(join(c.control, "journals", `${node}.sqlite`), { readonly: true });
   try {
-    return Object.fromEntries((db.prepare("SELECT slot, content FROM baseline").all() as { slot: string; content: Buffer }[]).map((r) => [r.slot, r.content]));
+    const parts = db.prepare("SELECT part, content FROM baseline_content").all() as { part: number; content: Buffer }[];
+    const old = db.prepare("SELECT slot, content FROM baseline").all() as { slot: string; content: Buffer }[];
+    return Object.fromEntries([...parts.map((r) => [["base", "edits"][r.part]!, r.content] as const), ...old.map((r) => [r.slot, r.content] as const)]);
   } finally {
     db.close();
   }

@@ -53,9 +53,9 @@ CREATE UNIQUE INDEX events_origin ON events (origin_journal, origin_seq);
 -- This node's view of the local rmtab as of its last record/reconcile.
 -- slot 'committed': the rmtab (canonical) as of the last record/reconcile;
 -- slot 'pending': what a reconcile in progress is about to rename into place.
--- Since 0.2 the committed rmtab is slot 'base' with the edits since in slot
--- 'edits' (src/core/baseline-edits.ts), and 'committed' is removed; one
--- written by an older release wins (see OwnJournal.baseline).
+-- Since 0.2 the committed rmtab is in baseline_content (below), and
+-- 'committed' is removed; one written by an older release wins (see
+-- OwnJournal.baseline).
 CREATE TABLE baseline (slot TEXT PRIMARY KEY, content BLOB NOT NULL) WITHOUT ROWID;
 CREATE TABLE local_state (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 -- Newest event of each other journal this node has seen (split-brain detection).
@@ -66,6 +66,17 @@ CREATE TABLE pruned (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, wall INTEGER N
 CREATE TABLE facts (version INTEGER PRIMARY KEY AUTOINCREMENT, wall INTEGER NOT NULL, format INTEGER NOT NULL, body TEXT NOT NULL, hash TEXT NOT NULL);
 `;
 
+/**
+ * The committed rmtab as part 0 (the base) and part 1 (the edits since, see
+ * src/core/baseline-edits.ts). A rowid table: a lookup in the baseline
+ * table above (WITHOUT ROWID, the content part of its key's record) reads
+ * every multi-megabyte row it compares with. Added in 0.2, additive: an
+ * older release does not read it (and then starts from rmtab as it is).
+ */
+const BASELINE_CONTENT = "CREATE TABLE IF NOT EXISTS baseline_content (part INTEGER PRIMARY KEY, content BLOB NOT NULL)";
+const BASE = 0;
+const EDITS = 1;
+
 /** Creates the schema and the journal's identity in an empty database, in one transaction. */
 function createSchema(
   db: Database.Database,
@@ -73,6 +84,7 @@ function createSchema(
 ): void {
   db.transaction(() => {
     db.exec(SCHEMA_V1);
+    db.exec(BASELINE_CONTENT);
     createLatest(db);
     const ins = db.prepare("INSERT INTO meta (key, value) VALUES (?, ?)");
     ins.run("format", JOURNAL_FORMAT);
@@ -867,6 +879,8 @@ export class OwnJournal {
       if (meta.node !== opts.node) throw new JournalError(file, `belongs to node "${meta.node}", not "${opts.node}"`);
       // schema v1 → v2 (or a table an older writer left stale): only the owner, only when it writes
       if (!opts.readOnly) migrateLatest(db);
+      // a no-op once it exists (no write transaction)
+      if (!opts.readOnly) db.exec(BASELINE_CONTENT);
       return new OwnJournal(file, db, meta);
     } catch (err) {
       db.close();
@@ -928,38 +942,47 @@ export class OwnJournal {
   /** The baseline's generation, exports and id, without reading its content. */
   baselineMeta(): BaselineMeta {
     const hosted = this.state("baseline_hosted");
-    const legacy = this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'committed'").get() !== undefined;
     return {
       gen: Number(this.state("baseline_gen") ?? 0),
       hosted: hosted === undefined ? undefined : (JSON.parse(hosted) as string[]),
       // an older release's committed slot has no id: never taken for the local copy's content
-      id: legacy ? undefined : this.state("baseline_id"),
+      id: this.legacySlot() ? undefined : this.state("baseline_id"),
       hasPending: this.pendingReconcile(),
     };
+  }
+
+  private legacySlot(): boolean {
+    return this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'committed'").get() !== undefined;
   }
 
   private slot(slot: string): Buffer | undefined {
     return (this.db.prepare("SELECT content FROM baseline WHERE slot = ?").get(slot) as { content: Buffer } | undefined)?.content;
   }
 
+  /** A part of baseline_content (none in a read-only journal an older release wrote last). */
+  private part(part: number): Buffer | undefined {
+    if (this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'baseline_content'").get() === undefined) return undefined;
+    return (this.db.prepare("SELECT content FROM baseline_content WHERE part = ?").get(part) as { content: Buffer } | undefined)?.content;
+  }
+
   /**
    * The committed rmtab: an older release's 'committed' slot (it writes no
-   * other, and one written after ours is newer), else 'base' with 'edits'.
+   * other, and one written after ours is newer), else the base with its edits.
    */
   private committedContent(): Buffer | undefined {
     const legacy = this.slot("committed");
     if (legacy !== undefined) return legacy;
-    const base = this.slot("base");
+    const base = this.part(BASE);
     if (base === undefined) return undefined;
     try {
       return applySplices(base, this.edits());
     } catch (err) {
-      throw new JournalError(this.file, `its baseline's edits are damaged (${err instanceof Error ? err.message : String(err)}): move the journal's local_state row baseline_gen to 0 or run rmtabsync recover`);
+      throw new JournalError(this.file, `its baseline's edits are damaged (${err instanceof Error ? err.message : String(err)}); rmtabsync never writes them so: restore the journal, or delete its baseline_content rows (the next record then starts from rmtab as it is)`);
     }
   }
 
   private edits(): Splice[] {
-    const e = this.slot("edits");
+    const e = this.part(EDITS);
     return e === undefined ? [] : decodeSplices(e);
   }
 
@@ -969,14 +992,19 @@ export class OwnJournal {
    * is written, while the edits stay small; otherwise the whole content.
    */
   private putCommitted(content: Buffer, id: string, prev: { id: string; content: Buffer } | undefined): void {
-    const meta = this.baselineMeta();
-    const edits = prev !== undefined && meta.id === prev.id && this.slot("base") !== undefined ? withSplice(this.edits(), spliceOf(prev.content, content)) : undefined;
-    if (edits) this.putSlot("edits", encodeSplices(edits));
+    const same = prev !== undefined && !this.legacySlot() && this.state("baseline_id") === prev.id;
+    const edits = same ? withSplice(this.edits(), spliceOf(prev.content, content)) : undefined;
+    if (edits) this.putPart(EDITS, encodeSplices(edits));
     else {
-      this.putSlot("base", content);
-      this.db.prepare("DELETE FROM baseline WHERE slot IN ('edits', 'committed')").run();
+      this.putPart(BASE, content);
+      this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
+      this.db.prepare("DELETE FROM baseline WHERE slot = 'committed'").run();
     }
     this.setState("baseline_id", id);
+  }
+
+  private putPart(part: number, content: Buffer): void {
+    this.db.prepare("INSERT INTO baseline_content (part, content) VALUES (?, ?) ON CONFLICT (part) DO UPDATE SET content = excluded.content").run(part, content);
   }
 
   private putSlot(slot: string, content: Buffer | string): void {
@@ -1162,10 +1190,11 @@ export class OwnJournal {
       for (const [k, v] of Object.entries(state ?? {})) this.setState(k, v);
       // the pending slot becomes the base inside SQLite: neither multi-megabyte blob is read into memory
       const moved = this.db
-        .prepare("INSERT INTO baseline (slot, content) SELECT 'base', content FROM baseline WHERE slot = 'pending' ON CONFLICT (slot) DO UPDATE SET content = excluded.content")
-        .run().changes;
+        .prepare("INSERT INTO baseline_content (part, content) SELECT ?, content FROM baseline WHERE slot = 'pending' ON CONFLICT (part) DO UPDATE SET content = excluded.content")
+        .run(BASE).changes;
       if (moved > 0) {
-        this.db.prepare("DELETE FROM baseline WHERE slot IN ('edits', 'committed')").run();
+        this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
+        this.db.prepare("DELETE FROM baseline WHERE slot = 'committed'").run();
         this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
         // without an id the content has none the local copy could match
         if (next !== undefined) this.setState("baseline_gen", String(next.gen));
