@@ -4,10 +4,12 @@ import { planCompaction } from "./core/compact.js";
 import { foldEvents, mounted, previewEvents, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
 import { HLC_ZERO, maxHlc } from "./core/hlc.js";
-import { controlUnits, type Config } from "./config.js";
+import { controlUnits, paths, unitStateDir, type Config } from "./config.js";
 import { EXIT, errorMessage, ExitError, RefusedError, UsageError } from "./errors.js";
-import { readJournals, requireMarker, type JournalProblem } from "./io/control.js";
-import { openOwn, type SyncContext } from "./sync.js";
+import { describeProblems, listJournalFiles, readJournals, requireMarker, type JournalProblem } from "./io/control.js";
+import { readPublishedMarks } from "./io/journal.js";
+import { readMarks } from "./io/marks.js";
+import { integrityProblems, openOwn, type SyncContext } from "./sync.js";
 import { absentReason, type UnitOutcome } from "./units.js";
 
 /**
@@ -103,12 +105,23 @@ export function compact(ctx: SyncContext, keepMs: number, opts: { dryRun?: boole
   requireMarker(ctx.cfg);
   const own = openOwn(ctx);
   try {
+    // what this node and the peers saw of every journal, read before the journals (as reconcile does)
+    const marks = readMarks(unitStateDir(ctx.cfg));
+    const published = new Map(listJournalFiles(paths(ctx.cfg).journals).map((f) => [f, readPublishedMarks(f)] as const));
     const set = readJournals(ctx.cfg, { skipFile: own.file });
     if (set.problems.length > 0)
       throw new RefusedError(
         `not compacting while a journal is unreadable (${set.problems.map((p) => `${p.file}: ${p.problem}`).join("; ")}): an umount could lose the mount it supersedes`,
       );
     const mine = own.read();
+    // A journal rolled back or forked: the other copy of the control volume (a split-brain's
+    // victim) may hold a mount that no journal here holds. An umount of it retired now would
+    // let that mount win again once recover merges the other copy.
+    const diverged = integrityProblems(ctx, [mine, ...set.journals], marks, published, set.problems).problems;
+    if (diverged.length > 0)
+      throw new RefusedError(
+        `not compacting while a journal diverged (${describeProblems(diverged)}): an umount could lose to a mount that only the other copy holds; merge it with 'rmtabsync recover --from <other copy>' first`,
+      );
     const cutoff = ctx.now() - keepMs;
     const drop = planCompaction({ own: mine.events, others: set.journals.flatMap((j) => j.events), cutoff, tipSeq: own.tip().seq });
     const bytesBefore = statSync(own.file).size;

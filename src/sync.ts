@@ -178,7 +178,7 @@ function invalidProblem(j: ReadJournal): JournalProblem | undefined {
  * a mark can only point at an event the journal read later still holds,
  * unless it really went backwards or forked.
  */
-function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], marks: readonly Mark[], published: ReadonlyMap<string, Mark[]>, unreadable: readonly JournalProblem[]) {
+export function integrityProblems(ctx: SyncContext, journals: readonly ReadJournal[], marks: readonly Mark[], published: ReadonlyMap<string, Mark[]>, unreadable: readonly JournalProblem[]) {
   const views = journals.map((j) => j.view);
   // a journal that cannot be read now is reported as such, not also as gone
   const known = marks.filter((m) => views.some((v) => v.journalId === m.journalId) || !unreadable.some((p) => p.node === m.node));

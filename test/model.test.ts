@@ -13,6 +13,7 @@
 import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import type { ExportDef } from "../src/core/exports.js";
+import { compact } from "../src/maintain.js";
 import { ModelViolation, newCounters, show, World } from "./model/world.js";
 
 const NODE_NAMES = ["ds01", "ds02", "ds03", "ds04", "ds05", "ds06", "ds07", "ds08"];
@@ -381,6 +382,32 @@ describe("cases the model found (fail with the current src/)", () => {
       w.recover("ds01", false);
       await converge(w); // every reconcile's cached fold is compared with a full fold
       for (const n of w.nodes) expect(show(w.rmtabOf(n))).toEqual(show(w.expected(n)));
+    } finally {
+      w.cleanup();
+    }
+  });
+
+  it("an umount journaled on the surviving copy after the split is not compacted away before recover brings back the mount it supersedes", async () => {
+    const w = await twoNodes();
+    try {
+      w.startSplit(new Set(["ds02"]));
+      await w.mount("10.0.0.1", "/srv/vm0"); // served by ds02
+      await w.record("ds02"); // victim copy only: mount 10.0.0.1
+      await w.endSplit();
+      await w.umount("10.0.0.1", "/srv/vm0");
+      await w.record("ds02"); // surviving copy: umount 10.0.0.1, later than the mount
+      await w.mount("10.0.0.2", "/srv/vm0");
+      await w.record("ds02"); // a newer event, so the umount is not the tip
+      w.elapsed += 1000;
+      // no mount of 10.0.0.1 on this copy, the umount would retire: refused while ds02's journal reads as forked
+      expect(() => compact(w.ctx("ds02"), 0)).toThrow(/not compacting while a journal diverged/);
+      w.recover("ds01", false); // the victim's mount comes back in a branch
+      await converge(w);
+      expect(show(w.rmtabOf("ds02"))).toEqual(show(w.expected("ds02")));
+      w.elapsed += 1000;
+      w.compact("ds02"); // after recover: the branch's mount keeps the umount
+      await converge(w);
+      expect(show(w.rmtabOf("ds02"))).toEqual(show(w.expected("ds02")));
     } finally {
       w.cleanup();
     }
