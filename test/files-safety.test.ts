@@ -90,6 +90,28 @@ describe("no write through a symbolic link", () => {
     });
   }
 
+  it("record refuses a link at rmtabsync.baseline-edits before any work, and leaves its target alone", () => {
+    const c = started();
+    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
+    c.ok("ds03", ["record"]);
+    // a record of one more line writes its edit beside the base
+    c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
+    c.ok("ds03", ["record"]);
+    const file = join(c.stateDir("ds03"), "rmtabsync.baseline-edits");
+    expect(mode(file)).toBe("600");
+    const target = victim(c, "edits", readFileSync(file, "latin1"));
+    const before = readFileSync(target);
+    rmSync(file);
+    symlinkSync(target, file);
+    c.mountd("ds03", "mount", "10.0.0.4", "/srv/vm0");
+    const journal = readFileSync(join(c.control, "journals", "ds03.sqlite"));
+    const r = c.run("ds03", ["record"]);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`refusing to write ${file}: it is a symbolic link`);
+    expectUntouched(target, before);
+    expect(readFileSync(join(c.control, "journals", "ds03.sqlite")).equals(journal)).toBe(true);
+  });
+
   it("refuses an own journal that is a symbolic link before SQLite opens it", () => {
     const c = started();
     const file = join(c.control, "journals", "ds03.sqlite");

@@ -66,11 +66,32 @@ export interface RecordPlan {
 export function planRecord(input: RecordInput): RecordPlan {
   const current = toCountMap(input.current);
   const baselines = input.baselines.length > 0 ? input.baselines : [new Map<string, RmtabEntry>()];
-  const keys = new Set<string>(current.keys());
-  for (const b of baselines) for (const k of b.keys()) keys.add(k);
   const changes: Change[] = [];
   const ignored: Ignored[] = [];
-  for (const key of keys) {
+  // one reason string per export and kind (a takeover ignores 100k lines of a few exports)
+  const reasons = new Map<string, string>();
+  const reason = (kind: "foreign" | "taken", name: string): string => {
+    const k = `${kind}\n${name}`;
+    let r = reasons.get(k);
+    if (r === undefined) {
+      r =
+        kind === "foreign"
+          ? `export ${name} is not exported by this node (etab)`
+          : `export ${name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`;
+      reasons.set(k, r);
+    }
+    return r;
+  };
+  // every key of rmtab and of the baselines, once: rmtab's, then each baseline's not seen before
+  function* keys(): Generator<string> {
+    yield* current.keys();
+    const earlier = (k: string, i: number) => {
+      for (let j = 0; j < i; j++) if (baselines[j]!.has(k)) return true;
+      return false;
+    };
+    for (let i = 0; i < baselines.length; i++) for (const k of baselines[i]!.keys()) if (!current.has(k) && !earlier(k, i)) yield k;
+  }
+  for (const key of keys()) {
     const cur = current.get(key);
     const curCount = cur?.count ?? 0;
     // the count in each baseline: unchanged from any of them is no change; the highest and a line to name
@@ -95,21 +116,11 @@ export function planRecord(input: RecordInput): RecordPlan {
     // record would have journaled them.
     const leaving = input.hostedBefore?.has(exp.name) === true;
     if (!input.hosted.has(exp.name) && !leaving) {
-      ignored.push({
-        client: sample.client,
-        path: sample.path,
-        export: exp.name,
-        reason: `export ${exp.name} is not exported by this node (etab)`,
-      });
+      ignored.push({ client: sample.client, path: sample.path, export: exp.name, reason: reason("foreign", exp.name) });
       continue;
     }
     if (input.hostedBefore !== undefined && !input.hostedBefore.has(exp.name) && curCount <= maxBefore) {
-      ignored.push({
-        client: sample.client,
-        path: sample.path,
-        export: exp.name,
-        reason: `export ${exp.name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`,
-      });
+      ignored.push({ client: sample.client, path: sample.path, export: exp.name, reason: reason("taken", exp.name) });
       continue;
     }
     let op: Change["op"];
