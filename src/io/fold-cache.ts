@@ -149,7 +149,7 @@ export class FoldStore {
   /** Whether the file may hold rows (a new one holds none until the first spill). */
   private rows: boolean;
   /** A new file's keys that went to it: only those are looked up there (the cache's may all be). */
-  private readonly spilled: Set<string> | undefined;
+  private readonly spilled: KeyFilter | undefined;
   private saved = false;
   /** Why a new fold cannot become the cache (its file could not be made or written): it stays in memory. */
   private unsaveable: string | undefined;
@@ -162,7 +162,7 @@ export class FoldStore {
     private readonly spillAt = SPILL_AT,
   ) {
     this.rows = rows;
-    this.spilled = temp === undefined ? undefined : new Set();
+    this.spilled = temp === undefined ? undefined : new KeyFilter();
     this.byKey = db?.prepare(`SELECT ${FOLD_COLUMNS} FROM fold WHERE client = ? AND path = ?`).raw();
   }
 
@@ -213,7 +213,7 @@ export class FoldStore {
 
   get(key: string): JournalEvent | undefined {
     const e = this.overlay.get(key);
-    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.has(key))) return e;
+    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.mayHave(key))) return e;
     const nl = key.indexOf("\n");
     const row = this.guard(() => this.byKey!.get(key.slice(0, nl), key.slice(nl + 1)) as FoldRow | undefined);
     return row && toEvent(row);
@@ -321,6 +321,34 @@ export class FoldStore {
       throw new FoldCacheDamaged(`the fold cache could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
+}
+
+/**
+ * The keys that went to a new file, as one bit each of a hash: a fixed
+ * 1 MiB whatever the fold's size (a Set of half a million keys holds
+ * about 50 MB of strings). A clear bit: the key was never spilled, and
+ * get() does not look it up; a set bit may be another key's, and the
+ * lookup finds nothing.
+ */
+class KeyFilter {
+  private readonly bits = new Int32Array(1 << 18);
+
+  add(key: string): void {
+    const h = keyHash(key);
+    this.bits[h >>> 5]! |= 1 << (h & 31);
+  }
+
+  mayHave(key: string): boolean {
+    const h = keyHash(key);
+    return (this.bits[h >>> 5]! & (1 << (h & 31))) !== 0;
+  }
+}
+
+/** FNV-1a of the key's UTF-16 code units, cut to 23 bits (KeyFilter's 2^23 bits). */
+function keyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 9;
 }
 
 function toEvent([client, path, journal, seq, wall, logical, node, op, count, hash]: FoldRow): JournalEvent {
