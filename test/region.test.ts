@@ -164,7 +164,7 @@ describe("reconcile's in-place edit", () => {
           // the last reconcile: rmtab as the full plan wrote it from the fold (plus a few lines of no export)
           const fold0 = new Map(live.map((e) => [key(e), ev(e.client, e.path, e.count)]));
           const others = unmanaged.map((e) => ({ ...e, path: "/other" }));
-          const p0 = planReconcile({ current: others.filter((e, i) => others.findIndex((o) => key(o) === key(e)) === i), fold: fold0, managed, index, addOnly: false });
+          const p0 = planReconcile({ current: others.filter((e, i) => others.findIndex((o) => key(o) === key(e)) === i), fold: fold0.values(), managed, index, addOnly: false });
           if (p0.unwritable.length > 0) return;
           const written = serializeRmtab(p0.entries);
           // since: peers' events change the fold, mountd changes lines
@@ -182,7 +182,7 @@ describe("reconcile's in-place edit", () => {
           const inc = planReconcileEdit(current, keys, fold1, managed, index);
           if (inc === undefined) return;
           quick++;
-          const full = planReconcile({ current: parseRmtab(current).entries, fold: fold1, managed, index, addOnly: false });
+          const full = planReconcile({ current: parseRmtab(current).entries, fold: fold1.values(), managed, index, addOnly: false });
           expect(inc.content.toString("utf8")).toBe(serializeRmtab(full.entries));
           expect(inc.plan.added).toEqual(full.added);
           expect(inc.plan.removed).toEqual(full.removed);

@@ -150,10 +150,11 @@ export interface ReconcileInput {
   readonly current: readonly RmtabEntry[];
   /**
    * The entries of the fold of every readable journal, this run's own
-   * changes included, by key (entryKey); those with a count of 0 may be left
-   * out: they are planned as absent.
+   * changes included, each client+path once; those with a count of 0 may be
+   * left out: they are planned as absent. Taken once, in order (the fold
+   * store reads them from its file as they are taken).
    */
-  readonly fold: ReadonlyMap<string, RmtabEntry>;
+  readonly fold: Iterable<RmtabEntry>;
   /** Exports this node hosts now or may take over. */
   readonly managed: ReadonlySet<string>;
   readonly index: ExportIndex;
@@ -195,11 +196,27 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const changed: LineChange[] = [];
   const heldBack: LineChange[] = [];
   const unwritable: ReconcilePlan["unwritable"] = [];
-  const seen = new Set<string>();
+  // the folded count of each client+path rmtab has (0: none); the fold's other entries are new lines
+  const folded = new Map<string, number>();
+  for (const e of input.current) folded.set(entryKey(e.client, e.path), 0);
+  for (const ev of input.fold) {
+    if (ev.count <= 0) continue;
+    const key = entryKey(ev.client, ev.path);
+    if (folded.has(key)) {
+      folded.set(key, ev.count);
+      continue;
+    }
+    const exp = index.exportOf(ev.path);
+    if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
+    const problem = entryProblem(ev);
+    if (problem) {
+      unwritable.push({ client: ev.client, path: ev.path, problem });
+      continue;
+    }
+    added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
+  }
 
   for (const e of input.current) {
-    const key = entryKey(e.client, e.path);
-    seen.add(key);
     const exp = index.exportOf(e.path);
     if (!exp) {
       out.push(e); // unmanaged: untouched
@@ -209,7 +226,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       out.push(e);
       continue;
     }
-    const want = managed.has(exp.name) ? (input.fold.get(key)?.count ?? 0) : 0;
+    const want = managed.has(exp.name) ? folded.get(entryKey(e.client, e.path))! : 0;
     const change = { client: e.client, path: e.path, export: exp.name, from: e.count };
     if (want === e.count) out.push(e);
     else if (addOnly && want < e.count) {
@@ -222,17 +239,6 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     }
   }
 
-  for (const [key, ev] of input.fold) {
-    if (ev.count <= 0 || seen.has(key)) continue;
-    const exp = index.exportOf(ev.path);
-    if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
-    const problem = entryProblem(ev);
-    if (problem) {
-      unwritable.push({ client: ev.client, path: ev.path, problem });
-      continue;
-    }
-    added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
-  }
   added.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
   for (const a of added) out.push({ client: a.client, path: a.path, count: a.to });
   return { entries: out, added, removed, changed, heldBack, unwritable };
@@ -347,7 +353,7 @@ export function planReconcileEdit(
     found.push({ at: at[0]!, line, entry: parsed.entries[0]! });
   }
   found.sort((a, b) => a.at - b.at);
-  const plan = planReconcile({ current: found.map((f) => f.entry), fold: subFold, managed, index, addOnly: false });
+  const plan = planReconcile({ current: found.map((f) => f.entry), fold: subFold.values(), managed, index, addOnly: false });
   const next = new Map(plan.entries.map((e) => [entryKey(e.client, e.path), e] as const));
   const parts: Buffer[] = [];
   let pos = 0;

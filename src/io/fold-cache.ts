@@ -225,20 +225,25 @@ export class FoldStore {
     if (this.temp !== undefined && this.overlay.size >= this.spillAt && this.unsaveable === undefined) this.spill();
   }
 
-  /** Every entry with a count above 0, by key, as an rmtab entry (the full plan's input). */
-  mounted(): Map<string, RmtabEntry> {
-    const out = new Map<string, RmtabEntry>();
+  /**
+   * Every entry with a count above 0, once each, as an rmtab entry (the full
+   * plan's input): read from the file as they are taken, never all in memory.
+   */
+  *mounted(): Generator<RmtabEntry> {
     if (this.rows && this.db) {
-      const rows = this.db.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw().iterate() as IterableIterator<[string, string, number]>;
-      this.guard(() => {
-        for (const [client, path, count] of rows) {
-          const k = entryKey(client, path);
-          if (!this.overlay.has(k)) out.set(k, { client, path, count });
+      const rows = this.guard(() => this.db!.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw().iterate()) as IterableIterator<[string, string, number]>;
+      try {
+        for (;;) {
+          const r = this.guard(() => rows.next());
+          if (r.done) break;
+          const [client, path, count] = r.value;
+          if (!this.overlay.has(entryKey(client, path))) yield { client, path, count };
         }
-      });
+      } finally {
+        rows.return?.();
+      }
     }
-    for (const [k, e] of this.overlay) if (e.count > 0) out.set(k, { client: e.client, path: e.path, count: e.count });
-    return out;
+    for (const e of this.overlay.values()) if (e.count > 0) yield { client: e.client, path: e.path, count: e.count };
   }
 
   /**
