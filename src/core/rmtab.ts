@@ -232,6 +232,25 @@ export function serializeRmtab(entries: readonly RmtabEntry[]): string {
   return out;
 }
 
+/**
+ * serializeRmtab's content as UTF-8 bytes, encoded 64 KiB of lines at a
+ * time: a 100k-line rmtab never stands as one string (4 MB, and several
+ * times that while it is built).
+ */
+export function serializeRmtabBytes(entries: readonly RmtabEntry[]): Buffer {
+  const chunks: Buffer[] = [];
+  let chunk = "";
+  for (const e of entries) {
+    chunk += formatLine(e);
+    if (chunk.length >= 65_536) {
+      chunks.push(Buffer.from(chunk, "utf8"));
+      chunk = "";
+    }
+  }
+  chunks.push(Buffer.from(chunk, "utf8"));
+  return Buffer.concat(chunks);
+}
+
 /** The lines of `current` and of `base` between their common first and last lines. */
 export interface ChangedRegion {
   readonly current: Buffer;
