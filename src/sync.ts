@@ -706,7 +706,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           ? planReconcileEdit(r.snap.content, new Set([...g.cache.changed, ...r.lines.current.map((e) => entryKey(e.client, e.path)), ...r.lines.base.keys()]), g.fold, managed, index)
           : undefined;
       const parsed = edit ? undefined : r.parse();
-      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, fold: g.fold.mounted(), managed, index, addOnly, frozen });
+      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, currentIndex: parsed!.index, fold: g.fold.mounted(), managed, index, addOnly, frozen });
       // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode)
       const content = edit ? edit.content : serializeRmtabBytes(plan.entries);
       const malformed = parsed?.malformed ?? [];

@@ -2,6 +2,7 @@
 // (rmtab, baseline, etab, the folded journals) and return what to do.
 import type { Change } from "./events.js";
 import type { ExportIndex } from "./exports.js";
+import { EntryIndex } from "./entry-index.js";
 import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type RmtabEntry } from "./rmtab.js";
 
 export type CountMap = ReadonlyMap<string, RmtabEntry>;
@@ -147,7 +148,10 @@ export function holdBackWipe(changes: readonly Change[], index: ExportIndex): { 
 }
 
 export interface ReconcileInput {
+  /** rmtab's entries, each client+path once (as parseRmtab merges them). */
   readonly current: readonly RmtabEntry[];
+  /** Where each client+path stands in `current` (parseRmtab's index); built when not given. */
+  readonly currentIndex?: EntryIndex;
   /**
    * The entries of the fold of every readable journal, this run's own
    * changes included, each client+path once; those with a count of 0 may be
@@ -196,14 +200,14 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const changed: LineChange[] = [];
   const heldBack: LineChange[] = [];
   const unwritable: ReconcilePlan["unwritable"] = [];
-  // the folded count of each client+path rmtab has (0: none); the fold's other entries are new lines
-  const folded = new Map<string, number>();
-  for (const e of input.current) folded.set(entryKey(e.client, e.path), 0);
+  const at = input.currentIndex ?? EntryIndex.of(input.current);
+  // the folded count of each line of rmtab (0: none); the fold's other entries are new lines
+  const folded = new Float64Array(input.current.length);
   for (const ev of input.fold) {
     if (ev.count <= 0) continue;
-    const key = entryKey(ev.client, ev.path);
-    if (folded.has(key)) {
-      folded.set(key, ev.count);
+    const i = at.get(ev.client, ev.path);
+    if (i !== undefined) {
+      folded[i] = ev.count;
       continue;
     }
     const exp = index.exportOf(ev.path);
@@ -216,7 +220,8 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
   }
 
-  for (const e of input.current) {
+  for (let i = 0; i < input.current.length; i++) {
+    const e = input.current[i]!;
     const exp = index.exportOf(e.path);
     if (!exp) {
       out.push(e); // unmanaged: untouched
@@ -226,7 +231,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       out.push(e);
       continue;
     }
-    const want = managed.has(exp.name) ? folded.get(entryKey(e.client, e.path))! : 0;
+    const want = managed.has(exp.name) ? folded[i]! : 0;
     const change = { client: e.client, path: e.path, export: exp.name, from: e.count };
     if (want === e.count) out.push(e);
     else if (addOnly && want < e.count) {
