@@ -707,8 +707,10 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           : undefined;
       const parsed = edit ? undefined : r.parse();
       const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, currentIndex: parsed!.index, fold: g.fold.mounted(), managed, index, addOnly, frozen });
-      // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode)
-      const content = edit ? edit.content : serializeRmtabBytes(plan.entries);
+      // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode);
+      // a canonical rmtab whose lines all stay is its own serialization
+      const kept = parsed?.canonical === true && plan.added.length === 0 && plan.removed.length === 0 && plan.changed.length === 0;
+      const content = edit ? edit.content : kept ? r.snap.content : serializeRmtabBytes(plan.entries);
       const malformed = parsed?.malformed ?? [];
       const entries = edit ? countLines(edit.content) : plan.entries.length;
       const nextClean = { [CLEAN_KEY]: !addOnly && !frozen && plan.heldBack.length === 0 && plan.unwritable.length === 0 ? clean : "" };
