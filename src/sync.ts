@@ -7,7 +7,7 @@ import { ExportIndex } from "./core/exports.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
 import { changedLines, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
-import { changedRegion, entryKey, parseRmtab, serializeRmtab, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
+import { changedRegion, entryKey, parseRmtab, serializeRmtabBytes, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
@@ -543,7 +543,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
       : undefined;
   const canonical = (): Buffer => {
     const parsed = parse();
-    return parsed.canonical ? snap.content : Buffer.from(serializeRmtab(parsed.entries), "utf8");
+    return parsed.canonical ? snap.content : serializeRmtabBytes(parsed.entries);
   };
   const canonicalNow = lines ? snap.content : canonical();
   let changes: Change[];
@@ -712,9 +712,11 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           ? planReconcileEdit(r.snap.content, new Set([...g.cache.changed, ...r.lines.current.map((e) => entryKey(e.client, e.path)), ...r.lines.base.keys()]), g.fold, managed, index)
           : undefined;
       const parsed = edit ? undefined : r.parse();
-      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, fold: g.fold.mounted(), managed, index, addOnly, frozen });
-      // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode)
-      const content = edit ? edit.content : Buffer.from(serializeRmtab(plan.entries), "utf8");
+      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, currentIndex: parsed!.index, fold: g.fold.mounted(), managed, index, addOnly, frozen });
+      // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode);
+      // a canonical rmtab whose lines all stay is its own serialization
+      const kept = parsed?.canonical === true && plan.added.length === 0 && plan.removed.length === 0 && plan.changed.length === 0;
+      const content = edit ? edit.content : kept ? r.snap.content : serializeRmtabBytes(plan.entries);
       const malformed = parsed?.malformed ?? [];
       const entries = edit ? countLines(edit.content) : plan.entries.length;
       const nextClean = { [CLEAN_KEY]: !addOnly && !frozen && plan.heldBack.length === 0 && plan.unwritable.length === 0 ? clean : "" };
@@ -783,7 +785,7 @@ function cleanState(managed: ReadonlySet<string>): string {
 /** Canonical content without the lines of `keys` (the same buffer when there are none). */
 function withoutKeys(content: Buffer, keys: ReadonlySet<string>): Buffer {
   if (keys.size === 0) return content;
-  return Buffer.from(serializeRmtab(parseRmtab(content).entries.filter((e) => !keys.has(entryKey(e.client, e.path)))), "utf8");
+  return serializeRmtabBytes(parseRmtab(content).entries.filter((e) => !keys.has(entryKey(e.client, e.path))));
 }
 
 function countLines(b: Buffer): number {

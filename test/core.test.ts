@@ -108,7 +108,7 @@ describe("planReconcile", () => {
         { client: "gone", path: "/srv/vm0", count: 1 },
         { client: "x", path: "/srv/vm0", count: 1 },
       ],
-      fold,
+      fold: fold.values(),
       managed: new Set(["vm0"]),
       index,
       addOnly: false,
@@ -123,7 +123,7 @@ describe("planReconcile", () => {
   it("in add-only mode removes nothing and lowers no count", () => {
     const p = planReconcile({
       current: [{ client: "gone", path: "/srv/vm0", count: 1 }, { client: "x", path: "/srv/vm0", count: 9 }],
-      fold,
+      fold: fold.values(),
       managed: new Set(["vm0", "vm1"]),
       index,
       addOnly: true,
@@ -137,7 +137,7 @@ describe("planReconcile", () => {
   });
   it("does not write journal entries that mountd would misread", () => {
     const bad = foldEvents([ev({ client: "c", path: "/srv/vm0/a:b", count: 1 })]);
-    const p = planReconcile({ current: [], fold: bad, managed: new Set(["vm0"]), index, addOnly: false });
+    const p = planReconcile({ current: [], fold: bad.values(), managed: new Set(["vm0"]), index, addOnly: false });
     expect(p.entries).toEqual([]);
     expect(p.unwritable[0]!.problem).toMatch(/':'/);
   });

@@ -52,7 +52,7 @@ const toEvent = (r: { client: string; path: string; count: number; wall: number;
 /** The store's answers as one comparable value: every key's entry, and the mounted ones. */
 function answers(s: FoldStore, keys: Iterable<string>) {
   const each = [...keys].sort().map((k) => [k, s.get(k) ?? null]);
-  const mounted = [...s.mounted()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  const mounted = [...s.mounted()].map((e) => [entryKey(e.client, e.path), e] as const).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return { each, mounted };
 }
 function expected(m: Map<string, JournalEvent>, keys: Iterable<string>) {

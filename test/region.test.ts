@@ -164,7 +164,7 @@ describe("reconcile's in-place edit", () => {
           // the last reconcile: rmtab as the full plan wrote it from the fold (plus a few lines of no export)
           const fold0 = new Map(live.map((e) => [key(e), ev(e.client, e.path, e.count)]));
           const others = unmanaged.map((e) => ({ ...e, path: "/other" }));
-          const p0 = planReconcile({ current: others.filter((e, i) => others.findIndex((o) => key(o) === key(e)) === i), fold: fold0, managed, index, addOnly: false });
+          const p0 = planReconcile({ current: others.filter((e, i) => others.findIndex((o) => key(o) === key(e)) === i), fold: fold0.values(), managed, index, addOnly: false });
           if (p0.unwritable.length > 0) return;
           const written = serializeRmtab(p0.entries);
           // since: peers' events change the fold, mountd changes lines
@@ -182,7 +182,7 @@ describe("reconcile's in-place edit", () => {
           const inc = planReconcileEdit(current, keys, fold1, managed, index);
           if (inc === undefined) return;
           quick++;
-          const full = planReconcile({ current: parseRmtab(current).entries, fold: fold1, managed, index, addOnly: false });
+          const full = planReconcile({ current: parseRmtab(current).entries, fold: fold1.values(), managed, index, addOnly: false });
           expect(inc.content.toString("utf8")).toBe(serializeRmtab(full.entries));
           expect(inc.plan.added).toEqual(full.added);
           expect(inc.plan.removed).toEqual(full.removed);
@@ -192,5 +192,30 @@ describe("reconcile's in-place edit", () => {
       { numRuns: 3000, seed: 20261202 },
     );
     expect(quick).toBeGreaterThan(1000);
+  });
+
+  it("a full plan that adds, removes and changes no line keeps rmtab's entries as they are: a canonical file is written back byte for byte (property)", () => {
+    let kept = 0;
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(entry, { selector: key, maxLength: 12 }),
+        fc.array(fc.record({ e: entry, count: fc.integer({ min: 0, max: 3 }) }), { maxLength: 8 }),
+        fc.array(edit, { maxLength: 3 }),
+        fc.boolean(),
+        (live, folded, edits, addOnly) => {
+          const fold = new Map(live.map((e) => [key(e), ev(e.client, e.path, e.count)]));
+          for (const f of folded) fold.set(key(f.e), ev(f.e.client, f.e.path, f.count));
+          const current = apply(live, edits as Edit[]);
+          const parsed = parseRmtab(current);
+          const plan = planReconcile({ current: parsed.entries, currentIndex: parsed.index, fold: fold.values(), managed: new Set(["vm0"]), index, addOnly });
+          if (plan.added.length > 0 || plan.removed.length > 0 || plan.changed.length > 0) return;
+          kept++;
+          expect(plan.entries).toEqual(parsed.entries);
+          if (parsed.canonical) expect(serializeRmtab(plan.entries)).toBe(current.toString("utf8"));
+        },
+      ),
+      { numRuns: 3000, seed: 20261203 },
+    );
+    expect(kept).toBeGreaterThan(100);
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { clientProblem, entryProblem, formatLine, MAX_COUNT, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, pathProblem, serializeRmtab, type RmtabEntry } from "../src/core/rmtab.js";
+import { clientProblem, entryProblem, formatLine, MAX_COUNT, MAX_FIELD_BYTES, MAX_LINE_BYTES, parseCount, parseRmtab, pathProblem, serializeRmtab, serializeRmtabBytes, type RmtabEntry } from "../src/core/rmtab.js";
 
 describe("rmtab parse and serialize", () => {
   it("round-trips canonical lines byte for byte", () => {
@@ -138,6 +138,8 @@ describe("rmtab properties", () => {
     fc.assert(
       fc.property(fc.array(piece, { maxLength: 40 }), (pieces) => {
         const p = parseRmtab(pieces.join(""));
+        // a file found canonical is what its entries serialize to (reconcile writes it back as it is)
+        if (p.canonical) expect(serializeRmtab(p.entries)).toBe(pieces.join(""));
         // whatever parsed is writable and reads back the same
         const again = parseRmtab(serializeRmtab(p.entries));
         expect(again.entries).toEqual(p.entries);
@@ -172,6 +174,18 @@ describe("rmtab properties", () => {
         expect(p.entries).toEqual(entries);
         expect(p.canonical).toBe(true);
         expect(serializeRmtab(p.entries)).toBe(once);
+      }),
+      { numRuns: 300 },
+    );
+  });
+  it("the bytes written are the UTF-8 of the canonical text, across the chunks they are encoded in", () => {
+    const long = (i: number) => ({ client: `10.0.${i >> 8}.${i & 255}`, path: `/srv/vm0/\u00e9t\u00e9/\u{1f600}/${"x".repeat(i % 700)}`, count: i + 1 });
+    const many = Array.from({ length: 3000 }, (_, i) => long(i));
+    expect(serializeRmtabBytes(many).equals(Buffer.from(serializeRmtab(many), "utf8"))).toBe(true);
+    expect(serializeRmtabBytes([]).length).toBe(0);
+    fc.assert(
+      fc.property(fc.array(entry, { maxLength: 50 }), (entries) => {
+        expect(serializeRmtabBytes(entries).equals(Buffer.from(serializeRmtab(entries), "utf8"))).toBe(true);
       }),
       { numRuns: 300 },
     );

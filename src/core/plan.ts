@@ -2,6 +2,7 @@
 // (rmtab, baseline, etab, the folded journals) and return what to do.
 import type { Change } from "./events.js";
 import type { ExportIndex } from "./exports.js";
+import { EntryIndex } from "./entry-index.js";
 import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type RmtabEntry } from "./rmtab.js";
 
 export type CountMap = ReadonlyMap<string, RmtabEntry>;
@@ -158,13 +159,17 @@ export function holdBackWipe(changes: readonly Change[], index: ExportIndex): { 
 }
 
 export interface ReconcileInput {
+  /** rmtab's entries, each client+path once (as parseRmtab merges them). */
   readonly current: readonly RmtabEntry[];
+  /** Where each client+path stands in `current` (parseRmtab's index); built when not given. */
+  readonly currentIndex?: EntryIndex;
   /**
    * The entries of the fold of every readable journal, this run's own
-   * changes included, by key (entryKey); those with a count of 0 may be left
-   * out: they are planned as absent.
+   * changes included, each client+path once; those with a count of 0 may be
+   * left out: they are planned as absent. Taken once, in order (the fold
+   * store reads them from its file as they are taken).
    */
-  readonly fold: ReadonlyMap<string, RmtabEntry>;
+  readonly fold: Iterable<RmtabEntry>;
   /** Exports this node hosts now or may take over. */
   readonly managed: ReadonlySet<string>;
   readonly index: ExportIndex;
@@ -206,11 +211,28 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const changed: LineChange[] = [];
   const heldBack: LineChange[] = [];
   const unwritable: ReconcilePlan["unwritable"] = [];
-  const seen = new Set<string>();
+  const at = input.currentIndex ?? EntryIndex.of(input.current);
+  // the folded count of each line of rmtab (0: none); the fold's other entries are new lines
+  const folded = new Float64Array(input.current.length);
+  for (const ev of input.fold) {
+    if (ev.count <= 0) continue;
+    const i = at.get(ev.client, ev.path);
+    if (i !== undefined) {
+      folded[i] = ev.count;
+      continue;
+    }
+    const exp = index.exportOf(ev.path);
+    if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
+    const problem = entryProblem(ev);
+    if (problem) {
+      unwritable.push({ client: ev.client, path: ev.path, problem });
+      continue;
+    }
+    added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
+  }
 
-  for (const e of input.current) {
-    const key = entryKey(e.client, e.path);
-    seen.add(key);
+  for (let i = 0; i < input.current.length; i++) {
+    const e = input.current[i]!;
     const exp = index.exportOf(e.path);
     if (!exp) {
       out.push(e); // unmanaged: untouched
@@ -220,7 +242,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       out.push(e);
       continue;
     }
-    const want = managed.has(exp.name) ? (input.fold.get(key)?.count ?? 0) : 0;
+    const want = managed.has(exp.name) ? folded[i]! : 0;
     const change = { client: e.client, path: e.path, export: exp.name, from: e.count };
     if (want === e.count) out.push(e);
     else if (addOnly && want < e.count) {
@@ -233,17 +255,6 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     }
   }
 
-  for (const [key, ev] of input.fold) {
-    if (ev.count <= 0 || seen.has(key)) continue;
-    const exp = index.exportOf(ev.path);
-    if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
-    const problem = entryProblem(ev);
-    if (problem) {
-      unwritable.push({ client: ev.client, path: ev.path, problem });
-      continue;
-    }
-    added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
-  }
   added.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
   for (const a of added) out.push({ client: a.client, path: a.path, count: a.to });
   return { entries: out, added, removed, changed, heldBack, unwritable };
@@ -358,7 +369,7 @@ export function planReconcileEdit(
     found.push({ at: at[0]!, line, entry: parsed.entries[0]! });
   }
   found.sort((a, b) => a.at - b.at);
-  const plan = planReconcile({ current: found.map((f) => f.entry), fold: subFold, managed, index, addOnly: false });
+  const plan = planReconcile({ current: found.map((f) => f.entry), fold: subFold.values(), managed, index, addOnly: false });
   const next = new Map(plan.entries.map((e) => [entryKey(e.client, e.path), e] as const));
   const parts: Buffer[] = [];
   let pos = 0;

@@ -9,6 +9,7 @@
 // line we cannot represent exactly is never written back: it is reported
 // as malformed and quarantined by the caller.
 import { isAscii } from "node:buffer";
+import { EntryIndex } from "./entry-index.js";
 
 /** One rmtab entry; `client` is the address with its real ":" characters. */
 export interface RmtabEntry {
@@ -30,6 +31,8 @@ export interface MalformedLine {
 export interface ParsedRmtab {
   /** Entries in file order, duplicates of client+path merged (counts summed). */
   readonly entries: RmtabEntry[];
+  /** Where each client+path stands in `entries`. */
+  readonly index: EntryIndex;
   readonly malformed: MalformedLine[];
   /** Lines that repeat an earlier client+path (merged into it). */
   readonly duplicates: number[];
@@ -168,7 +171,7 @@ function truncate(s: string, max = 60): string {
 export function parseRmtab(content: Buffer | string): ParsedRmtab {
   const buf = typeof content === "string" ? Buffer.from(content, "utf8") : content;
   const entries: RmtabEntry[] = [];
-  const index = new Map<string, number>();
+  const index = new EntryIndex(entries);
   const malformed: MalformedLine[] = [];
   const duplicates: number[] = [];
   const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -210,11 +213,10 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
       continue;
     }
     if (linesCanonical && (!hasNewline || !isCanonicalText(text, parsed))) linesCanonical = false;
-    const key = entryKey(parsed.client, parsed.path);
-    const at = index.get(key);
+    const at = index.get(parsed.client, parsed.path);
     if (at === undefined) {
-      index.set(key, entries.length);
       entries.push(parsed);
+      index.add(entries.length - 1);
     } else {
       const prev = entries[at]!;
       entries[at] = { ...prev, count: Math.min(MAX_COUNT, prev.count + parsed.count) };
@@ -222,7 +224,7 @@ export function parseRmtab(content: Buffer | string): ParsedRmtab {
     }
   }
   const canonical = malformed.length === 0 && duplicates.length === 0 && linesCanonical;
-  return { entries, malformed, duplicates, canonical };
+  return { entries, index, malformed, duplicates, canonical };
 }
 
 /** Canonical rmtab content for entries (caller guarantees each passes entryProblem). */
@@ -230,6 +232,25 @@ export function serializeRmtab(entries: readonly RmtabEntry[]): string {
   let out = "";
   for (const e of entries) out += formatLine(e);
   return out;
+}
+
+/**
+ * serializeRmtab's content as UTF-8 bytes, encoded 64 KiB of lines at a
+ * time: a 100k-line rmtab never stands as one string (4 MB, and several
+ * times that while it is built).
+ */
+export function serializeRmtabBytes(entries: readonly RmtabEntry[]): Buffer {
+  const chunks: Buffer[] = [];
+  let chunk = "";
+  for (const e of entries) {
+    chunk += formatLine(e);
+    if (chunk.length >= 65_536) {
+      chunks.push(Buffer.from(chunk, "utf8"));
+      chunk = "";
+    }
+  }
+  chunks.push(Buffer.from(chunk, "utf8"));
+  return Buffer.concat(chunks);
 }
 
 /** The lines of `current` and of `base` between their common first and last lines. */

@@ -128,8 +128,14 @@ export class FoldCacheDamaged extends Error {}
 
 /** SQLite's page cache per connection (KiB, as a negative cache_size): the fold is read once, in order, or by key. */
 const CACHE_KIB = -2000;
-/** A new fold keeps at most this many entries in memory; the rest wait in its file. */
-const SPILL_AT = 16_384;
+/**
+ * A new fold keeps at most this many entries in memory; the rest wait in its
+ * file. Small, so that entries go to the file before they outlive V8's young
+ * generation: a cold fold of 100k keys held 16,384 at a time moved each
+ * batch into the old generation only to drop it there (73 MB of heap for
+ * 12 MB live).
+ */
+const SPILL_AT = 1024;
 const FOLD_COLUMNS = "client, path, journal, seq, wall, logical, node, op, count, hash";
 type FoldRow = [string, string, string, number, number, number, string, Op, number, string];
 
@@ -149,7 +155,7 @@ export class FoldStore {
   /** Whether the file may hold rows (a new one holds none until the first spill). */
   private rows: boolean;
   /** A new file's keys that went to it: only those are looked up there (the cache's may all be). */
-  private readonly spilled: Set<string> | undefined;
+  private readonly spilled: KeyFilter | undefined;
   private saved = false;
   /** Why a new fold cannot become the cache (its file could not be made or written): it stays in memory. */
   private unsaveable: string | undefined;
@@ -162,7 +168,7 @@ export class FoldStore {
     private readonly spillAt = SPILL_AT,
   ) {
     this.rows = rows;
-    this.spilled = temp === undefined ? undefined : new Set();
+    this.spilled = temp === undefined ? undefined : new KeyFilter();
     this.byKey = db?.prepare(`SELECT ${FOLD_COLUMNS} FROM fold WHERE client = ? AND path = ?`).raw();
   }
 
@@ -213,7 +219,7 @@ export class FoldStore {
 
   get(key: string): JournalEvent | undefined {
     const e = this.overlay.get(key);
-    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.has(key))) return e;
+    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.mayHave(key))) return e;
     const nl = key.indexOf("\n");
     const row = this.guard(() => this.byKey!.get(key.slice(0, nl), key.slice(nl + 1)) as FoldRow | undefined);
     return row && toEvent(row);
@@ -225,20 +231,25 @@ export class FoldStore {
     if (this.temp !== undefined && this.overlay.size >= this.spillAt && this.unsaveable === undefined) this.spill();
   }
 
-  /** Every entry with a count above 0, by key, as an rmtab entry (the full plan's input). */
-  mounted(): Map<string, RmtabEntry> {
-    const out = new Map<string, RmtabEntry>();
+  /**
+   * Every entry with a count above 0, once each, as an rmtab entry (the full
+   * plan's input): read from the file as they are taken, never all in memory.
+   */
+  *mounted(): Generator<RmtabEntry> {
     if (this.rows && this.db) {
-      const rows = this.db.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw().iterate() as IterableIterator<[string, string, number]>;
-      this.guard(() => {
-        for (const [client, path, count] of rows) {
-          const k = entryKey(client, path);
-          if (!this.overlay.has(k)) out.set(k, { client, path, count });
+      const rows = this.guard(() => this.db!.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw().iterate()) as IterableIterator<[string, string, number]>;
+      try {
+        for (;;) {
+          const r = this.guard(() => rows.next());
+          if (r.done) break;
+          const [client, path, count] = r.value;
+          if (!this.overlay.has(entryKey(client, path))) yield { client, path, count };
         }
-      });
+      } finally {
+        rows.return?.();
+      }
     }
-    for (const [k, e] of this.overlay) if (e.count > 0) out.set(k, { client: e.client, path: e.path, count: e.count });
-    return out;
+    for (const e of this.overlay.values()) if (e.count > 0) yield { client: e.client, path: e.path, count: e.count };
   }
 
   /**
@@ -321,6 +332,34 @@ export class FoldStore {
       throw new FoldCacheDamaged(`the fold cache could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
     }
   }
+}
+
+/**
+ * The keys that went to a new file, as one bit each of a hash: a fixed
+ * 1 MiB whatever the fold's size (a Set of half a million keys holds
+ * about 50 MB of strings). A clear bit: the key was never spilled, and
+ * get() does not look it up; a set bit may be another key's, and the
+ * lookup finds nothing.
+ */
+class KeyFilter {
+  private readonly bits = new Int32Array(1 << 18);
+
+  add(key: string): void {
+    const h = keyHash(key);
+    this.bits[h >>> 5]! |= 1 << (h & 31);
+  }
+
+  mayHave(key: string): boolean {
+    const h = keyHash(key);
+    return (this.bits[h >>> 5]! & (1 << (h & 31))) !== 0;
+  }
+}
+
+/** FNV-1a of the key's UTF-16 code units, cut to 23 bits (KeyFilter's 2^23 bits). */
+function keyHash(key: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+  return h >>> 9;
 }
 
 function toEvent([client, path, journal, seq, wall, logical, node, op, count, hash]: FoldRow): JournalEvent {
