@@ -216,7 +216,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const folded = new Float64Array(input.current.length);
   for (const ev of input.fold) {
     if (ev.count <= 0) continue;
-    const i = at.get(ev.client, ev.path);
+    const i = at.size === 0 ? undefined : at.get(ev.client, ev.path);
     if (i !== undefined) {
       folded[i] = ev.count;
       continue;
