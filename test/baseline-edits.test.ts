@@ -170,4 +170,31 @@ describe("a record of a few lines", () => {
     // the journal's generation is newer than the base's: the journal's baseline is used, nothing is re-recorded
     expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
   });
+
+  it("after a crash between the journal's commit and the local copy's write (the copy one record behind), a record journals only what is new", async () => {
+    const c = await twoRecords();
+    const dir = c.stateDir("ds03");
+    const saved = [localEditsFile(dir), join(dir, "rmtabsync.baseline")].map((f) => [f, readFileSync(f)] as const);
+    c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
+    expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["mount 10.0.0.3"]);
+    // the local copy as it was before that record: its write is lost
+    for (const [f, b] of saved) writeFileSync(f, b);
+    c.mountd("ds03", "umount", "10.0.0.1", "/srv/vm0");
+    expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["umount 10.0.0.1"]);
+    expect(readLocalBaseline(dir)!.content.toString()).toBe(c.rmtab("ds03"));
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+  });
+
+  it("with the journal rolled back under it (the local copy one record ahead), a record journals only what is new", async () => {
+    const c = await twoRecords();
+    const journal = join(c.control, "journals", "ds03.sqlite");
+    const old = readFileSync(journal);
+    c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
+    expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["mount 10.0.0.3"]);
+    writeFileSync(journal, old);
+    c.mountd("ds03", "umount", "10.0.0.1", "/srv/vm0");
+    const r = await record(ctx(c, "ds03"));
+    expect(r.recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["umount 10.0.0.1"]);
+    expect(readLocalBaseline(c.stateDir("ds03"))!.content.toString()).toBe(c.rmtab("ds03"));
+  });
 });
