@@ -1,7 +1,7 @@
 import { Command } from "@commander-js/extra-typings";
 import { controlUnits, journalFile, loadConfig, paths, unitStateDir, type Config } from "../config.js";
 import { ConfigError, ExitError, EXIT, UsageError, errorMessage } from "../errors.js";
-import { localBaselineFile } from "../io/local-baseline.js";
+import { localBaselineFile, localEditsFile } from "../io/local-baseline.js";
 import { marksFile } from "../io/marks.js";
 import { SPOOL_NAME } from "../io/spool.js";
 import { volumeRecordFile } from "../io/volume.js";
@@ -31,6 +31,7 @@ export function resolvedSettings(cfg: Config, node: string) {
       quarantine: p.quarantine,
       marks: marksFile(cfg.stateDir),
       baseline: localBaselineFile(cfg.stateDir),
+      baselineEdits: localEditsFile(cfg.stateDir),
       volume: volumeRecordFile(cfg.stateDir),
       spool: join(cfg.stateDir, SPOOL_NAME),
       ...(shared ? { marker: p.marker, journals: p.journals, journal: journalFile(p.journals, node) } : {}),
