@@ -54,16 +54,20 @@ const CHILD_ENV: NodeJS.ProcessEnv = {
   NODE_PATH: [join(dirname(BUILT_CLI), "..", "node_modules"), join(ROOT, "node_modules"), process.env.NODE_PATH].filter(Boolean).join(":"),
 };
 
+/** The files of a build's CLI: dist/cli.js, and the bundle and code cache it starts (older builds: cli.js alone). */
+const CLI_FILES = ["cli.js", "rmtabsync.js", "rmtabsync.cache"];
+/** The bundle itself: what the build's sha names and what is searched for what it knows. */
+const bundleOf = (cli: string) => (existsSync(join(dirname(cli), "rmtabsync.js")) ? join(dirname(cli), "rmtabsync.js") : cli);
+
 function snapshotCli(dir: string): void {
-  const bytes = readFileSync(BUILT_CLI);
-  CLI_SHA = createHash("sha256").update(bytes).digest("hex").slice(0, 16);
+  CLI_SHA = createHash("sha256").update(readFileSync(bundleOf(BUILT_CLI))).digest("hex").slice(0, 16);
+  for (const f of CLI_FILES) if (existsSync(join(dirname(BUILT_CLI), f))) copyFileSync(join(dirname(BUILT_CLI), f), join(dir, f));
   CLI = join(dir, "cli.js");
-  writeFileSync(CLI, bytes);
 }
 /** `controlDirIsMountpoint: false` for a CLI that knows the key (older builds refuse it as unknown). */
 let knowsMountpointKey: boolean | undefined;
 function mountpointKey(): string {
-  knowsMountpointKey ??= readFileSync(CLI, "utf8").includes("controlDirIsMountpoint");
+  knowsMountpointKey ??= readFileSync(bundleOf(CLI), "utf8").includes("controlDirIsMountpoint");
   return knowsMountpointKey ? "controlDirIsMountpoint: false\n" : "";
 }
 

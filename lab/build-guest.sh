@@ -39,7 +39,7 @@ NODE_BIN=$(readlink -f "$(command -v node)")
 NATIVE=(node_modules/better-sqlite3/build/Release/better_sqlite3.node node_modules/os-lock/build/Release/addon.node)
 KEY=$({
   echo "$VERS"
-  sha256sum dist/cli.js deploy/ocf/rmtabsync lab/guest/* lab/build-guest.sh "$NODE_BIN" "${NATIVE[@]}" | cut -d' ' -f1
+  sha256sum dist/cli.js dist/rmtabsync.js deploy/ocf/rmtabsync lab/guest/* lab/build-guest.sh "$NODE_BIN" "${NATIVE[@]}" | cut -d' ' -f1
 } | sha256sum | cut -c1-16)
 OUT=$LAB_CACHE/guest-$KEY
 if [ -f "$OUT/initrd.img" ] && [ -f "$OUT/vmlinuz" ]; then
@@ -99,7 +99,7 @@ depmod -b "$R" "$KVER"
 cp "$NODE_BIN" "$R/usr/bin/node"
 A=$R/opt/rmtabsync
 mkdir -p "$A/dist" "$A/node_modules"
-cp dist/cli.js dist/package.json "$A/dist/"
+cp dist/cli.js dist/rmtabsync.js dist/rmtabsync.cache dist/package.json "$A/dist/"
 for m in better-sqlite3 os-lock bindings file-uri-to-path; do
   mkdir -p "$A/node_modules/$m"
   (cd "node_modules/$m" && find . -path ./deps -prune -o -path ./src -prune -o -name obj.target -prune -o -name obj -prune -o \

@@ -38,9 +38,13 @@ function copy(from, rel, mode = 0o644) {
   put(rel, readFileSync(join(ROOT, from)), mode);
 }
 
-// The CLI: one bundled CommonJS file; a wrapper in /usr/bin runs it with Debian's node.
+// The CLI: one bundled CommonJS file, started by cli.js with the V8 code cache made at build
+// time (src/start.ts); a wrapper in /usr/bin runs it with Debian's node (another node's V8
+// refuses the cache: the bundle is then compiled as usual).
 // run by the wrapper, so no #! line (lintian: script-not-executable)
 put(`${LIB}/cli.js`, readFileSync(join(ROOT, "dist/cli.js"), "utf8").replace(/^#!.*\n/, ""));
+copy("dist/rmtabsync.js", `${LIB}/rmtabsync.js`);
+if (existsSync(join(ROOT, "dist/rmtabsync.cache"))) copy("dist/rmtabsync.cache", `${LIB}/rmtabsync.cache`);
 put(`${LIB}/package.json`, `${JSON.stringify({ type: "commonjs" })}\n`);
 put("usr/bin/rmtabsync", `#!/bin/sh\nexec /usr/bin/node /${LIB}/cli.js "$@"\n`, 0o755);
 // The mountd ha-callout (a POSIX sh script: mountd waits for it on every MNT/UMNT).
@@ -94,7 +98,7 @@ function licenseOf(dir) {
   const holder = (/^\s*Copyright.*$/im.exec(text)?.[0] ?? `Copyright ${typeof meta.author === "string" ? meta.author : (meta.author?.name ?? meta.name + " authors")}`).trim();
   return { name: meta.name, version: meta.version, license: meta.license, holder: holder.replace(/^Copyright\s*(\(c\)\s*)?/i, "") };
 }
-const map = JSON.parse(readFileSync(join(ROOT, "dist/cli.js.map"), "utf8"));
+const map = JSON.parse(readFileSync(join(ROOT, "dist/rmtabsync.js.map"), "utf8"));
 const bundled = [...new Set(map.sources.map((s) => /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(s)?.[1]).filter(Boolean))].sort();
 const bundledInfo = bundled.map((n) => licenseOf(join(ROOT, "node_modules", n)));
 const shipped = Object.keys(MODULES).map((n) => licenseOf(join(ROOT, "node_modules", n)));
@@ -104,7 +108,7 @@ const MIT = readFileSync(join(ROOT, "deploy/debian/MIT"), "utf8").trimEnd().spli
 const ISC = readFileSync(join(ROOT, "deploy/debian/ISC"), "utf8").trimEnd().split("\n").map((l) => (l === "" ? " ." : ` ${l}`)).join("\n");
 let copyright = `Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
 Upstream-Name: rmtabsync
-Comment: /${LIB}/cli.js is a bundle (esbuild) of rmtabsync and these npm
+Comment: /${LIB}/rmtabsync.js is a bundle (esbuild) of rmtabsync and these npm
  packages: ${bundledInfo.map((m) => `${m.name} ${m.version} (${m.license})`).join(", ")}.
  Their copyright holders are listed below.
 
@@ -113,7 +117,7 @@ Copyright: 2026 the rmtabsync authors
 License: MIT
 `;
 for (const m of bundledInfo)
-  copyright += `\nFiles: ${LIB}/cli.js\nCopyright: ${m.holder}\nLicense: ${m.license}\nComment: ${m.name} ${m.version}, bundled\n`;
+  copyright += `\nFiles: ${LIB}/rmtabsync.js\nCopyright: ${m.holder}\nLicense: ${m.license}\nComment: ${m.name} ${m.version}, bundled\n`;
 for (const m of shipped) copyright += `\nFiles: ${LIB}/node_modules/${m.name}/*\nCopyright: ${m.holder}\nLicense: ${m.license}\n`;
 copyright += `\nFiles: ${LIB}/node_modules/better-sqlite3/build/Release/better_sqlite3.node
 Copyright: Joshua Wise; SQLite: none (public domain)

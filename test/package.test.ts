@@ -46,6 +46,8 @@ describe("Debian package", () => {
     for (const f of [
       "./usr/bin/rmtabsync",
       "./usr/lib/rmtabsync/cli.js",
+      "./usr/lib/rmtabsync/rmtabsync.js",
+      "./usr/lib/rmtabsync/rmtabsync.cache",
       "./usr/lib/rmtabsync/node_modules/better-sqlite3/build/Release/better_sqlite3.node",
       "./usr/lib/rmtabsync/node_modules/os-lock/build/Release/addon.node",
       "./usr/lib/rmtabsync/node_modules/bindings/bindings.js",
