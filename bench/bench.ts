@@ -35,6 +35,7 @@ import { createHash } from "node:crypto";
 import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { bundleOf, CLI_FILES, mountpointKeyFor } from "./cli-build.js";
 import { shellFunctions, shellScript } from "./shellway.js";
 import { JournalRows, type BenchEvent } from "./journal-rows.js";
 
@@ -54,21 +55,14 @@ const CHILD_ENV: NodeJS.ProcessEnv = {
   NODE_PATH: [join(dirname(BUILT_CLI), "..", "node_modules"), join(ROOT, "node_modules"), process.env.NODE_PATH].filter(Boolean).join(":"),
 };
 
-/** The files of a build's CLI: dist/cli.js, and the bundle and code cache it starts (older builds: cli.js alone). */
-const CLI_FILES = ["cli.js", "rmtabsync.js", "rmtabsync.cache"];
-/** The bundle itself: what the build's sha names and what is searched for what it knows. */
-const bundleOf = (cli: string) => (existsSync(join(dirname(cli), "rmtabsync.js")) ? join(dirname(cli), "rmtabsync.js") : cli);
-
 function snapshotCli(dir: string): void {
   CLI_SHA = createHash("sha256").update(readFileSync(bundleOf(BUILT_CLI))).digest("hex").slice(0, 16);
   for (const f of CLI_FILES) if (existsSync(join(dirname(BUILT_CLI), f))) copyFileSync(join(dirname(BUILT_CLI), f), join(dir, f));
   CLI = join(dir, "cli.js");
 }
-/** `controlDirIsMountpoint: false` for a CLI that knows the key (older builds refuse it as unknown). */
-let knowsMountpointKey: boolean | undefined;
+let mountpointKeyLine: string | undefined;
 function mountpointKey(): string {
-  knowsMountpointKey ??= readFileSync(bundleOf(CLI), "utf8").includes("controlDirIsMountpoint");
-  return knowsMountpointKey ? "controlDirIsMountpoint: false\n" : "";
+  return (mountpointKeyLine ??= mountpointKeyFor(CLI));
 }
 
 const AS_ROOT = process.getuid?.() === 0;

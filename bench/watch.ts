@@ -39,17 +39,16 @@ import { loadConfig } from "../src/config.js";
 import { withRmtabLock } from "../src/io/lock.js";
 import { record, type SyncContext } from "../src/sync.js";
 import { JournalRows } from "./journal-rows.js";
+import { mountpointKeyFor } from "./cli-build.js";
 
 // dist/bench-watch.js is a CommonJS bundle next to dist/cli.js.
 const ROOT = resolve(dirname(process.argv[1] ?? "dist/bench-watch.js"), "..");
 const CLI = process.env.BENCH_CLI ? resolve(process.env.BENCH_CLI) : join(ROOT, "dist", "cli.js");
 const CALLOUT = join(ROOT, "deploy", "mountd-callout");
 
-/** `controlDirIsMountpoint: false` for a CLI that knows the key (older builds refuse it as unknown). */
-let knowsMountpointKey: boolean | undefined;
+let mountpointKeyLine: string | undefined;
 function mountpointKey(): string {
-  knowsMountpointKey ??= readFileSync(CLI, "utf8").includes("controlDirIsMountpoint");
-  return knowsMountpointKey ? "controlDirIsMountpoint: false\n" : "";
+  return (mountpointKeyLine ??= mountpointKeyFor(CLI));
 }
 
 function envInt(name: string, dflt: number, min = 1): number {
