@@ -76,9 +76,11 @@ export class EntryIndex {
 
 /** FNV-1a of client, "\n" and path (UTF-16 code units): the hash of entryKey(client, path). */
 function entryHash(client: string, path: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < client.length; i++) h = Math.imul(h ^ client.charCodeAt(i), 0x01000193);
-  h = Math.imul(h ^ 0x0a, 0x01000193);
-  for (let i = 0; i < path.length; i++) h = Math.imul(h ^ path.charCodeAt(i), 0x01000193);
+  return fnv1a(path, fnv1a("\n", fnv1a(client)));
+}
+
+/** FNV-1a (32 bits) of a string's UTF-16 code units, continuing from `h`. */
+export function fnv1a(s: string, h = 0x811c9dc5): number {
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
   return h;
 }

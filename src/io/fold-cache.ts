@@ -11,6 +11,7 @@ import { basename, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Fold, JournalEvent, Op } from "../core/events.js";
 import { entryKey, type RmtabEntry } from "../core/rmtab.js";
+import { fnv1a } from "../core/entry-index.js";
 import type { Hlc } from "../core/hlc.js";
 import { createExclusive, fsyncPath, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
@@ -358,9 +359,7 @@ class KeyFilter {
 
 /** FNV-1a of the key's UTF-16 code units, cut to 23 bits (KeyFilter's 2^23 bits). */
 function keyHash(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
-  return h >>> 9;
+  return fnv1a(key) >>> 9;
 }
 
 function toEvent([client, path, journal, seq, wall, logical, node, op, count, hash]: FoldRow): JournalEvent {
