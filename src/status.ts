@@ -7,6 +7,7 @@ import { basename, dirname, join } from "node:path";
 import { journalFile, paths } from "./config.js";
 import type { JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
+import { LineList } from "./core/line-list.js";
 import type { LineChange } from "./core/plan.js";
 import type { JournalFact, MarkerFact, RmtabCheck, StatusFacts } from "./core/status.js";
 import { errorMessage, JournalError } from "./errors.js";
@@ -117,8 +118,10 @@ function sortProblems(problems: readonly JournalProblem[], diverged: Listed, unu
     else if (pr.kind === "invalid" || pr.kind === "future") unusable.push({ file: pr.file, kind: pr.kind, problem: pr.problem });
 }
 
-function onlyExport(changes: readonly LineChange[], name: string | undefined): number {
-  return name === undefined ? changes.length : changes.filter((c) => c.export === name).length;
+function onlyExport(changes: readonly LineChange[] | LineList<LineChange>, name: string | undefined): number {
+  if (name === undefined) return changes.length;
+  if (changes instanceof LineList) return changes.byExport().get(name) ?? 0;
+  return changes.filter((c) => c.export === name).length;
 }
 
 /** Everything status judges, read without writing anything. */

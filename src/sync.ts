@@ -4,9 +4,10 @@ import { journalFile, paths, unitStateDir, type Config } from "./config.js";
 import { createHash, randomUUID } from "node:crypto";
 import { compareEvents, previewEvents, type Change, type JournalEvent } from "./core/events.js";
 import { ExportIndex } from "./core/exports.js";
+import { LineList } from "./core/line-list.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { changedLines, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { addedLines, changedLines, planVanished, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, serializePlan, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { changedRegion, entryKey, parseRmtab, serializeRmtabBytes, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
@@ -81,7 +82,7 @@ export interface RecordReport {
   readonly dryRun: boolean;
   readonly first: boolean;
   readonly recorded: JournalEvent[];
-  readonly ignored: Ignored[];
+  readonly ignored: LineList<Ignored>;
   readonly malformed: MalformedLine[];
   readonly hosted: string[];
   readonly problems: JournalProblem[];
@@ -92,7 +93,7 @@ export interface RecordReport {
 export interface ReconcileReport extends RecordReport {
   readonly written: boolean;
   readonly addOnly: boolean;
-  readonly added: LineChange[];
+  readonly added: LineList<LineChange>;
   readonly removed: LineChange[];
   readonly changed: LineChange[];
   readonly heldBack: LineChange[];
@@ -222,6 +223,8 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false, save = !r
   const own = openOwn(ctx, readOnly);
   const key = withFold ? foldCacheKey(ctx) : "";
   let cache = withFold && useCache ? FoldCache.open(unitStateDir(ctx.cfg), key) : undefined;
+  const exports = new ExportIndex(ctx.cfg.exports);
+  const exportOf = (path: string): string => exports.exportOf(path)?.name ?? "";
   let store: FoldStore | undefined;
   try {
     const ownStamp = journalStamp(own.file);
@@ -253,7 +256,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false, save = !r
     let read: ReturnType<typeof readAll> | undefined;
     if (cache) {
       // the cache's rows are read by key as the events past its marks need them (a damaged one is an empty one)
-      store = cache.store();
+      store = cache.store(exportOf);
       try {
         read = readAll(cache, store);
         if (read.journals.some((j) => j.fromMismatch || cache!.state.sources.get(j.file)?.journalId !== j.meta.journalId)) read = undefined;
@@ -267,7 +270,7 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false, save = !r
       }
     }
     if (!read) {
-      store = withFold ? FoldStore.fresh(save ? unitStateDir(ctx.cfg) : undefined) : FoldStore.none();
+      store = withFold ? FoldStore.fresh(save ? unitStateDir(ctx.cfg) : undefined, undefined, exportOf) : FoldStore.none();
       read = readAll(undefined, store);
     }
     const fold = store!;
@@ -547,7 +550,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   };
   const canonicalNow = lines ? snap.content : canonical();
   let changes: Change[];
-  let ignored: Ignored[];
+  let ignored: LineList<Ignored>;
   let spooled = 0;
   // an rmtab found empty: the umounts read from the file (not the spool's, which mountd itself reported) may be a wipe
   const wipe = (fileChanges: Change[]) => {
@@ -567,18 +570,24 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     const fromFile = wipe(plan.changes);
     changes = [...sp.changes, ...fromFile.changes];
     const seenKeys = new Set<string>();
-    ignored = [...plan.ignored, ...fromFile.held, ...sp.ignored].filter((i) => {
-      const key = `${i.client}\n${i.path}`;
-      if (seenKeys.has(key)) return false;
-      seenKeys.add(key);
-      return true;
-    });
+    ignored = LineList.of(
+      [...plan.ignored, ...fromFile.held, ...sp.ignored].filter((i) => {
+        const key = `${i.client}\n${i.path}`;
+        if (seenKeys.has(key)) return false;
+        seenKeys.add(key);
+        return true;
+      }),
+    );
     spooled = sp.changes.length;
   } else {
-    const plan = lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, hostedBefore, index);
+    // lines that only vanished (an emptied rmtab, an UMNTALL) are read without an object per line
+    const vanished = lines && lines.current.length === 0 ? planVanished(lines.region, hosted, hostedBefore, index) : undefined;
+    const plan =
+      vanished ??
+      (lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, hostedBefore, index));
     const fromFile = wipe(plan.changes);
     changes = fromFile.changes;
-    ignored = [...plan.ignored, ...fromFile.held];
+    ignored = (plan.ignored instanceof LineList ? plan.ignored : LineList.of(plan.ignored)).concat(fromFile.held);
   }
   const nowMs = ctx.now();
   // nothing moved (the path unit fired for an rmtab that is back as it was, or a reconcile with no
@@ -607,12 +616,12 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const heldOut = new Set<string>();
   const heldExports = new Set<string>();
   if (base.committed === undefined && base.pending === undefined)
-    ignored = ignored.map((i) => {
+    ignored = LineList.of(ignored.map((i) => {
       if (hosted.has(i.export)) return i;
       heldOut.add(entryKey(i.client, i.path));
       heldExports.add(i.export);
       return { ...i, reason: `${i.reason}; this node's first record keeps it out of its baseline, so that record --hosting ${i.export} (the agent's stop) still journals it` };
-    });
+    }));
   const baselineNow = withoutKeys(canonicalNow, heldOut);
   const baselineId = randomUUID();
   const recorded = dryRun
@@ -712,13 +721,16 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           ? planReconcileEdit(r.snap.content, new Set([...g.cache.changed, ...r.lines.current.map((e) => entryKey(e.client, e.path)), ...r.lines.base.keys()]), g.fold, managed, index)
           : undefined;
       const parsed = edit ? undefined : r.parse();
-      const plan = edit?.plan ?? planReconcile({ current: parsed!.entries, currentIndex: parsed!.index, fold: g.fold.mounted(), managed, index, addOnly, frozen });
+      const image = edit ? undefined : g.fold.images();
+      const plan =
+        edit?.plan ??
+        planReconcile({ current: parsed!.entries, currentIndex: parsed!.index, fold: (exports) => g.fold.mounted(exports), ...(image ? { image } : {}), managed, index, addOnly, frozen });
       // bytes all the way to the file, the baseline and the hashes (a 100k-line rmtab is 4 MB to decode);
       // a canonical rmtab whose lines all stay is its own serialization
-      const kept = parsed?.canonical === true && plan.added.length === 0 && plan.removed.length === 0 && plan.changed.length === 0;
-      const content = edit ? edit.content : kept ? r.snap.content : serializeRmtabBytes(plan.entries);
+      const kept = parsed?.canonical === true && plan.lines === parsed.entries.length && plan.removed.length === 0 && plan.changed.length === 0;
+      const content = edit ? edit.content : kept ? r.snap.content : serializePlan(plan);
       const malformed = parsed?.malformed ?? [];
-      const entries = edit ? countLines(edit.content) : plan.entries.length;
+      const entries = edit ? countLines(edit.content) : plan.lines;
       const nextClean = { [CLEAN_KEY]: !addOnly && !frozen && plan.heldBack.length === 0 && plan.unwritable.length === 0 ? clean : "" };
       const same = content.equals(r.snap.content) && malformed.length === 0 && (r.snap.exists || content.length === 0);
       let written = false;
@@ -754,7 +766,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
         ...r.report,
         written,
         addOnly,
-        added: plan.added,
+        added: addedLines(plan),
         removed: plan.removed,
         changed: plan.changed,
         heldBack: plan.heldBack,
@@ -912,14 +924,14 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
         dryRun: false,
         first: false,
         recorded: [],
-        ignored: [],
+        ignored: LineList.of<Ignored>([]),
         malformed: [],
         hosted: [...hosted].sort(),
         problems: [...u.problems],
         spooled: 0,
         written: false,
         addOnly: u.problems.length > 0,
-        added: [],
+        added: LineList.of<LineChange>([]),
         removed: [],
         changed: [],
         heldBack: [],

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { validateConfig } from "../src/config.js";
 import { parseEtab } from "../src/core/etab.js";
@@ -27,6 +28,40 @@ describe("export index", () => {
     expect(index.exportOf("/srv")).toBeUndefined();
     expect(index.exportOf("/srv/vm0//")?.name).toBe("vm0");
     expect(index.eligibleFor("b")).toEqual(new Set(["vm0", "vm1"]));
+  });
+});
+
+describe("export index, any path (property)", () => {
+  it("finds what a walk over the path's components finds", () => {
+    const defs = [
+      { name: "root", path: "/" },
+      { name: "a", path: "/a" },
+      { name: "ab", path: "/a/b/" },
+      { name: "abc", path: "//a/./b/c" },
+      { name: "x", path: "/x.y" },
+    ];
+    const parts = (p: string) => p.split("/").filter((c) => c !== "" && c !== ".");
+    const reference = (p: string): string | undefined => {
+      if (!p.startsWith("/")) return undefined;
+      const ps = parts(p);
+      for (let n = ps.length; n >= 0; n--) {
+        const hit = defs.find((d) => parts(d.path).join("/") === ps.slice(0, n).join("/"));
+        if (hit) return hit.name;
+      }
+      return undefined;
+    };
+    for (const withRoot of [true, false]) {
+      const ds = withRoot ? defs : defs.slice(1);
+      const idx = new ExportIndex(ds as never);
+      fc.assert(
+        fc.property(fc.array(fc.constantFrom("/", "a", "b", "c", ".", "..", "x.y", "/."), { maxLength: 8 }), (bits) => {
+          const p = bits.join("");
+          const want = reference(p);
+          expect(idx.exportOf(p)?.name).toBe(withRoot || want !== "root" ? want : undefined);
+        }),
+        { numRuns: 3000, seed: 20261204 },
+      );
+    }
   });
 });
 

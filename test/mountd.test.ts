@@ -160,11 +160,12 @@ describe("rmtabsync with the real rpc.mountd, exportfs and showmount", () => {
 
     const r = cluster.json("ds04", ["reconcile"]);
     expect(r.written).toBe(true);
+    // new lines by export, then client, then path
     expect(pick(r.added, ["client", "path", "count"])).toEqual([
       { client: "10.0.0.21", path: V0, count: 1 },
+      { client: "10.0.0.22", path: IMG, count: 2 },
       { client: "127.0.0.1", path: V0, count: 2 },
       { client: "2001:db8::5", path: V0, count: 1 },
-      { client: "10.0.0.22", path: IMG, count: 2 },
     ]);
 
     const expected = [

@@ -20,17 +20,36 @@ export function lineJson(c: LineChange) {
  */
 export const LISTED_MAX = 20;
 
+/** What listed() lists: an array, or a list read only as far as it is listed that counts itself per export. */
+export type Listable<T> = Iterable<T> & { readonly length: number; byExport?(): Map<string, number> };
+
 /** `line` for the first LISTED_MAX items, then one line counting the others (per export, given `exportOf`). */
-export function listed<T>(items: readonly T[], line: (x: T) => string, what: string, exportOf?: (x: T) => string | null): string[] {
-  const out = items.slice(0, LISTED_MAX).map(line);
+export function listed<T>(items: Listable<T>, line: (x: T) => string, what: string, exportOf?: (x: T) => string | null): string[] {
+  const shown: T[] = [];
+  const per = new Map<string, number>();
+  let n = 0;
+  for (const x of items) {
+    if (n < LISTED_MAX) shown.push(x);
+    else if (!exportOf) break;
+    else if (items.byExport) break;
+    else {
+      const e = exportOf(x) ?? "no export";
+      per.set(e, (per.get(e) ?? 0) + 1);
+    }
+    n++;
+  }
+  const out = shown.map(line);
   if (items.length > LISTED_MAX) {
-    const per = new Map<string, number>();
-    if (exportOf)
-      for (let i = LISTED_MAX; i < items.length; i++) {
-        const e = exportOf(items[i]!) ?? "no export";
-        per.set(e, (per.get(e) ?? 0) + 1);
+    // a list that counts itself: its counts less those of the lines shown
+    if (exportOf && items.byExport) {
+      for (const [e, k] of items.byExport()) per.set(e || "no export", k);
+      for (const x of shown) {
+        const e = exportOf(x) ?? "no export";
+        per.set(e, per.get(e)! - 1);
       }
-    const counts = [...per].map(([e, n]) => `${e} ${n}`);
+      for (const [e, k] of per) if (k === 0) per.delete(e);
+    }
+    const counts = [...per].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([e, k]) => `${e} ${k}`);
     out.push(`... and ${items.length - LISTED_MAX} more ${what} (${[...counts, "--json lists every one"].join("; ")})`);
   }
   return out;

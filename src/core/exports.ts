@@ -39,8 +39,16 @@ export class ExportIndex {
     if (hit !== undefined) return hit ?? undefined;
     let found: ExportDef | undefined;
     if (path.startsWith("/")) {
-      const parts = components(path);
-      for (let n = parts.length; n >= 0 && !found; n--) found = this.byPath.get(parts.slice(0, n).join("/"));
+      if (path.length > 1 && !path.endsWith("/") && !path.endsWith("/.") && !path.includes("//") && !path.includes("/./")) {
+        // its components are the text between its slashes: each prefix ending before a slash, the longest first
+        for (let end = path.length; !found; end = path.lastIndexOf("/", end - 1)) {
+          found = this.byPath.get(path.slice(1, end));
+          if (end === 0) break;
+        }
+      } else {
+        const parts = components(path);
+        for (let n = parts.length; n >= 0 && !found; n--) found = this.byPath.get(parts.slice(0, n).join("/"));
+      }
     }
     this.cache.set(path, found ?? null);
     return found;

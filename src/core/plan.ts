@@ -1,9 +1,11 @@
 // The two planners at the heart of rmtabsync. Pure: they take what was read
 // (rmtab, baseline, etab, the folded journals) and return what to do.
+import { isAscii } from "node:buffer";
 import type { Change } from "./events.js";
-import type { ExportIndex } from "./exports.js";
+import type { ExportDef, ExportIndex } from "./exports.js";
 import { EntryIndex } from "./entry-index.js";
-import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, type RmtabEntry } from "./rmtab.js";
+import { LineList, type ListPart } from "./line-list.js";
+import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, serializeRmtabBytes, type RmtabEntry } from "./rmtab.js";
 
 export type CountMap = ReadonlyMap<string, RmtabEntry>;
 
@@ -134,6 +136,90 @@ export function planRecord(input: RecordInput): RecordPlan {
   return { changes, ignored };
 }
 
+/**
+ * planRecord for an rmtab that lost the lines of `vanished` (canonical
+ * baseline lines) and gained none: after a wipe, an UMNTALL, or the
+ * emptied rmtab of a takeover. The same plan, read without an object per
+ * line: the lines not recorded are read again only when listed. Undefined
+ * when a line is not as formatLine writes it.
+ */
+export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, hostedBefore: ReadonlySet<string> | undefined, index: ExportIndex): { changes: Change[]; ignored: LineList<Ignored> } | undefined {
+  // (a path outside ASCII goes the usual way: one decoding of the whole file, as parseRmtab reads it)
+  if (!isAscii(vanished)) return undefined;
+  const changes: Change[] = [];
+  // the lines not recorded, by where they start, and the reason of each (an index in `reasons`)
+  const starts: number[] = [];
+  const why: number[] = [];
+  const reasons: string[] = [];
+  const byExport = new Map<string, number>();
+  const fate = new Map<ExportDef, number>(); // -1: journaled (an umount); else the reason's index
+  const reasonOf = (exp: ExportDef): number => {
+    let f = fate.get(exp);
+    if (f !== undefined) return f;
+    const leaving = hostedBefore?.has(exp.name) === true;
+    if (!hosted.has(exp.name) && !leaving) f = reasons.push(`export ${exp.name} is not exported by this node (etab)`) - 1;
+    else if (hostedBefore !== undefined && !hostedBefore.has(exp.name))
+      f = reasons.push(`export ${exp.name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`) - 1;
+    else f = -1;
+    fate.set(exp, f);
+    return f;
+  };
+  const names: string[] = [];
+  // ASCII: one byte per character, and sliced strings cost no copy
+  const text = vanished.toString("latin1");
+  for (let at = 0; at < text.length; ) {
+    const line = lineAt(text, at);
+    if (!line) return undefined;
+    const next = line.end + 1;
+    if (line.count === 0) {
+      at = next; // a count of 0 is no line: unchanged
+      continue;
+    }
+    const path = text.slice(line.hostEnd + 1, line.countAt);
+    const exp = index.exportOf(path);
+    if (exp) {
+      const f = reasonOf(exp);
+      if (f < 0) changes.push({ op: "umount", client: text.slice(at, line.hostEnd).replaceAll(";", ":"), path, count: 0 });
+      else {
+        starts.push(at);
+        why.push(f);
+        names[f] = exp.name;
+        byExport.set(exp.name, (byExport.get(exp.name) ?? 0) + 1);
+      }
+    }
+    at = next;
+  }
+  changes.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
+  function* items(): Generator<Ignored> {
+    for (let i = 0; i < starts.length; i++) {
+      const at = starts[i]!;
+      const line = lineAt(text, at)!;
+      const f = why[i]!;
+      yield { client: text.slice(at, line.hostEnd).replaceAll(";", ":"), path: text.slice(line.hostEnd + 1, line.countAt), export: names[f]!, reason: reasons[f]! };
+    }
+  }
+  return { changes, ignored: new LineList(starts.length === 0 ? [] : [{ length: starts.length, byExport, items }]) };
+}
+
+/** The line at `at` if it is as formatLine writes it: host ":" path ":0x" 8 hex digits "\n", one ":" in the path's place. */
+function lineAt(t: string, at: number): { hostEnd: number; countAt: number; end: number; count: number } | undefined {
+  const end = t.indexOf("\n", at);
+  if (end < 0) return undefined;
+  const hostEnd = t.indexOf(":", at);
+  const countAt = end - 11;
+  if (hostEnd <= at || countAt <= hostEnd + 1 || t.charCodeAt(countAt) !== 0x3a || t.charCodeAt(countAt + 1) !== 0x30 || t.charCodeAt(countAt + 2) !== 0x78) return undefined;
+  const inPath = t.indexOf(":", hostEnd + 1);
+  if (inPath !== countAt) return undefined;
+  let count = 0;
+  for (let i = countAt + 3; i < end; i++) {
+    const c = t.charCodeAt(i);
+    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
+    if (d < 0) return undefined;
+    count = count * 16 + d;
+  }
+  return { hostEnd, countAt, end, count };
+}
+
 /** From this many clients on, an rmtab found empty is taken for a wiped file. */
 export const WIPED_MIN_CLIENTS = 2;
 
@@ -158,6 +244,17 @@ export function holdBackWipe(changes: readonly Change[], index: ExportIndex): { 
   };
 }
 
+/**
+ * The lines of one export in the fold, joined, in the plan's order for new
+ * lines (client, then path, by code point): what a takeover adds whole.
+ */
+export interface ExportImage {
+  readonly text: string;
+  readonly lines: number;
+  /** Its mounted entries that have no line (entryProblem says why). */
+  readonly unwritable: readonly RmtabEntry[];
+}
+
 export interface ReconcileInput {
   /** rmtab's entries, each client+path once (as parseRmtab merges them). */
   readonly current: readonly RmtabEntry[];
@@ -167,9 +264,16 @@ export interface ReconcileInput {
    * The entries of the fold of every readable journal, this run's own
    * changes included, each client+path once; those with a count of 0 may be
    * left out: they are planned as absent. Taken once, in order (the fold
-   * store reads them from its file as they are taken).
+   * store reads them from its file as they are taken). As a function: the
+   * entries of the exports named (the planner asks only for those it needs).
    */
-  readonly fold: Iterable<RmtabEntry>;
+  readonly fold: Iterable<RmtabEntry> | ((exports: ReadonlySet<string>) => Iterable<RmtabEntry>);
+  /**
+   * The fold's lines of a whole export, for the exports rmtab holds no line
+   * of (a takeover): joined as they are, without an object per line.
+   * Without it, those lines are planned one by one like any other.
+   */
+  readonly image?: (exportName: string) => ExportImage;
   /** Exports this node hosts now or may take over. */
   readonly managed: ReadonlySet<string>;
   readonly index: ExportIndex;
@@ -192,7 +296,13 @@ export interface LineChange {
 }
 
 export interface ReconcilePlan {
+  /** The lines to write, in order, but those of `images`. */
   readonly entries: RmtabEntry[];
+  /** Whole exports' lines (ReconcileInput.image), each written just before entries[at]. */
+  readonly images: readonly { readonly export: string; readonly at: number; readonly image: ExportImage }[];
+  /** How many lines to write in all. */
+  readonly lines: number;
+  /** New lines, but those of `images`. */
   readonly added: LineChange[];
   readonly removed: LineChange[];
   readonly changed: LineChange[];
@@ -202,9 +312,13 @@ export interface ReconcilePlan {
   readonly unwritable: { client: string; path: string; problem: string }[];
 }
 
-/** The rmtab this node should have. Existing lines keep their order; new ones follow, sorted. */
+/**
+ * The rmtab this node should have. Existing lines keep their order; new
+ * ones follow, by export (name), then client, then path.
+ */
 export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const { index, managed, addOnly } = input;
+  const current = input.current;
   const out: RmtabEntry[] = [];
   const added: LineChange[] = [];
   const removed: LineChange[] = [];
@@ -212,9 +326,24 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
   const heldBack: LineChange[] = [];
   const unwritable: ReconcilePlan["unwritable"] = [];
   const at = input.currentIndex ?? EntryIndex.of(input.current);
+  const exportOfLine: (ExportDef | undefined)[] = new Array(current.length);
+  const present = new Set<string>();
+  for (let i = 0; i < current.length; i++) {
+    const exp = index.exportOf(current[i]!.path);
+    exportOfLine[i] = exp;
+    if (exp) present.add(exp.name);
+  }
+  // exports rmtab holds no line of: all they have is new, so it comes whole (a takeover)
+  const whole = new Map<string, ExportImage>();
+  const planned = new Set<string>();
+  for (const name of [...managed].sort(cmp)) {
+    if (input.frozen?.has(name) || !index.named(name)) continue;
+    if (input.image && !present.has(name)) whole.set(name, input.image(name));
+    else planned.add(name);
+  }
   // the folded count of each line of rmtab (0: none); the fold's other entries are new lines
-  const folded = new Float64Array(input.current.length);
-  for (const ev of input.fold) {
+  const folded = new Float64Array(current.length);
+  for (const ev of typeof input.fold === "function" ? input.fold(planned) : input.fold) {
     if (ev.count <= 0) continue;
     const i = at.size === 0 ? undefined : at.get(ev.client, ev.path);
     if (i !== undefined) {
@@ -222,7 +351,7 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
       continue;
     }
     const exp = index.exportOf(ev.path);
-    if (!exp || !managed.has(exp.name) || input.frozen?.has(exp.name)) continue;
+    if (!exp || !planned.has(exp.name)) continue;
     const problem = entryProblem(ev);
     if (problem) {
       unwritable.push({ client: ev.client, path: ev.path, problem });
@@ -231,9 +360,9 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     added.push({ client: ev.client, path: ev.path, export: exp.name, from: 0, to: ev.count });
   }
 
-  for (let i = 0; i < input.current.length; i++) {
-    const e = input.current[i]!;
-    const exp = index.exportOf(e.path);
+  for (let i = 0; i < current.length; i++) {
+    const e = current[i]!;
+    const exp = exportOfLine[i];
     if (!exp) {
       out.push(e); // unmanaged: untouched
       continue;
@@ -255,9 +384,98 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
     }
   }
 
-  added.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
-  for (const a of added) out.push({ client: a.client, path: a.path, count: a.to });
-  return { entries: out, added, removed, changed, heldBack, unwritable };
+  added.sort(byNewLineOrder);
+  const images: { export: string; at: number; image: ExportImage }[] = [];
+  let lines = out.length;
+  let next = 0;
+  for (const [name, image] of whole) {
+    while (next < added.length && cmp(added[next]!.export!, name) < 0) out.push(lineOf(added[next++]!));
+    images.push({ export: name, at: out.length, image });
+    lines += image.lines;
+    for (const e of image.unwritable) unwritable.push({ client: e.client, path: e.path, problem: entryProblem(e) ?? "no rmtab line" });
+  }
+  while (next < added.length) out.push(lineOf(added[next++]!));
+  lines += added.length;
+  return { entries: out, images, lines, added, removed, changed, heldBack, unwritable };
+}
+
+function lineOf(a: LineChange): RmtabEntry {
+  return { client: a.client, path: a.path, count: a.to };
+}
+
+/** New lines: by export, then client, then path (the fold cache's key order, so a whole export's image is in it). */
+function byNewLineOrder(a: LineChange, b: LineChange): number {
+  return cmp(a.export ?? "", b.export ?? "") || cmpCodePoints(a.client, b.client) || cmpCodePoints(a.path, b.path);
+}
+
+/**
+ * Strings in code point order, as SQLite's BINARY collation orders them
+ * (memcmp of UTF-8): UTF-16 code units order them alike except that a
+ * surrogate (U+10000 and up) sorts after U+E000..U+FFFF.
+ */
+export function cmpCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    return rank(x) - rank(y);
+  }
+  return a.length - b.length;
+}
+
+function rank(unit: number): number {
+  if (unit < 0xd800) return unit;
+  return unit <= 0xdfff ? unit + 0x2000 : unit - 0x800;
+}
+
+/** The bytes of a plan's rmtab. */
+export function serializePlan(plan: ReconcilePlan): Buffer {
+  if (plan.images.length === 0) return serializeRmtabBytes(plan.entries);
+  const parts: Buffer[] = [];
+  let from = 0;
+  for (const { at, image } of plan.images) {
+    if (at > from) parts.push(serializeRmtabBytes(plan.entries.slice(from, at)));
+    parts.push(Buffer.from(image.text, "utf8"));
+    from = at;
+  }
+  parts.push(serializeRmtabBytes(plan.entries.slice(from)));
+  return Buffer.concat(parts);
+}
+
+/**
+ * The lines a reconcile adds, in the order written: those planned one by
+ * one and whole exports' images, whose lines are read only when listed.
+ */
+export function addedLines(plan: Pick<ReconcilePlan, "added" | "images">): LineList<LineChange> {
+  const parts: ListPart<LineChange>[] = [];
+  const each = plan.added;
+  let i = 0;
+  const upTo = (name: string | undefined) => {
+    const from = i;
+    while (i < each.length && (name === undefined || cmp(each[i]!.export ?? "", name) < 0)) i++;
+    const run = each.slice(from, i);
+    if (run.length > 0) parts.push({ length: run.length, items: () => run });
+  };
+  for (const { export: name, image } of plan.images) {
+    upTo(name);
+    parts.push({ length: image.lines, byExport: new Map([[name, image.lines]]), items: () => imageLines(name, image) });
+  }
+  upTo(undefined);
+  return new LineList(parts);
+}
+
+/** The lines of an image (canonical lines, as formatLine wrote them) as additions. */
+function* imageLines(name: string, image: ExportImage): Generator<LineChange> {
+  const t = image.text;
+  for (let at = 0; at < t.length; ) {
+    const nl = t.indexOf("\n", at);
+    const end = nl < 0 ? t.length : nl;
+    const hostEnd = t.indexOf(":", at);
+    const countAt = t.lastIndexOf(":", end);
+    yield { client: t.slice(at, hostEnd).replaceAll(";", ":"), path: t.slice(hostEnd + 1, countAt), export: name, from: 0, to: parseInt(t.slice(countAt + 3, end), 16) };
+    at = end + 1;
+  }
 }
 
 function cmp(a: string, b: string): number {
@@ -270,7 +488,10 @@ const REGION_MAX_LINES = 32;
 /** The lines a record has to look at, as they stand in rmtab now and in the baseline. */
 export interface ChangedLines {
   readonly current: RmtabEntry[];
+  /** The baseline's lines among them (parsed when first asked for: a takeover's emptied rmtab lost 100k). */
   readonly base: Map<string, RmtabEntry>;
+  /** The baseline's changed region as it is: the lines that vanished when `current` is empty. */
+  readonly region: Buffer;
 }
 
 /**
@@ -285,6 +506,16 @@ export function changedLines(content: Buffer, committed: Buffer, also: readonly 
   const region = changedRegion(content, committed);
   const now = parseRmtab(region.current);
   if (!now.canonical || now.entries.length + also.length > REGION_MAX_LINES) return undefined;
+  if (now.entries.length === 0 && also.length === 0) {
+    let base: Map<string, RmtabEntry> | undefined;
+    return {
+      current: [],
+      get base() {
+        return (base ??= toCountMap(parseRmtab(region.base).entries));
+      },
+      region: region.base,
+    };
+  }
   const base = toCountMap(parseRmtab(region.base).entries);
   const current = [...now.entries];
   const inRegion = new Set(current.map((e) => entryKey(e.client, e.path)));
@@ -304,7 +535,7 @@ export function changedLines(content: Buffer, committed: Buffer, also: readonly 
     current.push(e);
     inRegion.add(key);
   }
-  return { current, base };
+  return { current, base, region: region.base };
 }
 
 /** What planChangedRegion needs to plan a record without a spool. */

@@ -128,6 +128,39 @@ export function formatLine(e: RmtabEntry): string {
   return `${e.client.replaceAll(":", ";")}:${e.path}:0x${e.count.toString(16).padStart(8, "0")}\n`;
 }
 
+// A line as formatLine writes a plain entry (see PLAIN_CLIENT, PLAIN_PATH): the client's ":" are ";"
+const PLAIN_LINE = /[!-9;-~]{1,1024}:\/[ -9;-~]{0,1023}:0x[0-9a-f]{8}\n/y;
+
+/**
+ * Why `text` is not `lines` lines, each as formatLine writes an entry
+ * mountd reads back unchanged, or undefined. The fold cache's lines were
+ * made so; this is what stands between a damaged cache file and rmtab.
+ */
+export function linesProblem(text: string, lines: number): string | undefined {
+  let n = 0;
+  let dot = text.indexOf("/.");
+  for (let at = 0; at < text.length; n++) {
+    PLAIN_LINE.lastIndex = at;
+    const plain = PLAIN_LINE.test(text);
+    const end = plain ? PLAIN_LINE.lastIndex : text.indexOf("\n", at) + 1;
+    if (end <= at) return `line ${n + 1} has no newline`;
+    while (dot >= 0 && dot < at) dot = text.indexOf("/.", at);
+    const line = text.slice(at, end);
+    // a "/." in the line may start a "." or ".." component; any other line but a plain one is parsed
+    if (!plain || end - at > MAX_LINE_BYTES || (dot >= 0 && dot < end)) {
+      const parsed = parseRmtab(Buffer.from(line, "utf8"));
+      if (!parsed.canonical || parsed.entries.length !== 1) return `line ${n + 1} ${JSON.stringify(truncate(line.slice(0, -1)))} is not an rmtab line mountd reads back`;
+    }
+    at = end;
+  }
+  return n === lines ? undefined : `${n} lines where ${lines} were counted`;
+}
+
+/** The line the fold cache keeps for an entry: its rmtab line, or null when it has none (a count of 0) or cannot have one. */
+export function foldLine(e: RmtabEntry): string | null {
+  return e.count > 0 && entryProblem(e) === undefined ? formatLine(e) : null;
+}
+
 function parseLine(text: string): RmtabEntry | string {
   if (text === "") return "empty line (mountd stops reading the file here)";
   const hostEnd = text.indexOf(":");

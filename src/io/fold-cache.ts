@@ -10,19 +10,26 @@ import { readdirSync, renameSync, rmSync, unlinkSync } from "node:fs";
 import { basename, join } from "node:path";
 import Database from "better-sqlite3";
 import type { Fold, JournalEvent, Op } from "../core/events.js";
-import { entryKey, type RmtabEntry } from "../core/rmtab.js";
+import { entryKey, foldLine, linesProblem, type RmtabEntry } from "../core/rmtab.js";
+import type { ExportImage } from "../core/plan.js";
 import { fnv1a } from "../core/entry-index.js";
 import type { Hlc } from "../core/hlc.js";
 import { createExclusive, fsyncPath, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
 
-const FORMAT = "rmtabsync-fold-cache 2";
+const FORMAT = "rmtabsync-fold-cache 3";
 
+// A fold row is kept under its export (the configuration's, "" for an
+// unmanaged path; the cache key covers the configuration) with the rmtab
+// line it stands for (null: no line, a count of 0 or an entry mountd could
+// not read back), so that the lines of a whole export come out of one range
+// scan in the plan's order (a takeover rebuilding 100k lines joins them
+// without a JS object per line).
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (file TEXT PRIMARY KEY, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, problem TEXT, recompacted TEXT) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS fold (client TEXT NOT NULL, path TEXT NOT NULL, journal TEXT NOT NULL, seq INTEGER NOT NULL, wall INTEGER NOT NULL,
-  logical INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL, count INTEGER NOT NULL, hash TEXT NOT NULL, PRIMARY KEY (client, path)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS fold (export TEXT NOT NULL, client TEXT NOT NULL, path TEXT NOT NULL, journal TEXT NOT NULL, seq INTEGER NOT NULL, wall INTEGER NOT NULL,
+  logical INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL, count INTEGER NOT NULL, hash TEXT NOT NULL, line TEXT, PRIMARY KEY (export, client, path)) WITHOUT ROWID;
 `;
 
 /** What a reconcile folded of one journal file. */
@@ -111,11 +118,11 @@ export class FoldCache {
   }
 
   /** The cached fold, read as it is needed; the store owns the file's connection from now on. */
-  store(): FoldStore {
+  store(exportOf?: ExportOf): FoldStore {
     const db = this.db;
     if (!db) throw new Error("the fold cache was closed");
     this.db = undefined;
-    return FoldStore.onCache(db);
+    return FoldStore.onCache(db, exportOf);
   }
 
   close(): void {
@@ -140,6 +147,10 @@ const SPILL_AT = 1024;
 const FOLD_COLUMNS = "client, path, journal, seq, wall, logical, node, op, count, hash";
 type FoldRow = [string, string, string, number, number, number, string, Op, number, string];
 
+/** The name of the export a path belongs to, "" for an unmanaged one. */
+export type ExportOf = (path: string) => string;
+const NO_EXPORTS: ExportOf = () => "";
+
 /**
  * The fold a reconcile works on: the rows of the fold cache (or of a new
  * file that becomes the cache), read by key as they are needed, and the
@@ -160,22 +171,25 @@ export class FoldStore {
   private saved = false;
   /** Why a new fold cannot become the cache (its file could not be made or written): it stays in memory. */
   private unsaveable: string | undefined;
+  /** The cache's own file holds this run's changes in a transaction that save() commits (see images). */
+  private inTransaction = false;
 
   private constructor(
     private readonly db: Database.Database | undefined,
     /** A new file, renamed over the cache by save(); undefined: the cache file itself (or no file). */
     private readonly temp: string | undefined,
     rows: boolean,
+    private readonly exportOf: ExportOf,
     private readonly spillAt = SPILL_AT,
   ) {
     this.rows = rows;
     this.spilled = temp === undefined ? undefined : new KeyFilter();
-    this.byKey = db?.prepare(`SELECT ${FOLD_COLUMNS} FROM fold WHERE client = ? AND path = ?`).raw();
+    this.byKey = db?.prepare(`SELECT ${FOLD_COLUMNS} FROM fold WHERE export = ? AND client = ? AND path = ?`).raw();
   }
 
   /** The fold cache's rows, with this run's changes kept apart until save(). */
-  static onCache(db: Database.Database): FoldStore {
-    return new FoldStore(db, undefined, true);
+  static onCache(db: Database.Database, exportOf: ExportOf = NO_EXPORTS): FoldStore {
+    return new FoldStore(db, undefined, true, exportOf);
   }
 
   /**
@@ -183,7 +197,7 @@ export class FoldStore {
    * memory only (`stateDir` undefined: a dry run; or the file cannot be
    * made: then save() fails and says why). `spillAt`: see SPILL_AT.
    */
-  static fresh(stateDir: string | undefined, spillAt = SPILL_AT): FoldStore {
+  static fresh(stateDir: string | undefined, spillAt = SPILL_AT, exportOf: ExportOf = NO_EXPORTS): FoldStore {
     let temp: string | undefined;
     let db: Database.Database | undefined;
     let why = "a dry run's fold is not kept";
@@ -207,22 +221,23 @@ export class FoldStore {
       temp = undefined;
       db = undefined;
     }
-    if (db) return new FoldStore(db, temp, false, spillAt);
-    const store = new FoldStore(undefined, undefined, false);
+    if (db) return new FoldStore(db, temp, false, exportOf, spillAt);
+    const store = new FoldStore(undefined, undefined, false, exportOf);
     store.unsaveable = why;
     return store;
   }
 
   /** A fold with nothing in it and no file (record, which folds nothing; save() fails). */
   static none(): FoldStore {
-    return new FoldStore(undefined, undefined, false);
+    return new FoldStore(undefined, undefined, false, NO_EXPORTS);
   }
 
   get(key: string): JournalEvent | undefined {
     const e = this.overlay.get(key);
     if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.mayHave(key))) return e;
     const nl = key.indexOf("\n");
-    const row = this.guard(() => this.byKey!.get(key.slice(0, nl), key.slice(nl + 1)) as FoldRow | undefined);
+    const path = key.slice(nl + 1);
+    const row = this.guard(() => this.byKey!.get(this.exportOf(path), key.slice(0, nl), path) as FoldRow | undefined);
     return row && toEvent(row);
   }
 
@@ -234,24 +249,92 @@ export class FoldStore {
 
   /**
    * Every entry with a count above 0, once each, as an rmtab entry (the full
-   * plan's input): read from the file as they are taken, never all in memory.
+   * plan's input), of the exports named (all when undefined): read from the
+   * file as they are taken, never all in memory.
    */
-  *mounted(): Generator<RmtabEntry> {
+  *mounted(exports?: ReadonlySet<string>): Generator<RmtabEntry> {
     if (this.rows && this.db) {
-      const rows = this.guard(() => this.db!.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw().iterate()) as IterableIterator<[string, string, number]>;
-      try {
-        for (;;) {
-          const r = this.guard(() => rows.next());
-          if (r.done) break;
-          const [client, path, count] = r.value;
-          // (no key to build when this run changed nothing: a takeover reads 100k rows)
-          if (this.overlay.size === 0 || !this.overlay.has(entryKey(client, path))) yield { client, path, count };
+      const all = exports === undefined;
+      const query = all
+        ? this.db.prepare("SELECT client, path, count FROM fold WHERE count > 0").raw()
+        : this.db.prepare("SELECT client, path, count FROM fold WHERE export = ? AND count > 0").raw();
+      for (const name of all ? [undefined] : [...exports]) {
+        const rows = this.guard(() => (name === undefined ? query.iterate() : query.iterate(name))) as IterableIterator<[string, string, number]>;
+        try {
+          for (;;) {
+            let r: IteratorResult<[string, string, number]>;
+            try {
+              r = rows.next();
+            } catch (err) {
+              throw damaged(err);
+            }
+            if (r.done) break;
+            const [client, path, count] = r.value;
+            // (no key to build when this run changed nothing: a takeover reads 100k rows)
+            if (this.overlay.size === 0 || !this.overlay.has(entryKey(client, path))) yield { client, path, count };
+          }
+        } finally {
+          rows.return?.();
         }
-      } finally {
-        rows.return?.();
       }
     }
-    for (const e of this.overlay.values()) if (e.count > 0) yield { client: e.client, path: e.path, count: e.count };
+    for (const e of this.overlay.values()) if (e.count > 0 && (exports === undefined || exports.has(this.exportOf(e.path)))) yield { client: e.client, path: e.path, count: e.count };
+  }
+
+  /**
+   * The lines of whole exports, each as one string in the plan's order
+   * (client, then path: the file's key order): what a takeover adds to an
+   * rmtab holding no line of them. This run's changes go to the file first
+   * (the cache's own file: in a transaction that save() commits and close()
+   * rolls back). Undefined when the fold has no file, or this run's
+   * changes could not be written to it.
+   */
+  images(): ((name: string) => ExportImage) | undefined {
+    const db = this.db;
+    if (!db || !this.flush()) return undefined;
+    const lines = db.prepare("SELECT group_concat(line, ''), count(*) FROM (SELECT line FROM fold WHERE export = ? AND line IS NOT NULL ORDER BY client, path)").raw();
+    const unwritable = db.prepare("SELECT client, path, count FROM fold WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw();
+    return (name) =>
+      this.guard(() => {
+        const [text, n] = lines.get(name) as [string | null, number];
+        const problem = linesProblem(text ?? "", n);
+        if (problem) throw new Error(`export ${name}: ${problem}`);
+        const bad = (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
+        return { text: text ?? "", lines: n, unwritable: bad };
+      });
+  }
+
+  /** Puts this run's changes in the file (see images); false when they cannot be written. */
+  private flush(): boolean {
+    if (this.unsaveable !== undefined) return false;
+    if (this.overlay.size === 0) return true;
+    if (this.temp !== undefined) {
+      this.spill();
+      return this.unsaveable === undefined;
+    }
+    const db = this.db!;
+    try {
+      if (!this.inTransaction) {
+        db.pragma("journal_mode = DELETE");
+        db.pragma("synchronous = FULL");
+        db.exec("BEGIN IMMEDIATE");
+        this.inTransaction = true;
+      }
+      db.exec("SAVEPOINT flush");
+      try {
+        this.writeOverlay();
+        db.exec("RELEASE flush");
+      } catch (err) {
+        db.exec("ROLLBACK TO flush");
+        db.exec("RELEASE flush");
+        throw err;
+      }
+    } catch {
+      // a cache file this run cannot write (read-only, disk full): the overlay stays, planned row by row
+      return false;
+    }
+    this.overlay.clear();
+    return true;
   }
 
   /**
@@ -269,11 +352,13 @@ export class FoldStore {
       refuseSymlink(file);
       if (this.temp === undefined) {
         if (!lstatIfExists(file)?.isFile()) throw new Error("the cache it was read from is gone");
-        db.pragma("journal_mode = DELETE");
-        db.pragma("synchronous = FULL");
+        if (!this.inTransaction) {
+          db.pragma("journal_mode = DELETE");
+          db.pragma("synchronous = FULL");
+        }
       }
       const setMeta = db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)");
-      db.transaction(() => {
+      const write = db.transaction(() => {
         setMeta.run("format", FORMAT);
         setMeta.run("key", u.key);
         this.writeOverlay();
@@ -283,7 +368,13 @@ export class FoldStore {
         setMeta.run("seen", JSON.stringify({ wall: u.seen.wall, logical: u.seen.logical }));
         if (u.unchanged) setMeta.run("unchanged", JSON.stringify(u.unchanged));
         else db.prepare("DELETE FROM meta WHERE key = 'unchanged'").run();
-      }).immediate();
+      });
+      if (this.inTransaction) {
+        // images() began it: the rows it wrote and these commit together
+        write();
+        db.exec("COMMIT");
+        this.inTransaction = false;
+      } else write.immediate();
       if (this.temp !== undefined) {
         db.close();
         fsyncPath(this.temp);
@@ -322,8 +413,8 @@ export class FoldStore {
   }
 
   private writeOverlay(): void {
-    const put = this.db!.prepare(`INSERT OR REPLACE INTO fold (${FOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
-    for (const e of this.overlay.values()) put.run(e.client, e.path, e.journal, e.seq, e.wall, e.logical, e.node, e.op, e.count, e.hash);
+    const put = this.db!.prepare(`INSERT OR REPLACE INTO fold (export, ${FOLD_COLUMNS}, line) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`);
+    for (const e of this.overlay.values()) put.run(this.exportOf(e.path), e.client, e.path, e.journal, e.seq, e.wall, e.logical, e.node, e.op, e.count, e.hash, foldLine(e));
   }
 
   /** SQLite errors while reading the cache mean a damaged file (FoldCacheDamaged). */
@@ -331,9 +422,13 @@ export class FoldStore {
     try {
       return fn();
     } catch (err) {
-      throw new FoldCacheDamaged(`the fold cache could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+      throw damaged(err);
     }
   }
+}
+
+function damaged(err: unknown): FoldCacheDamaged {
+  return new FoldCacheDamaged(`the fold cache could not be read: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
 }
 
 /**
