@@ -129,7 +129,9 @@ export function formatLine(e: RmtabEntry): string {
 }
 
 // A line as formatLine writes a plain entry (see PLAIN_CLIENT, PLAIN_PATH): the client's ":" are ";"
-const PLAIN_LINE = /[!-9;-~]{1,1024}:\/[ -9;-~]{0,1023}:0x[0-9a-f]{8}\n/y;
+const PLAIN_LINE = /[!-9;-~]+:\/[ -9;-~]*:0x[0-9a-f]{8}\n/y;
+/** A plain line this long or shorter has both fields within MAX_FIELD_BYTES (the 13 bytes of separators and count aside). */
+const PLAIN_LINE_MAX = MAX_FIELD_BYTES + 12;
 
 /**
  * Why `text` is not `lines` lines, each as formatLine writes an entry
@@ -144,10 +146,10 @@ export function linesProblem(text: string, lines: number): string | undefined {
     const plain = PLAIN_LINE.test(text);
     const end = plain ? PLAIN_LINE.lastIndex : text.indexOf("\n", at) + 1;
     if (end <= at) return `line ${n + 1} has no newline`;
-    while (dot >= 0 && dot < at) dot = text.indexOf("/.", at);
-    const line = text.slice(at, end);
-    // a "/." in the line may start a "." or ".." component; any other line but a plain one is parsed
-    if (!plain || end - at > MAX_LINE_BYTES || (dot >= 0 && dot < end)) {
+    if (dot >= 0 && dot < at) dot = text.indexOf("/.", at);
+    // a "/." in the line may start a "." or ".." component; a long line may have a field too long: parsed
+    if (!plain || end - at > PLAIN_LINE_MAX || (dot >= 0 && dot < end)) {
+      const line = text.slice(at, end);
       const parsed = parseRmtab(Buffer.from(line, "utf8"));
       if (!parsed.canonical || parsed.entries.length !== 1) return `line ${n + 1} ${JSON.stringify(truncate(line.slice(0, -1)))} is not an rmtab line mountd reads back`;
     }

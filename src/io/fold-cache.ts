@@ -292,14 +292,15 @@ export class FoldStore {
   images(): ((name: string) => ExportImage) | undefined {
     const db = this.db;
     if (!db || !this.flush()) return undefined;
-    const lines = db.prepare("SELECT group_concat(line, ''), count(*) FROM (SELECT line FROM fold WHERE export = ? AND line IS NOT NULL ORDER BY client, path)").raw();
+    // one scan: the lines, how many, and whether a mounted entry has none (then a second query names them)
+    const lines = db.prepare("SELECT group_concat(line, ''), count(line), count(*) - count(line) FROM (SELECT line FROM fold WHERE export = ? AND count > 0 ORDER BY client, path)").raw();
     const unwritable = db.prepare("SELECT client, path, count FROM fold WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw();
     return (name) =>
       this.guard(() => {
-        const [text, n] = lines.get(name) as [string | null, number];
+        const [text, n, without] = lines.get(name) as [string | null, number, number];
         const problem = linesProblem(text ?? "", n);
         if (problem) throw new Error(`export ${name}: ${problem}`);
-        const bad = (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
+        const bad = without === 0 ? [] : (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
         return { text: text ?? "", lines: n, unwritable: bad };
       });
   }
