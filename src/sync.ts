@@ -751,7 +751,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           beforeRename: ctx.beforeRename,
         });
         const id = randomUUID();
-        g.own.commitPending(nowMs, { gen: r.nextGen + 1, id }, nextClean);
+        g.own.commitPending(nowMs, { gen: r.nextGen + 1, id, content: baseline }, nextClean);
         saveLocal(ctx, g, r.nextGen + 1, id, r.hostedList, baseline);
         written = true;
       } else if (!dryRun) {

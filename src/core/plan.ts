@@ -147,13 +147,11 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
   // (a path outside ASCII goes the usual way: one decoding of the whole file, as parseRmtab reads it)
   if (!isAscii(vanished)) return undefined;
   const changes: Change[] = [];
-  // the lines not recorded, by where they start, and the reason of each (an index in `reasons`)
-  const starts: number[] = [];
-  const why: number[] = [];
+  // what becomes of a line, by export: -1 journaled (an umount), else the index of its reason not to be
   const reasons: string[] = [];
-  const byExport = new Map<string, number>();
-  const fate = new Map<ExportDef, number>(); // -1: journaled (an umount); else the reason's index
-  const reasonOf = (exp: ExportDef): number => {
+  const names: string[] = [];
+  const fate = new Map<ExportDef, number>();
+  const fateOf = (exp: ExportDef): number => {
     let f = fate.get(exp);
     if (f !== undefined) return f;
     const leaving = hostedBefore?.has(exp.name) === true;
@@ -161,35 +159,44 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
     else if (hostedBefore !== undefined && !hostedBefore.has(exp.name))
       f = reasons.push(`export ${exp.name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`) - 1;
     else f = -1;
+    if (f >= 0) names[f] = exp.name;
     fate.set(exp, f);
     return f;
   };
-  const names: string[] = [];
+  // and by path (-2: under no export), one lookup a line
+  const byPath = new Map<string, number>();
+  // the lines not recorded: where each starts, and its reason
+  const starts: number[] = [];
+  const why: number[] = [];
+  const perReason: number[] = [];
   // ASCII: one byte per character, and sliced strings cost no copy
   const text = vanished.toString("latin1");
+  if (NOT_A_LINE.test(text)) return undefined;
   for (let at = 0; at < text.length; ) {
-    const line = lineAt(text, at);
-    if (!line) return undefined;
-    const next = line.end + 1;
-    if (line.count === 0) {
-      at = next; // a count of 0 is no line: unchanged
-      continue;
-    }
-    const path = text.slice(line.hostEnd + 1, line.countAt);
-    const exp = index.exportOf(path);
-    if (exp) {
-      const f = reasonOf(exp);
-      if (f < 0) changes.push({ op: "umount", client: text.slice(at, line.hostEnd).replaceAll(";", ":"), path, count: 0 });
-      else {
+    const end = text.indexOf("\n", at);
+    const hostEnd = text.indexOf(":", at);
+    const countAt = end - 11;
+    // a count of 0 is no line: unchanged
+    if (!text.startsWith(":0x00000000", countAt)) {
+      const path = text.slice(hostEnd + 1, countAt);
+      let f = byPath.get(path);
+      if (f === undefined) {
+        const exp = index.exportOf(path);
+        f = exp ? fateOf(exp) : -2;
+        byPath.set(path, f);
+      }
+      if (f === -1) changes.push({ op: "umount", client: text.slice(at, hostEnd).replaceAll(";", ":"), path, count: 0 });
+      else if (f >= 0) {
         starts.push(at);
         why.push(f);
-        names[f] = exp.name;
-        byExport.set(exp.name, (byExport.get(exp.name) ?? 0) + 1);
+        perReason[f] = (perReason[f] ?? 0) + 1;
       }
     }
-    at = next;
+    at = end + 1;
   }
   changes.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
+  const byExport = new Map<string, number>();
+  perReason.forEach((n, f) => byExport.set(names[f]!, (byExport.get(names[f]!) ?? 0) + n));
   function* items(): Generator<Ignored> {
     for (let i = 0; i < starts.length; i++) {
       const at = starts[i]!;
@@ -200,6 +207,9 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
   }
   return { changes, ignored: new LineList(starts.length === 0 ? [] : [{ length: starts.length, byExport, items }]) };
 }
+
+/** Where a line starts that is not as formatLine writes it (host ":" path ":0x" 8 hex digits "\n"), or the text lacks its last newline. */
+const NOT_A_LINE = /(?:^|\n)(?![^:\n]+:\/[^:\n]*:0x[0-9a-f]{8}\n)(?!$)/;
 
 /** The line at `at` if it is as formatLine writes it: host ":" path ":0x" 8 hex digits "\n", one ":" in the path's place. */
 function lineAt(t: string, at: number): { hostEnd: number; countAt: number; end: number; count: number } | undefined {

@@ -1185,23 +1185,30 @@ export class OwnJournal {
    * After the rename is durable: the pending rmtab is the baseline, of
    * generation `gen`, named `id` (a new one: see Baseline.id).
    */
-  commitPending(nowMs: number, next?: { gen: number; id: string }, state?: Readonly<Record<string, string>>): void {
+  commitPending(nowMs: number, next?: { gen: number; id: string; content?: Buffer }, state?: Readonly<Record<string, string>>): void {
     this.db.transaction(() => {
       for (const [k, v] of Object.entries(state ?? {})) this.setState(k, v);
-      // the pending slot becomes the base inside SQLite: neither multi-megabyte blob is read into memory
-      const moved = this.db
-        .prepare("INSERT INTO baseline_content (part, content) SELECT ?, content FROM baseline WHERE slot = 'pending' ON CONFLICT (part) DO UPDATE SET content = excluded.content")
-        .run(BASE).changes;
-      if (moved > 0) {
+      // Only the slots' names are read: a lookup by name in this WITHOUT ROWID table reads every
+      // multi-megabyte row it compares with, a scan of the first column does not.
+      const slots = this.db.prepare("SELECT slot FROM baseline").pluck().all() as string[];
+      const moved = slots.includes("pending");
+      if (moved) {
+        // the pending slot becomes the base: the caller's copy of it (what it marked), or read inside SQLite
+        if (next?.content !== undefined)
+          this.db.prepare("INSERT INTO baseline_content (part, content) VALUES (?, ?) ON CONFLICT (part) DO UPDATE SET content = excluded.content").run(BASE, next.content);
+        else
+          this.db
+            .prepare("INSERT INTO baseline_content (part, content) SELECT ?, content FROM baseline WHERE slot = 'pending' ON CONFLICT (part) DO UPDATE SET content = excluded.content")
+            .run(BASE);
         this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
-        this.db.prepare("DELETE FROM baseline WHERE slot = 'committed'").run();
+        // the pending slot and an older release's committed one: the table is emptied
+        this.db.prepare("DELETE FROM baseline").run();
         this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
         // without an id the content has none the local copy could match
         if (next !== undefined) this.setState("baseline_gen", String(next.gen));
         if (next !== undefined) this.setState("baseline_id", next.id);
         else this.db.prepare("DELETE FROM local_state WHERE key = 'baseline_id'").run();
       }
-      this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
       this.setState("last_reconcile", String(nowMs));
     }).immediate();
   }
