@@ -3,7 +3,7 @@
 // export, src/io/fold-cache.ts images), and the baseline lines that vanished
 // are classified without an object per line (planVanished). Each shortcut
 // must give exactly what the line-by-line plan gives.
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -115,7 +115,7 @@ describe("a whole export's lines", () => {
         changes.forEach((e, i) => store.set(key(e), ev(e, 100 + i)));
         const now = new Map(before.map((e) => [key(e), e]));
         for (const e of changes) now.set(key(e), e);
-        const image = store.images()!;
+        const image = store.images(true)!;
         for (const name of ["vm0", "vm0img", "vm1", "vm2", "nothing"]) {
           const got = image(name);
           const want = referenceImage([...now.values()], name);
@@ -126,7 +126,7 @@ describe("a whole export's lines", () => {
         // not saved: the changes were this run's only (rolled back with it)
         store.close();
         const again = FoldCache.open(dir, "k")!.store(exportName);
-        expect(again.images()!("vm1").text).toBe(referenceImage(before, "vm1").text);
+        expect(again.images(true)!("vm1").text).toBe(referenceImage(before, "vm1").text);
         again.close();
         rmSync(dir, { recursive: true, force: true });
       }),
@@ -146,7 +146,7 @@ describe("a whole export's lines", () => {
     built.close();
     const store = FoldCache.open(dir, "k")!.store(exportName);
     store.set(key(b), ev(b, 2));
-    expect(store.images()!("vm1").text).toBe(formatLine(a) + formatLine(b));
+    expect(store.images(true)!("vm1").text).toBe(formatLine(a) + formatLine(b));
     expect(store.save(dir, upd)).toBeUndefined();
     store.close();
     const reread = FoldCache.open(dir, "k")!.store(exportName);
@@ -157,9 +157,30 @@ describe("a whole export's lines", () => {
     db.prepare("UPDATE fold SET line = ? WHERE client = ?").run("10.0.0.2:/srv/vm1:0x00000002", "10.0.0.2");
     db.close();
     const bad = FoldCache.open(dir, "k")!.store(exportName);
-    expect(() => bad.images()!("vm1")).toThrow(FoldCacheDamaged);
-    expect(() => bad.images()!("vm1")).toThrow(/export vm1: line 2/);
+    expect(() => bad.images(true)!("vm1")).toThrow(FoldCacheDamaged);
+    expect(() => bad.images(true)!("vm1")).toThrow(/export vm1: line 2/);
     bad.close();
+  });
+
+  it("a dry run's changes are never written to the cache: its lines are planned one by one instead", () => {
+    const dir = tempDir();
+    const sources = new Map([["/j/n01.sqlite", { journalId: "j1", seq: 1, hash: "h" }]]);
+    const built = FoldStore.fresh(dir, 2, exportName);
+    const a = { client: "10.0.0.1", path: "/srv/vm1", count: 1 };
+    built.set(key(a), ev(a, 1));
+    built.save(dir, { key: "k", sources, seen: { wall: 1, logical: 0 }, unchanged: undefined });
+    built.close();
+    const before = readFileSync(foldCacheFile(dir));
+    const quiet = FoldCache.open(dir, "k")!.store(exportName);
+    expect(quiet.images(false)!("vm1").text).toBe(formatLine(a)); // nothing of its own: read as it is
+    quiet.close();
+    const dry = FoldCache.open(dir, "k")!.store(exportName);
+    const b = { client: "10.0.0.2", path: "/srv/vm1", count: 1 };
+    dry.set(key(b), ev(b, 2));
+    expect(dry.images(false)).toBeUndefined();
+    dry.close();
+    expect(readFileSync(foldCacheFile(dir)).equals(before)).toBe(true);
+    expect(existsSync(`${foldCacheFile(dir)}-journal`)).toBe(false);
   });
 });
 

@@ -287,11 +287,12 @@ export class FoldStore {
    * rmtab holding no line of them. This run's changes go to the file first
    * (the cache's own file: in a transaction that save() commits and close()
    * rolls back). Undefined when the fold has no file, or this run's
-   * changes could not be written to it.
+   * changes could not be written to it, or may not be: `write` false (a
+   * dry run, status) leaves the cache file as it is.
    */
-  images(): ((name: string) => ExportImage) | undefined {
+  images(write: boolean): ((name: string) => ExportImage) | undefined {
     const db = this.db;
-    if (!db || !this.flush()) return undefined;
+    if (!db || (!write && this.overlay.size > 0) || !this.flush()) return undefined;
     // one scan: the lines, how many, and whether a mounted entry has none (then a second query names them)
     const lines = db.prepare("SELECT group_concat(line, ''), count(line), count(*) - count(line) FROM (SELECT line FROM fold WHERE export = ? AND count > 0 ORDER BY client, path)").raw();
     const unwritable = db.prepare("SELECT client, path, count FROM fold WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw();
