@@ -200,7 +200,7 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
   function* items(): Generator<Ignored> {
     for (let i = 0; i < starts.length; i++) {
       const at = starts[i]!;
-      const line = lineAt(text, at)!;
+      const line = fieldsAt(text, at);
       const f = why[i]!;
       yield { client: text.slice(at, line.hostEnd).replaceAll(";", ":"), path: text.slice(line.hostEnd + 1, line.countAt), export: names[f]!, reason: reasons[f]! };
     }
@@ -211,23 +211,9 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
 /** Where a line starts that is not as formatLine writes it (host ":" path ":0x" 8 hex digits "\n"), or the text lacks its last newline. */
 const NOT_A_LINE = /(?:^|\n)(?![^:\n]+:\/[^:\n]*:0x[0-9a-f]{8}\n)(?!$)/;
 
-/** The line at `at` if it is as formatLine writes it: host ":" path ":0x" 8 hex digits "\n", one ":" in the path's place. */
-function lineAt(t: string, at: number): { hostEnd: number; countAt: number; end: number; count: number } | undefined {
-  const end = t.indexOf("\n", at);
-  if (end < 0) return undefined;
-  const hostEnd = t.indexOf(":", at);
-  const countAt = end - 11;
-  if (hostEnd <= at || countAt <= hostEnd + 1 || t.charCodeAt(countAt) !== 0x3a || t.charCodeAt(countAt + 1) !== 0x30 || t.charCodeAt(countAt + 2) !== 0x78) return undefined;
-  const inPath = t.indexOf(":", hostEnd + 1);
-  if (inPath !== countAt) return undefined;
-  let count = 0;
-  for (let i = countAt + 3; i < end; i++) {
-    const c = t.charCodeAt(i);
-    const d = c >= 0x30 && c <= 0x39 ? c - 0x30 : c >= 0x61 && c <= 0x66 ? c - 0x57 : -1;
-    if (d < 0) return undefined;
-    count = count * 16 + d;
-  }
-  return { hostEnd, countAt, end, count };
+/** Where the host and the path of the line at `at` end (a line NOT_A_LINE let through). */
+function fieldsAt(t: string, at: number): { hostEnd: number; countAt: number } {
+  return { hostEnd: t.indexOf(":", at), countAt: t.indexOf("\n", at) - 11 };
 }
 
 /** From this many clients on, an rmtab found empty is taken for a wiped file. */
