@@ -591,6 +591,26 @@ function entriesScenario(entries: number): EntriesResult {
     cpSync(c.stateDir(b), join(snap, "state"), { recursive: true });
     copyFileSync(journalB, join(snap, "journal.sqlite"));
     const hosting = c.hostedBy(b).flatMap((e) => ["--hosting", e.name]);
+    // ---- the shell way: the peer's backup_rmtab (grep) of every export, then restore_rmtab (sort -u + install) into an emptied rmtab;
+    // one run right before each takeover run, so that both see the machine alike
+    const sh = join(c.root, "shell");
+    for (const e of c.exports) mkdirSync(join(sh, "backups", e.path), { recursive: true });
+    const src = join(sh, "rmtab-peer");
+    const dst = join(sh, "rmtab");
+    copyFileSync(c.rmtab(a), src);
+    const dirs = c.exports.map((e) => `'${e.path}'`).join(" ");
+    const script = `${shellFunctions(AS_ROOT)}\nRMTAB="$SRC"; for d in ${dirs}; do backup_rmtab "$d"; done\nRMTAB="$DST"; for d in ${dirs}; do restore_rmtab "$d"; done\n`;
+    const env = { ...process.env, LC_ALL: "C", SRC: src, DST: dst, BACKUPS: join(sh, "backups"), TMPDIR: sh };
+    const shell: number[] = [];
+    const shellRun = (): void => {
+      writeFileSync(dst, "");
+      spawnSync("sync"); // as before a takeover run: nothing of the last run left to write back
+
+      const { ms, r } = timedSpawn("bash", ["-c", script], env);
+      if (r.status !== 0) fail("shell restore", r);
+      shell.push(ms);
+    };
+
     const rebuild = (warm: boolean): Run => {
       rmSync(c.stateDir(b), { recursive: true, force: true });
       cpSync(join(snap, "state"), c.stateDir(b), { recursive: true });
@@ -608,30 +628,17 @@ function entriesScenario(entries: number): EntriesResult {
     };
     const rebuildWarm: Run[] = [];
     const rebuildCold: Run[] = [];
-    for (let i = 0; i < FEW; i++) {
+    for (let i = 0; i < REPS; i++) {
+      shellRun();
       rebuildWarm.push(rebuild(true));
+      if (i >= FEW) continue;
+      shellRun();
       rebuildCold.push(rebuild(false));
     }
-    progress(`${tag}: takeover rebuild, cache warm ${median(rebuildWarm.map((r) => r.ms)).toFixed(0)} ms, cold ${median(rebuildCold.map((r) => r.ms)).toFixed(0)} ms`);
+    progress(`${tag}: takeover rebuild, cache warm ${median(rebuildWarm.map((r) => r.ms)).toFixed(0)} ms (runs ${rebuildWarm.map((r) => r.ms.toFixed(0)).join(" ")}), cold ${median(rebuildCold.map((r) => r.ms)).toFixed(0)} ms`);
 
-    // ---- the shell way: the peer's backup_rmtab (grep) of every export, then restore_rmtab (sort -u + install) into an emptied rmtab
-    const sh = join(c.root, "shell");
-    for (const e of c.exports) mkdirSync(join(sh, "backups", e.path), { recursive: true });
-    const src = join(sh, "rmtab-peer");
-    const dst = join(sh, "rmtab");
-    copyFileSync(c.rmtab(a), src);
-    const dirs = c.exports.map((e) => `'${e.path}'`).join(" ");
-    const script = `${shellFunctions(AS_ROOT)}\nRMTAB="$SRC"; for d in ${dirs}; do backup_rmtab "$d"; done\nRMTAB="$DST"; for d in ${dirs}; do restore_rmtab "$d"; done\n`;
-    const env = { ...process.env, LC_ALL: "C", SRC: src, DST: dst, BACKUPS: join(sh, "backups"), TMPDIR: sh };
-    const shell: number[] = [];
-    for (let i = 0; i < REPS; i++) {
-      writeFileSync(dst, "");
-      const { ms, r } = timedSpawn("bash", ["-c", script], env);
-      if (r.status !== 0) fail("shell restore", r);
-      shell.push(ms);
-    }
     const shellLines = countLines(dst);
-    progress(`${tag}: shell restore ${median(shell).toFixed(0)} ms (${shellLines} lines)`);
+    progress(`${tag}: shell restore ${median(shell).toFixed(0)} ms (${shellLines} lines; runs ${shell.map((ms) => ms.toFixed(0)).join(" ")})`);
     return { noop: noopS, cold, record: recordS, peer: peerS, rebuildWarm, rebuildCold, shell, shellLines, rebuiltLines: expected, rmtabBytes: statSync(src).size };
   } finally {
     if (KEEP) progress(`${tag}: cluster kept in ${c.root} (configs ${c.configFile("<node>")})`);
@@ -873,7 +880,7 @@ function runTargets(): void {
       `Histories: ${H_ENTRIES} live entries, the rest mount+umount pairs, written straight into the 2 journals; growth = no-op time at ${H_LARGE} / at ${H_SMALL} events`,
       `  (first reconcile: ${large ? large.cold[0]!.ms.toFixed(0) : "-"} ms at ${H_LARGE}, ${small ? small.cold[0]!.ms.toFixed(0) : "-"} ms at ${H_SMALL}).`,
       "Takeover: n02, its exports stopped (empty etab), rmtab emptied, runs `reconcile --hosting` for its exports (text output, as the",
-      "  Pacemaker agent runs it); warm = with the fold cache of its last reconcile, cold = without it. Shell restore: grep (backup_rmtab) of all 8 exports from a full rmtab,",
+      "  Pacemaker agent runs it); warm = with the fold cache of its last reconcile, cold = without it. Shell restore (one run right before each takeover run): grep (backup_rmtab) of all 8 exports from a full rmtab,",
       `  then sort -u + install (restore_rmtab) of each into an emptied rmtab, one bash (${ent?.shellLines ?? "-"} lines: the agent's grep misses subdirectory mounts).`,
       "Peak RSS: ru_maxrss of the CLI process; cold = the fold cache removed first (a full fold), warm = the no-op runs.",
       watch
