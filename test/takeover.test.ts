@@ -160,6 +160,14 @@ describe("a whole export's lines", () => {
     expect(() => bad.images(true)!("vm1")).toThrow(FoldCacheDamaged);
     expect(() => bad.images(true)!("vm1")).toThrow(/export vm1: line 2/);
     bad.close();
+    // a row moved under another export (its line is sound): not written as that export's
+    const moved = new Database(foldCacheFile(dir));
+    moved.prepare("UPDATE fold SET line = ?, export = 'vm2' WHERE client = ?").run(formatLine(b), "10.0.0.2");
+    moved.close();
+    const wrong = FoldCache.open(dir, "k")!.store(exportName);
+    expect(wrong.images(true)!("vm1").text).toBe(formatLine(a));
+    expect(() => wrong.images(true)!("vm2")).toThrow(/export vm2: line 1 has a path, "\/srv\/vm1", that does not belong here/);
+    wrong.close();
   });
 
   it("a dry run's changes are never written to the cache: its lines are planned one by one instead", () => {
@@ -201,6 +209,11 @@ describe("linesProblem", () => {
     expect(linesProblem(`${formatLine(ok[0]!)}10.0.0.1 /srv/vm0 0x00000001\n`, 2)).toMatch(/line 2/);
     expect(linesProblem("10.0.0.1:/srv/vm0:1\n", 1)).toMatch(/line 1/);
     expect(linesProblem(`c:/${"x".repeat(2040)}:0x00000001\n`, 1)).toMatch(/line 1/);
+    // counts mountd reads as 0 or as a negative int
+    for (const count of ["00000000", "80000000", "ffffffff"]) expect(linesProblem(`10.0.0.1:/srv/vm0:0x${count}\n`, 1)).toMatch(/line 1/);
+    // a line of a path the caller does not expect there (a damaged export column)
+    expect(linesProblem(text, 3, (p) => p !== "/srv/.snap/x..y")).toMatch(/line 2 has a path, "\/srv\/.snap\/x..y", that does not belong here/);
+    expect(linesProblem(text, 3, () => true)).toBeUndefined();
   });
 });
 
@@ -237,6 +250,30 @@ describe("vanished lines", () => {
       { numRuns: 2000, seed: 20261203 },
     );
     expect(fast).toBeGreaterThan(500);
+  });
+
+  it("a damaged baseline (lines parseRmtab drops, repeated lines) never journals what planRecord would not (property)", () => {
+    const rawLine = fc.oneof(
+      fc.record({ client: fc.constantFrom("10.0.0.1", "10.0.0.2", "2001;db8;;5", "h 1", "h\t2", "a/./b"), path: fc.constantFrom("/srv/vm0", "/srv/vm0/../etc", "/srv/vm1/./x", "/srv/vm1/..", "/srv/vm2", "srv/vm2", "/other"), count: fc.constantFrom("0x00000001", "0x00000002", "0x00000000", "0x80000000", "0xffffffff", "1", "0x0000001g") }).map((l) => `${l.client}:${l.path}:${l.count}\n`),
+      fc.constantFrom(`10.0.0.9:/srv/vm0/${"x".repeat(1030)}:0x00000001\n`, `${"c".repeat(1020)}:/srv/vm0/${"y".repeat(1020)}:0x00000001\n`, "10.0.0.1:/srv/vm0:0x00000001"),
+    );
+    let fast = 0;
+    fc.assert(
+      fc.property(fc.array(rawLine, { maxLength: 12 }), fc.subarray(names), fc.option(fc.subarray(names)), (lines, hostedList, before) => {
+        const bytes = Buffer.from(lines.join(""), "latin1");
+        const hosted = new Set(hostedList);
+        const hostedBefore = before === null ? undefined : new Set(before);
+        const want = planRecord({ current: [], baselines: [toCountMap(parseRmtab(bytes).entries)], hosted, ...(hostedBefore ? { hostedBefore } : {}), index });
+        const got = planVanished(bytes, hosted, hostedBefore, index);
+        if (got === undefined) return;
+        fast++;
+        expect(got.changes).toEqual(want.changes);
+        const keys = (l: Iterable<{ client: string; path: string }>) => new Set([...l].map(key));
+        expect(keys(got.ignored)).toEqual(keys(want.ignored));
+      }),
+      { numRuns: 3000, seed: 20261205 },
+    );
+    expect(fast).toBeGreaterThan(150);
   });
 
   it("a line not as formatLine writes it is handed back", () => {

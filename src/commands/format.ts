@@ -33,7 +33,7 @@ export function listed<T>(items: Listable<T>, line: (x: T) => string, what: stri
     else if (!exportOf) break;
     else if (items.byExport) break;
     else {
-      const e = exportOf(x) ?? "no export";
+      const e = exportOf(x) || "no export";
       per.set(e, (per.get(e) ?? 0) + 1);
     }
     n++;
@@ -44,7 +44,7 @@ export function listed<T>(items: Listable<T>, line: (x: T) => string, what: stri
     if (exportOf && items.byExport) {
       for (const [e, k] of items.byExport()) per.set(e || "no export", k);
       for (const x of shown) {
-        const e = exportOf(x) ?? "no export";
+        const e = exportOf(x) || "no export";
         per.set(e, per.get(e)! - 1);
       }
       for (const [e, k] of per) if (k === 0) per.delete(e);

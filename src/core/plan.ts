@@ -5,7 +5,7 @@ import type { Change } from "./events.js";
 import type { ExportDef, ExportIndex } from "./exports.js";
 import { EntryIndex } from "./entry-index.js";
 import { LineList, type ListPart } from "./line-list.js";
-import { changedRegion, entryKey, entryProblem, formatLine, parseRmtab, serializeRmtabBytes, type RmtabEntry } from "./rmtab.js";
+import { changedRegion, entryKey, entryProblem, formatLine, MAX_LINE_BYTES, parseRmtab, serializeRmtabBytes, type RmtabEntry } from "./rmtab.js";
 
 export type CountMap = ReadonlyMap<string, RmtabEntry>;
 
@@ -141,7 +141,11 @@ export function planRecord(input: RecordInput): RecordPlan {
  * baseline lines) and gained none: after a wipe, an UMNTALL, or the
  * emptied rmtab of a takeover. The same plan, read without an object per
  * line: the lines not recorded are read again only when listed. Undefined
- * when a line is not as formatLine writes it.
+ * when a line is not as formatLine writes a plain entry (parseRmtab's
+ * checks in one pass over the text); a baseline that repeats a line (not
+ * canonical: never one record or reconcile wrote) gets each umount once,
+ * and lists the repeated line among those not recorded as often as it
+ * stands.
  */
 export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, hostedBefore: ReadonlySet<string> | undefined, index: ExportIndex): { changes: Change[]; ignored: LineList<Ignored> } | undefined {
   // (a path outside ASCII goes the usual way: one decoding of the whole file, as parseRmtab reads it)
@@ -171,11 +175,13 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
   const perReason: number[] = [];
   // ASCII: one byte per character, and sliced strings cost no copy
   const text = vanished.toString("latin1");
-  if (NOT_A_LINE.test(text)) return undefined;
+  if (NOT_A_LINE.test(text) || DOT_COMPONENT.test(text)) return undefined;
+  const umounted = new Set<string>();
   for (let at = 0; at < text.length; ) {
     const end = text.indexOf("\n", at);
     const hostEnd = text.indexOf(":", at);
     const countAt = end - 11;
+    if (end - at >= MAX_LINE_BYTES) return undefined;
     // a count of 0 is no line: unchanged
     if (!text.startsWith(":0x00000000", countAt)) {
       const path = text.slice(hostEnd + 1, countAt);
@@ -185,7 +191,12 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
         f = exp ? fateOf(exp) : -2;
         byPath.set(path, f);
       }
-      if (f === -1) changes.push({ op: "umount", client: text.slice(at, hostEnd).replaceAll(";", ":"), path, count: 0 });
+      if (f === -1) {
+        const client = text.slice(at, hostEnd).replaceAll(";", ":");
+        const key = entryKey(client, path);
+        if (!umounted.has(key)) changes.push({ op: "umount", client, path, count: 0 });
+        umounted.add(key);
+      }
       else if (f >= 0) {
         starts.push(at);
         why.push(f);
@@ -208,8 +219,17 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
   return { changes, ignored: new LineList(starts.length === 0 ? [] : [{ length: starts.length, byExport, items }]) };
 }
 
-/** Where a line starts that is not as formatLine writes it (host ":" path ":0x" 8 hex digits "\n"), or the text lacks its last newline. */
-const NOT_A_LINE = /(?:^|\n)(?![^:\n]+:\/[^:\n]*:0x[0-9a-f]{8}\n)(?!$)/;
+/**
+ * Where a line starts that is not as formatLine writes a plain entry
+ * (rmtab.ts: a client of printable ASCII without white space, ":" written
+ * as ";"; an absolute path of printable ASCII without ":"; each within
+ * 1024 bytes; a count of at most 0x7fffffff), or the text lacks its last
+ * newline. A count of 0 passes: such a line is no entry, as parseRmtab
+ * drops it.
+ */
+const NOT_A_LINE = /(?:^|\n)(?![!-9;-~]{1,1024}:\/[ -9;-~]{0,1023}:0x[0-7][0-9a-f]{7}\n)(?!$)/;
+/** A "." or ".." path component (or a client with "/." in it: then the text goes the usual way). */
+const DOT_COMPONENT = /\/\.\.?[/:]/;
 
 /** Where the host and the path of the line at `at` end (a line NOT_A_LINE let through). */
 function fieldsAt(t: string, at: number): { hostEnd: number; countAt: number } {

@@ -129,7 +129,8 @@ export function formatLine(e: RmtabEntry): string {
 }
 
 // A line as formatLine writes a plain entry (see PLAIN_CLIENT, PLAIN_PATH): the client's ":" are ";"
-const PLAIN_LINE = /[!-9;-~]+:\/[ -9;-~]*:0x[0-9a-f]{8}\n/y;
+// (and a count of 1..MAX_COUNT: its first hex digit 0-7, not all zeros)
+const PLAIN_LINE = /[!-9;-~]+:\/[ -9;-~]*:0x(?!0{8})[0-7][0-9a-f]{7}\n/y;
 /** A plain line this long or shorter has both fields within MAX_FIELD_BYTES (the 13 bytes of separators and count aside). */
 const PLAIN_LINE_MAX = MAX_FIELD_BYTES + 12;
 
@@ -138,7 +139,7 @@ const PLAIN_LINE_MAX = MAX_FIELD_BYTES + 12;
  * mountd reads back unchanged, or undefined. The fold cache's lines were
  * made so; this is what stands between a damaged cache file and rmtab.
  */
-export function linesProblem(text: string, lines: number): string | undefined {
+export function linesProblem(text: string, lines: number, pathOk?: (path: string) => boolean): string | undefined {
   let n = 0;
   let dot = text.indexOf("/.");
   for (let at = 0; at < text.length; n++) {
@@ -152,6 +153,10 @@ export function linesProblem(text: string, lines: number): string | undefined {
       const line = text.slice(at, end);
       const parsed = parseRmtab(Buffer.from(line, "utf8"));
       if (!parsed.canonical || parsed.entries.length !== 1) return `line ${n + 1} ${JSON.stringify(truncate(line.slice(0, -1)))} is not an rmtab line mountd reads back`;
+    }
+    if (pathOk) {
+      const path = text.slice(text.indexOf(":", at) + 1, end - 12);
+      if (!pathOk(path)) return `line ${n + 1} has a path, ${JSON.stringify(truncate(path))}, that does not belong here`;
     }
     at = end;
   }

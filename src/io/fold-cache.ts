@@ -299,7 +299,8 @@ export class FoldStore {
     return (name) =>
       this.guard(() => {
         const [text, n, without] = lines.get(name) as [string | null, number, number];
-        const problem = linesProblem(text ?? "", n);
+        // each line a line mountd reads back, of a path of this export (what the rows' own columns say)
+        const problem = linesProblem(text ?? "", n, (path) => this.exportOf(path) === name);
         if (problem) throw new Error(`export ${name}: ${problem}`);
         const bad = without === 0 ? [] : (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
         return { text: text ?? "", lines: n, unwritable: bad };
