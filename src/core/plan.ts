@@ -73,16 +73,10 @@ export function planRecord(input: RecordInput): RecordPlan {
   const ignored: Ignored[] = [];
   // one reason string per export and kind (a takeover ignores 100k lines of a few exports)
   const reasons = new Map<string, string>();
-  const reason = (kind: "foreign" | "taken", name: string): string => {
+  const reason = (kind: NotRecorded, name: string): string => {
     const k = `${kind}\n${name}`;
     let r = reasons.get(k);
-    if (r === undefined) {
-      r =
-        kind === "foreign"
-          ? `export ${name} is not exported by this node (etab)`
-          : `export ${name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`;
-      reasons.set(k, r);
-    }
+    if (r === undefined) reasons.set(k, (r = notRecordedReason(kind, name)));
     return r;
   };
   // every key of rmtab and of the baselines, once: rmtab's, then each baseline's not seen before
@@ -112,18 +106,10 @@ export function planRecord(input: RecordInput): RecordPlan {
     const sample = cur ?? old!;
     const exp = input.index.exportOf(sample.path);
     if (!exp) continue; // unmanaged: kept in rmtab as it is, never journaled
-    // Exported when the baseline was taken, not in etab now: exportfs -u ran
-    // since (the agent's stop, before its `record --hosting`). mountd made
-    // these changes while it still served the export (it refuses MNT and UMNT
-    // of what it does not export), so they are journaled like the agent's
-    // record would have journaled them.
-    const leaving = input.hostedBefore?.has(exp.name) === true;
-    if (!input.hosted.has(exp.name) && !leaving) {
-      ignored.push({ client: sample.client, path: sample.path, export: exp.name, reason: reason("foreign", exp.name) });
-      continue;
-    }
-    if (input.hostedBefore !== undefined && !input.hostedBefore.has(exp.name) && curCount <= maxBefore) {
-      ignored.push({ client: sample.client, path: sample.path, export: exp.name, reason: reason("taken", exp.name) });
+    const why = notRecorded(exp.name, input.hosted, input.hostedBefore);
+    // of an export taken over, only what grew is news
+    if (why === "foreign" || (why === "taken" && curCount <= maxBefore)) {
+      ignored.push({ client: sample.client, path: sample.path, export: exp.name, reason: reason(why, exp.name) });
       continue;
     }
     let op: Change["op"];
@@ -158,11 +144,9 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
   const fateOf = (exp: ExportDef): number => {
     let f = fate.get(exp);
     if (f !== undefined) return f;
-    const leaving = hostedBefore?.has(exp.name) === true;
-    if (!hosted.has(exp.name) && !leaving) f = reasons.push(`export ${exp.name} is not exported by this node (etab)`) - 1;
-    else if (hostedBefore !== undefined && !hostedBefore.has(exp.name))
-      f = reasons.push(`export ${exp.name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`) - 1;
-    else f = -1;
+    // a vanished line did not grow: an export taken over does not journal it
+    const why = notRecorded(exp.name, hosted, hostedBefore);
+    f = why === undefined ? -1 : reasons.push(notRecordedReason(why, exp.name)) - 1;
     if (f >= 0) names[f] = exp.name;
     fate.set(exp, f);
     return f;
@@ -231,9 +215,34 @@ const NOT_A_LINE = /(?:^|\n)(?![!-9;-~]{1,1024}:\/[ -9;-~]{0,1023}:0x[0-7][0-9a-
 /** A "." or ".." path component (or a client with "/." in it: then the text goes the usual way). */
 const DOT_COMPONENT = /\/\.\.?[/:]/;
 
-/** Where the host and the path of the line at `at` end (a line NOT_A_LINE let through). */
+/** Where the host and the path of the line at `at` end (a line as formatLine writes it: NOT_A_LINE or linesProblem let it through). */
 function fieldsAt(t: string, at: number): { hostEnd: number; countAt: number } {
   return { hostEnd: t.indexOf(":", at), countAt: t.indexOf("\n", at) - 11 };
+}
+
+/** Why a record does not journal a changed line of an export. */
+type NotRecorded = "foreign" | "taken";
+
+/**
+ * "foreign": not exported here (etab, `--hosting`) and not exported when the
+ * baseline was taken either. One exported then but not now is leaving:
+ * exportfs -u ran since (the agent's stop, before its `record --hosting`),
+ * and mountd made its changes while it still served it (it refuses MNT and
+ * UMNT of what it does not export), so they are journaled as the agent's
+ * record would have journaled them. "taken": taken over since the baseline
+ * was taken, so a line that shrank or vanished meanwhile may be an UMNTALL
+ * from before; only growth is news. Undefined: journaled.
+ */
+function notRecorded(name: string, hosted: ReadonlySet<string>, hostedBefore: ReadonlySet<string> | undefined): NotRecorded | undefined {
+  if (!hosted.has(name) && hostedBefore?.has(name) !== true) return "foreign";
+  if (hostedBefore !== undefined && !hostedBefore.has(name)) return "taken";
+  return undefined;
+}
+
+function notRecordedReason(why: NotRecorded, name: string): string {
+  return why === "foreign"
+    ? `export ${name} is not exported by this node (etab)`
+    : `export ${name} was taken over since the last record: a line that shrank or vanished meanwhile may be an UMNTALL from before`;
 }
 
 /** From this many clients on, an rmtab found empty is taken for a wiped file. */
@@ -485,12 +494,9 @@ export function addedLines(plan: Pick<ReconcilePlan, "added" | "images">): LineL
 function* imageLines(name: string, image: ExportImage): Generator<LineChange> {
   const t = image.text;
   for (let at = 0; at < t.length; ) {
-    const nl = t.indexOf("\n", at);
-    const end = nl < 0 ? t.length : nl;
-    const hostEnd = t.indexOf(":", at);
-    const countAt = t.lastIndexOf(":", end);
-    yield { client: t.slice(at, hostEnd).replaceAll(";", ":"), path: t.slice(hostEnd + 1, countAt), export: name, from: 0, to: parseInt(t.slice(countAt + 3, end), 16) };
-    at = end + 1;
+    const { hostEnd, countAt } = fieldsAt(t, at);
+    yield { client: t.slice(at, hostEnd).replaceAll(";", ":"), path: t.slice(hostEnd + 1, countAt), export: name, from: 0, to: parseInt(t.slice(countAt + 3, countAt + 11), 16) };
+    at = countAt + 12;
   }
 }
 
