@@ -721,7 +721,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
           ? planReconcileEdit(r.snap.content, new Set([...g.cache.changed, ...r.lines.current.map((e) => entryKey(e.client, e.path)), ...r.lines.base.keys()]), g.fold, managed, index)
           : undefined;
       const parsed = edit ? undefined : r.parse();
-      const image = edit ? undefined : g.fold.images(!dryRun);
+      const image = edit ? undefined : g.fold.images(!dryRun, (name) => index.soleRoot(name));
       const plan =
         edit?.plan ??
         planReconcile({ current: parsed!.entries, currentIndex: parsed!.index, fold: (exports) => g.fold.mounted(exports), ...(image ? { image } : {}), managed, index, addOnly, frozen });

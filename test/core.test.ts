@@ -65,6 +65,31 @@ describe("export index, any path (property)", () => {
   });
 });
 
+describe("export index, sole roots (property)", () => {
+  it("names a root only when every path at or under it is the export's", () => {
+    const defs = [
+      { name: "vm0", path: "/srv/vm0" },
+      { name: "vm0img", path: "/srv/vm0/images/big" },
+      { name: "vm1", path: "//srv/./vm1/" },
+      { name: "root", path: "/" },
+      { name: "twin", path: "/srv/vm2" },
+      { name: "twin2", path: "/srv/vm2/" },
+    ];
+    const idx = new ExportIndex(defs as never);
+    expect(defs.map((d) => idx.soleRoot(d.name))).toEqual([undefined, "/srv/vm0/images/big", "/srv/vm1", undefined, undefined, "/srv/vm2"]);
+    expect(idx.soleRoot("nothing")).toBeUndefined();
+    fc.assert(
+      fc.property(fc.constantFrom(...defs.map((d) => d.name)), fc.array(fc.constantFrom("/", "images", "big", "vm1", "x", ".", ".."), { maxLength: 6 }), (name, bits) => {
+        const root = idx.soleRoot(name);
+        if (root === undefined) return;
+        const p = root + (bits.length > 0 ? "/" : "") + bits.join("/");
+        expect(idx.exportOf(p)?.name).toBe(name);
+      }),
+      { numRuns: 2000, seed: 20261201 },
+    );
+  });
+});
+
 describe("etab", () => {
   it("parses paths with octal escapes and options", () => {
     const p = parseEtab("/srv/my\\040share\t*(rw,fsid=7)\n/srv/vm0\t10.0.0.0/24(ro)\nbroken line\n");

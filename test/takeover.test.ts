@@ -215,6 +215,32 @@ describe("linesProblem", () => {
     expect(linesProblem(text, 3, (p) => p !== "/srv/.snap/x..y")).toMatch(/line 2 has a path, "\/srv\/.snap\/x..y", that does not belong here/);
     expect(linesProblem(text, 3, () => true)).toBeUndefined();
   });
+
+  it("takes the paths under a sole root without asking, and asks for every other one (property)", () => {
+    const line = fc.record({
+      client: fc.constantFrom("10.0.0.1", "2001:db8::5"),
+      path: fc.constantFrom("/srv/vm0", "/srv/vm0/a", "/srv/vm0/", "/srv/vm0//b", "/srv/vm01", "/srv/vm0x/a", "/srv", "//srv/vm0", "/srv/vm0/images/big", "/srv/vm1", "/srv/vm1/a", "/srv/vm1x", "/srv/vm1x/a"),
+      count: fc.constant(1),
+    });
+    fc.assert(
+      fc.property(fc.array(line, { maxLength: 12 }), (ls) => {
+        const text = ls.map(formatLine).join("");
+        const asked: string[] = [];
+        const ok = (p: string) => {
+          asked.push(p);
+          return index.exportOf(p)?.name === "vm1";
+        };
+        const root = index.soleRoot("vm1");
+        expect(root).toBe("/srv/vm1");
+        // the same verdict with and without the root; only paths outside it are looked up
+        expect(linesProblem(text, ls.length, ok, root)).toBe(linesProblem(text, ls.length, (p) => index.exportOf(p)?.name === "vm1"));
+        for (const p of asked) expect(p === root || p.startsWith(`${root}/`)).toBe(false);
+        // vm0 has vm0img under it: no sole root, every path is asked
+        expect(index.soleRoot("vm0")).toBeUndefined();
+      }),
+      { numRuns: 1000, seed: 20261201 },
+    );
+  });
 });
 
 describe("vanished lines", () => {

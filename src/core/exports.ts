@@ -54,6 +54,20 @@ export class ExportIndex {
     return found;
   }
 
+  /**
+   * The path of export `name` (its slashes normalised) when no other export
+   * lies at or under it: then every path that starts with it, followed by
+   * "/" or nothing, is the export's. Undefined otherwise.
+   */
+  soleRoot(name: string): string | undefined {
+    const e = this.byName.get(name);
+    if (!e) return undefined;
+    const own = components(e.path).join("/");
+    if (own === "" || this.byPath.get(own) !== e) return undefined;
+    for (const p of this.byPath.keys()) if (p !== own && p.startsWith(`${own}/`)) return undefined;
+    return `/${own}`;
+  }
+
   /** Exports whose path is exactly `path` (after normalising slashes). */
   exactly(path: string): ExportDef | undefined {
     return this.byPath.get(components(path).join("/"));

@@ -133,13 +133,16 @@ export function formatLine(e: RmtabEntry): string {
 const PLAIN_LINE = /[!-9;-~]+:\/[ -9;-~]*:0x(?!0{8})[0-7][0-9a-f]{7}\n/y;
 /** A plain line this long or shorter has both fields within MAX_FIELD_BYTES (the 13 bytes of separators and count aside). */
 const PLAIN_LINE_MAX = MAX_FIELD_BYTES + 12;
+const SLASH = 0x2f;
 
 /**
  * Why `text` is not `lines` lines, each as formatLine writes an entry
  * mountd reads back unchanged, or undefined. The fold cache's lines were
  * made so; this is what stands between a damaged cache file and rmtab.
+ * `pathOk` checks each line's path, except one at or under `root`, a path
+ * it is known to take with everything below it (ExportIndex.soleRoot).
  */
-export function linesProblem(text: string, lines: number, pathOk?: (path: string) => boolean): string | undefined {
+export function linesProblem(text: string, lines: number, pathOk?: (path: string) => boolean, root?: string): string | undefined {
   let n = 0;
   let dot = text.indexOf("/.");
   for (let at = 0; at < text.length; n++) {
@@ -155,8 +158,14 @@ export function linesProblem(text: string, lines: number, pathOk?: (path: string
       if (!parsed.canonical || parsed.entries.length !== 1) return `line ${n + 1} ${JSON.stringify(truncate(line.slice(0, -1)))} is not an rmtab line mountd reads back`;
     }
     if (pathOk) {
-      const path = text.slice(text.indexOf(":", at) + 1, end - 12);
-      if (!pathOk(path)) return `line ${n + 1} has a path, ${JSON.stringify(truncate(path))}, that does not belong here`;
+      const from = text.indexOf(":", at) + 1;
+      const to = end - 12;
+      // under `root` (a path pathOk takes, with all below it) no lookup is needed
+      const under = root !== undefined && text.startsWith(root, from) && (from + root.length === to || text.charCodeAt(from + root.length) === SLASH);
+      if (!under) {
+        const path = text.slice(from, to);
+        if (!pathOk(path)) return `line ${n + 1} has a path, ${JSON.stringify(truncate(path))}, that does not belong here`;
+      }
     }
     at = end;
   }

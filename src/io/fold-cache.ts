@@ -288,9 +288,11 @@ export class FoldStore {
    * (the cache's own file: in a transaction that save() commits and close()
    * rolls back). Undefined when the fold has no file, or this run's
    * changes could not be written to it, or may not be: `write` false (a
-   * dry run, status) leaves the cache file as it is.
+   * dry run, status) leaves the cache file as it is. `soleRoot` (see
+   * ExportIndex.soleRoot) spares a lookup per line of an export with no
+   * other export under it.
    */
-  images(write: boolean): ((name: string) => ExportImage) | undefined {
+  images(write: boolean, soleRoot?: (name: string) => string | undefined): ((name: string) => ExportImage) | undefined {
     const db = this.db;
     if (!db || (!write && this.overlay.size > 0) || !this.flush()) return undefined;
     // one scan: the lines, how many, and whether a mounted entry has none (then a second query names them)
@@ -300,7 +302,7 @@ export class FoldStore {
       this.guard(() => {
         const [text, n, without] = lines.get(name) as [string | null, number, number];
         // each line a line mountd reads back, of a path of this export (what the rows' own columns say)
-        const problem = linesProblem(text ?? "", n, (path) => this.exportOf(path) === name);
+        const problem = linesProblem(text ?? "", n, (path) => this.exportOf(path) === name, soleRoot?.(name));
         if (problem) throw new Error(`export ${name}: ${problem}`);
         const bad = without === 0 ? [] : (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
         return { text: text ?? "", lines: n, unwritable: bad };
