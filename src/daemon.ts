@@ -290,7 +290,8 @@ export class Daemon {
   /** `pre`: "" for the one control directory, "group NAME: " for a group's. */
   private reportRecord(r: RecordReport, pre: string): void {
     if (r.recorded.length > 0) this.log("info", `${pre}recorded ${plural(r.recorded.length, "change")}: ${summary(r)}`);
-    for (const l of listed(r.ignored, (i) => `not recorded: ${i.client} ${i.path} (${i.reason})`, "lines not recorded", (i) => i.export)) this.log("debug", `${pre}${l}`);
+    for (const l of listed(r.ignored.listed(), (i) => `not recorded: ${i.client} ${i.path} (${i.reason})`, "lines not recorded", (i) => i.export)) this.log("debug", `${pre}${l}`);
+    for (const l of r.ignored.summaries()) this.log("debug", `${pre}not recorded: ${l}`);
     this.note(`${pre}malformed`, r.malformed.map((m) => `${pre}rmtab line ${m.line}: ${m.problem}`).join("; "), "warning");
     this.note(`${pre}problems`, r.problems.map((p) => `${pre}${p.file}: ${p.problem}`).join("; "), "warning");
   }

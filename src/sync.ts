@@ -7,7 +7,7 @@ import { ExportIndex } from "./core/exports.js";
 import { LineList } from "./core/line-list.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { addedLines, changedLines, planVanished, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, serializePlan, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { addedLines, changedLines, planLost, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, serializePlan, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { changedRegion, entryKey, parseRmtab, serializeRmtabBytes, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
@@ -580,11 +580,13 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     );
     spooled = sp.changes.length;
   } else {
-    // lines that only vanished (an emptied rmtab, an UMNTALL) are read without an object per line
-    const vanished = lines && lines.current.length === 0 ? planVanished(lines.region, hosted, hostedBefore, index) : undefined;
+    // lines that only vanished (an emptied rmtab, an UMNTALL) are read without an object per line, or not at all
     const plan =
-      vanished ??
-      (lines ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index }) : planAgainstBaseline(parse(), canonicalNow, base, hosted, hostedBefore, index));
+      lines && lines.current.length === 0
+        ? planLost(lines.region, hosted, hostedBefore, index)
+        : lines
+          ? planRecord({ current: lines.current, baselines: [lines.base], hosted, hostedBefore, index })
+          : planAgainstBaseline(parse(), canonicalNow, base, hosted, hostedBefore, index);
     const fromFile = wipe(plan.changes);
     changes = fromFile.changes;
     ignored = (plan.ignored instanceof LineList ? plan.ignored : LineList.of(plan.ignored)).concat(fromFile.held);
@@ -640,7 +642,7 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
         state: {
           ...(spool && spool.ids.length > 0 ? { spool_folded: JSON.stringify(spool.ids) } : {}),
           // a line not journaled now is one the next reconcile could not find among the changed keys
-          ...(ignored.length > 0 || fromLocal ? { [CLEAN_KEY]: "" } : {}),
+          ...(!ignored.empty || fromLocal ? { [CLEAN_KEY]: "" } : {}),
         },
       });
   if (!dryRun) saveLocal(ctx, g, nextGen, baselineId, hostedList, baselineNow);

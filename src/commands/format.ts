@@ -61,7 +61,8 @@ export function recordText(r: RecordReport): string {
   lines.push(...listed(r.malformed, (m) => `! rmtab line ${m.line}: ${m.problem}: ${JSON.stringify(m.text.slice(0, 80))}`, "malformed lines"));
   const verb = r.dryRun ? "would record" : "recorded";
   lines.push(...listed(r.recorded, (e) => `${verb} ${e.op.padEnd(6)} ${e.client} ${e.path} count ${e.count}`, r.dryRun ? "changes to record" : "changes recorded"));
-  lines.push(...listed(r.ignored, (i) => `not recorded: ${i.client} ${i.path} (${i.reason}; reconcile restores it)`, "lines not recorded", (i) => i.export));
+  lines.push(...listed(r.ignored.listed(), (i) => `not recorded: ${i.client} ${i.path} (${i.reason}; reconcile restores it)`, "lines not recorded", (i) => i.export));
+  lines.push(...r.ignored.summaries().map((s) => `not recorded: ${s}`));
   if (r.recorded.length === 0) lines.push(`no changes to record${r.first ? " (first record)" : ""}`);
   return lines.join("\n") + "\n";
 }

@@ -9,13 +9,33 @@ export interface ListPart<T> {
   /** Its lines per export (what byExport() adds up); without it the lines are read to count them. */
   readonly byExport?: ReadonlyMap<string, number>;
   items(): Iterable<T>;
+  /**
+   * A part not read unless asked (length, byExport and items read it):
+   * text output gives this line about it instead of its lines.
+   */
+  readonly summary?: string;
 }
 
 export class LineList<T extends { readonly export: string | null }> implements Iterable<T> {
-  readonly length: number;
+  constructor(private readonly parts: readonly ListPart<T>[]) {}
 
-  constructor(private readonly parts: readonly ListPart<T>[]) {
-    this.length = parts.reduce((n, p) => n + p.length, 0);
+  get length(): number {
+    return this.parts.reduce((n, p) => n + p.length, 0);
+  }
+
+  /** No line, without reading a summarised part (which counts as some). */
+  get empty(): boolean {
+    return this.parts.every((p) => p.summary === undefined && p.length === 0);
+  }
+
+  /** The parts text output lists line by line (see ListPart.summary). */
+  listed(): LineList<T> {
+    return this.parts.some((p) => p.summary !== undefined) ? new LineList(this.parts.filter((p) => p.summary === undefined)) : this;
+  }
+
+  /** What text output says instead of the lines of the other parts. */
+  summaries(): string[] {
+    return this.parts.flatMap((p) => (p.summary === undefined ? [] : [p.summary]));
   }
 
   static of<T extends { readonly export: string | null }>(items: readonly T[]): LineList<T> {
