@@ -222,9 +222,24 @@ describe("linesProblem", () => {
       path: fc.constantFrom("/srv/vm0", "/srv/vm0/a", "/srv/vm0/", "/srv/vm0//b", "/srv/vm01", "/srv/vm0x/a", "/srv", "//srv/vm0", "/srv/vm0/images/big", "/srv/vm1", "/srv/vm1/a", "/srv/vm1x", "/srv/vm1x/a"),
       count: fc.constant(1),
     });
+    // and lines no check may let through: counts mountd reads as 0 or negative, a "." component, fields too long, no newline
+    const raw = fc.constantFrom(
+      "10.0.0.1:/srv/vm1:0x00000000\n",
+      "10.0.0.1:/srv/vm1:0x80000000\n",
+      "10.0.0.1:/srv/vm1/./a:0x00000001\n",
+      "10.0.0.1:/srv/vm1/..:0x00000001\n",
+      `${"c".repeat(1025)}:/srv/vm1:0x00000001\n`,
+      `${"c".repeat(600)}:/srv/vm1:0x00000001\n`,
+      `10.0.0.1:/srv/vm1/${"p".repeat(1020)}:0x00000001\n`,
+      "10.0.0.1:/srv/vm1:0x00000001",
+      "10.0.0.1 /srv/vm1 0x00000001\n",
+      "10.0.0.1:/srv/vm1:1\n",
+      "h\u00e9:/srv/vm1:0x00000001\n",
+    );
     fc.assert(
-      fc.property(fc.array(line, { maxLength: 12 }), (ls) => {
-        const text = ls.map(formatLine).join("");
+      fc.property(fc.array(fc.oneof(line.map(formatLine), raw), { maxLength: 12 }), fc.constantFrom(0, 0, 1), (ls, miscount) => {
+        const text = ls.join("");
+        const n = ls.length + miscount;
         const asked: string[] = [];
         const ok = (p: string) => {
           asked.push(p);
@@ -233,7 +248,7 @@ describe("linesProblem", () => {
         const root = index.soleRoot("vm1");
         expect(root).toBe("/srv/vm1");
         // the same verdict with and without the root; only paths outside it are looked up
-        expect(linesProblem(text, ls.length, ok, root)).toBe(linesProblem(text, ls.length, (p) => index.exportOf(p)?.name === "vm1"));
+        expect(linesProblem(text, n, ok, root)).toBe(linesProblem(text, n, (p) => index.exportOf(p)?.name === "vm1"));
         for (const p of asked) expect(p === root || p.startsWith(`${root}/`)).toBe(false);
         // vm0 has vm0img under it: no sole root, every path is asked
         expect(index.soleRoot("vm0")).toBeUndefined();

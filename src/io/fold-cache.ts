@@ -17,19 +17,24 @@ import type { Hlc } from "../core/hlc.js";
 import { createExclusive, fsyncPath, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
 
-const FORMAT = "rmtabsync-fold-cache 3";
+const FORMAT = "rmtabsync-fold-cache 4";
 
 // A fold row is kept under its export (the configuration's, "" for an
 // unmanaged path; the cache key covers the configuration) with the rmtab
 // line it stands for (null: no line, a count of 0 or an entry mountd could
 // not read back), so that the lines of a whole export come out of one range
 // scan in the plan's order (a takeover rebuilding 100k lines joins them
-// without a JS object per line).
+// without a JS object per line), of an index holding only the lines.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS sources (file TEXT PRIMARY KEY, journal_id TEXT NOT NULL, seq INTEGER NOT NULL, hash TEXT NOT NULL, problem TEXT, recompacted TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS fold (export TEXT NOT NULL, client TEXT NOT NULL, path TEXT NOT NULL, journal TEXT NOT NULL, seq INTEGER NOT NULL, wall INTEGER NOT NULL,
   logical INTEGER NOT NULL, node TEXT NOT NULL, op TEXT NOT NULL, count INTEGER NOT NULL, hash TEXT NOT NULL, line TEXT, PRIMARY KEY (export, client, path)) WITHOUT ROWID;
+`;
+// made once a new file holds its rows (sorted once, not kept up row by row), kept up from then on
+const INDEXES = `
+CREATE INDEX IF NOT EXISTS fold_lines ON fold (export, client, path, count, line) WHERE line IS NOT NULL;
+CREATE INDEX IF NOT EXISTS fold_unwritable ON fold (export) WHERE count > 0 AND line IS NULL;
 `;
 
 /** What a reconcile folded of one journal file. */
@@ -295,16 +300,19 @@ export class FoldStore {
   images(write: boolean, soleRoot?: (name: string) => string | undefined): ((name: string) => ExportImage) | undefined {
     const db = this.db;
     if (!db || (!write && this.overlay.size > 0) || !this.flush()) return undefined;
-    // one scan: the lines, how many, and whether a mounted entry has none (then a second query names them)
-    const lines = db.prepare("SELECT group_concat(line, ''), count(line), count(*) - count(line) FROM (SELECT line FROM fold WHERE export = ? AND count > 0 ORDER BY client, path)").raw();
-    const unwritable = db.prepare("SELECT client, path, count FROM fold WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw();
+    if (this.temp !== undefined) db.exec(INDEXES);
+    // the lines from their own index (a fold row is five times its line), in key order; then whether a mounted entry has none
+    const lines = db
+      .prepare("SELECT group_concat(line, ''), count(*) FROM (SELECT line FROM fold INDEXED BY fold_lines WHERE export = ? AND line IS NOT NULL AND count > 0 ORDER BY client, path)")
+      .raw();
+    const unwritable = db.prepare("SELECT client, path, count FROM fold INDEXED BY fold_unwritable WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw();
     return (name) =>
       this.guard(() => {
-        const [text, n, without] = lines.get(name) as [string | null, number, number];
+        const [text, n] = lines.get(name) as [string | null, number];
         // each line a line mountd reads back, of a path of this export (what the rows' own columns say)
         const problem = linesProblem(text ?? "", n, (path) => this.exportOf(path) === name, soleRoot?.(name));
         if (problem) throw new Error(`export ${name}: ${problem}`);
-        const bad = without === 0 ? [] : (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
+        const bad = (unwritable.all(name) as [string, string, number][]).map(([client, path, count]) => ({ client, path, count }));
         return { text: text ?? "", lines: n, unwritable: bad };
       });
   }
@@ -367,6 +375,7 @@ export class FoldStore {
         setMeta.run("format", FORMAT);
         setMeta.run("key", u.key);
         this.writeOverlay();
+        db.exec(INDEXES);
         db.exec("DELETE FROM sources");
         const ins = db.prepare("INSERT INTO sources (file, journal_id, seq, hash, problem, recompacted) VALUES (?, ?, ?, ?, ?, ?)");
         for (const [f, s] of u.sources) ins.run(f, s.journalId, s.seq, s.hash, s.problem ? JSON.stringify(s.problem) : null, s.recompacted ?? null);
