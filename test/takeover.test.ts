@@ -13,7 +13,7 @@ import { listed } from "../src/commands/format.js";
 import type { JournalEvent } from "../src/core/events.js";
 import { ExportIndex } from "../src/core/exports.js";
 import { LineList } from "../src/core/line-list.js";
-import { addedLines, cmpCodePoints, planReconcile, planRecord, planVanished, serializePlan, toCountMap, type ExportImage } from "../src/core/plan.js";
+import { addedLines, cmpCodePoints, planLost, planReconcile, planRecord, planVanished, serializePlan, toCountMap, type ExportImage } from "../src/core/plan.js";
 import { entryKey, entryProblem, formatLine, linesProblem, parseRmtab, serializeRmtab, type RmtabEntry } from "../src/core/rmtab.js";
 import { FoldCache, FoldCacheDamaged, FoldStore, foldCacheFile } from "../src/io/fold-cache.js";
 import { line, started } from "./helpers/cluster.js";
@@ -293,6 +293,43 @@ describe("vanished lines", () => {
     expect(fast).toBeGreaterThan(500);
   });
 
+  it("planLost plans what planRecord plans; when no export could journal a lost line it reads none until they are listed (property)", () => {
+    let deferred = 0;
+    const anyBase = fc.oneof(
+      canonicalBase.map((b) => Buffer.from(serializeRmtab(b), "utf8")),
+      fc.array(fc.constantFrom("10.0.0.1:/srv/vm0:0x00000001\n", "10.0.0.1:/srv/vm0:0x80000000\n", "h 1:/srv/vm1:0x00000001\n", "10.0.0.2:/srv/vm1/./x:0x00000002\n"), { maxLength: 5 }).map((ls) => Buffer.from(ls.join(""), "latin1")),
+    );
+    fc.assert(
+      fc.property(anyBase, fc.subarray(names), fc.option(fc.subarray(names)), (bytes, hostedList, before) => {
+        const hosted = new Set(hostedList);
+        const hostedBefore = before === null ? undefined : new Set(before);
+        const want = planRecord({ current: [], baselines: [toCountMap(parseRmtab(bytes).entries)], hosted, ...(hostedBefore ? { hostedBefore } : {}), index });
+        const got = planLost(bytes, hosted, hostedBefore, index);
+        expect(got.changes).toEqual(want.changes);
+        // no configured export journals a lost line (one exported here since the last record, or leaving since): a summary instead of the lines
+        const quiet = bytes.length > 0 && names.every((n) => !(hostedBefore === undefined ? hosted.has(n) : hostedBefore.has(n)));
+        const summaries = got.ignored.summaries();
+        expect(summaries.length).toBe(quiet ? 1 : 0);
+        if (quiet) {
+          deferred++;
+          expect(got.changes).toEqual([]);
+          expect(got.ignored.empty).toBe(false);
+          expect(got.ignored.listed().length).toBe(0);
+          expect(summaries[0]).toMatch(new RegExp(`^rmtab lost ${bytes.toString("latin1").split("\n").length - 1} lines? since the last record; none is recorded as an umount: `));
+        }
+        const keys = (l: Iterable<{ client: string; path: string }>) => new Set([...l].map(key));
+        expect(keys(got.ignored)).toEqual(keys(want.ignored));
+        // (a damaged baseline's repeated line is listed as often as it stands)
+        if (parseRmtab(bytes).canonical) {
+          expect(got.ignored.length).toBe(want.ignored.length);
+          expect(got.ignored.byExport()).toEqual(LineList.of(want.ignored).byExport());
+        }
+      }),
+      { numRuns: 2000, seed: 20261206 },
+    );
+    expect(deferred).toBeGreaterThan(100);
+  });
+
   it("a damaged baseline (lines parseRmtab drops, repeated lines) never journals what planRecord would not (property)", () => {
     const rawLine = fc.oneof(
       fc.record({ client: fc.constantFrom("10.0.0.1", "10.0.0.2", "2001;db8;;5", "h 1", "h\t2", "a/./b"), path: fc.constantFrom("/srv/vm0", "/srv/vm0/../etc", "/srv/vm1/./x", "/srv/vm1/..", "/srv/vm2", "srv/vm2", "/other"), count: fc.constantFrom("0x00000001", "0x00000002", "0x00000000", "0x80000000", "0xffffffff", "1", "0x0000001g") }).map((l) => `${l.client}:${l.path}:${l.count}\n`),
@@ -369,6 +406,29 @@ describe("takeover", () => {
     c.writeRmtab("ds03", "");
     const again = c.ok("ds03", ["reconcile", "--hosting", "vm1"]);
     expect(again.stderr).toMatch(/warning: the fold cache could not be read: export vm1: line \d+ .*; folding every journal instead/);
+    expect(c.lines("ds03").sort()).toEqual(want);
+  });
+
+  it("the agent's start on an emptied rmtab: text output sums the lost lines up (none could be an umount), --json lists each", () => {
+    const c = started();
+    for (let i = 1; i <= 30; i++) c.mountd("ds04", "mount", `10.0.1.${i}`, "/srv/vm1");
+    c.ok("ds04", ["record"]);
+    // ds03 holds vm1's lines (the shared volume pre-populates them), then its exports stop
+    c.ok("ds03", ["reconcile"]);
+    const want = c.lines("ds03").sort();
+    expect(want).toHaveLength(30);
+    c.etab("ds03", []);
+    c.ok("ds03", ["record"]);
+    // vm1 comes over onto an emptied rmtab
+    c.writeRmtab("ds03", "");
+    const dry = JSON.parse(c.ok("ds03", ["reconcile", "--dry-run", "--json", "--hosting", "vm1"]).stdout);
+    expect(dry.recorded).toEqual([]);
+    expect(dry.ignored).toHaveLength(30);
+    expect(dry.ignored[0].reason).toMatch(/^export vm1 was taken over since the last record/);
+    const text = c.ok("ds03", ["reconcile", "--hosting", "vm1"]).stdout;
+    expect(text).toMatch(/^not recorded: rmtab lost 30 lines since the last record; none is recorded as an umount: vm1 taken over since \(a line lost meanwhile may be an UMNTALL from before\); vm0 not exported by this node \(etab\); reconcile restores what the journals hold/m);
+    expect(text).not.toMatch(/^not recorded: 10\./m);
+    expect(text).toMatch(/^\.\.\. and 10 more lines added \(vm1 10; --json lists every one\)$/m);
     expect(c.lines("ds03").sort()).toEqual(want);
   });
 });
