@@ -50,7 +50,6 @@ describe("export index, any path (property)", () => {
       }
       return undefined;
     };
-    let checked = 0;
     for (const withRoot of [true, false]) {
       const ds = withRoot ? defs : defs.slice(1);
       const idx = new ExportIndex(ds as never);
@@ -59,17 +58,10 @@ describe("export index, any path (property)", () => {
           const p = bits.join("");
           const want = reference(p);
           expect(idx.exportOf(p)?.name).toBe(withRoot || want !== "root" ? want : undefined);
-          // a path without empty, "." or ".." components or a trailing "/", in the middle of a text
-          if (p.startsWith("/") && p.length > 1 && !p.endsWith("/") && parts(p).length === p.split("/").length - 1 && !p.split("/").includes("..")) {
-            const text = `x:${p}:0x00000001\n/a/b/c:${p}/`;
-            expect(idx.exportAt(text, 2, 2 + p.length)?.name).toBe(idx.exportOf(p)?.name);
-            checked++;
-          }
         }),
         { numRuns: 3000, seed: 20261204 },
       );
     }
-    expect(checked).toBeGreaterThan(500);
   });
 });
 

@@ -8,8 +8,6 @@ export interface ExportDef {
 }
 
 /** Splits an absolute path into components, ignoring repeated and trailing slashes. */
-const SLASH = 0x2f;
-
 function components(path: string): string[] {
   return path.split("/").filter((c) => c !== "" && c !== ".");
 }
@@ -24,15 +22,11 @@ export class ExportIndex {
   private readonly byName = new Map<string, ExportDef>();
   private readonly cache = new Map<string, ExportDef | null>();
 
-  /** How many components the exports' paths have, the most first (the root, 0, left out). */
-  private readonly depths: number[];
-
   constructor(readonly exports: readonly ExportDef[]) {
     for (const e of exports) {
       this.byPath.set(components(e.path).join("/"), e);
       this.byName.set(e.name, e);
     }
-    this.depths = [...new Set([...this.byPath.keys()].filter((k) => k !== "").map((k) => k.split("/").length))].sort((a, b) => b - a);
   }
 
   named(name: string): ExportDef | undefined {
@@ -58,30 +52,6 @@ export class ExportIndex {
     }
     this.cache.set(path, found ?? null);
     return found;
-  }
-
-  /**
-   * exportOf(text.slice(from, to)) for a path that starts with "/", has no
-   * empty, "." or ".." component and does not end with "/" (the caller
-   * made sure): one lookup per depth an export's path has, not per
-   * component, and no copy of the whole path.
-   */
-  exportAt(text: string, from: number, to: number): ExportDef | undefined {
-    for (const depth of this.depths) {
-      // where the path's first `depth` components end (at the slash before the next one, or its end)
-      let end = from;
-      for (let i = 0; i < depth; i++) {
-        if (end >= to) {
-          end = -1;
-          break;
-        }
-        end++;
-        while (end < to && text.charCodeAt(end) !== SLASH) end++;
-      }
-      const hit = end < 0 ? undefined : this.byPath.get(text.slice(from + 1, end));
-      if (hit) return hit;
-    }
-    return this.byPath.get("");
   }
 
   /**

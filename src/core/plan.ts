@@ -208,82 +208,56 @@ export function planVanished(vanished: Buffer, hosted: ReadonlySet<string>, host
     fate.set(exp, f);
     return f;
   };
+  // and by path (-2: under no export), one lookup a line
+  const byPath = new Map<string, number>();
+  // the lines not recorded: where each starts, and its reason
+  const starts: number[] = [];
+  const why: number[] = [];
+  const perReason: number[] = [];
   // ASCII: one byte per character, and sliced strings cost no copy
   const text = vanished.toString("latin1");
   if (NOT_A_LINE.test(text) || DOT_COMPONENT.test(text)) return undefined;
-  // no path with an empty component or a trailing "/" (exportAt's terms; else a lookup by each whole path)
-  const plain = !text.includes("//") && !text.includes("/:");
-  const byPath = new Map<string, ExportDef | undefined>();
-  const exportOf = (from: number, to: number): ExportDef | undefined => {
-    if (plain) return index.exportAt(text, from, to);
-    const path = text.slice(from, to);
-    if (!byPath.has(path)) byPath.set(path, index.exportOf(path));
-    return byPath.get(path);
-  };
-  // -2: under no export
-  const lines = lineFates(text, (from, to) => {
-    const exp = exportOf(from, to);
-    return exp ? fateOf(exp) : -2;
-  });
-  if (!lines) return undefined;
-  const { starts, fates, perFate } = lines;
-  if (perFate.has(UMOUNT)) {
-    const umounted = new Set<string>();
-    for (let i = 0; i < starts.length; i++) {
-      if (fates[i] !== UMOUNT) continue;
-      const line = fieldsAt(text, starts[i]!);
-      const client = text.slice(starts[i]!, line.hostEnd).replaceAll(";", ":");
-      const path = text.slice(line.hostEnd + 1, line.countAt);
-      const key = entryKey(client, path);
-      if (!umounted.has(key)) changes.push({ op: "umount", client, path, count: 0 });
-      umounted.add(key);
-    }
-    changes.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
-  }
-  const byExport = new Map<string, number>();
-  let length = 0;
-  perFate.forEach((n, f) => {
-    if (f < 0) return;
-    length += n;
-    byExport.set(names[f]!, (byExport.get(names[f]!) ?? 0) + n);
-  });
-  function* items(): Generator<Ignored> {
-    for (let i = 0; i < starts.length; i++) {
-      const f = fates[i]!;
-      if (f < 0) continue;
-      const at = starts[i]!;
-      const line = fieldsAt(text, at);
-      yield { client: text.slice(at, line.hostEnd).replaceAll(";", ":"), path: text.slice(line.hostEnd + 1, line.countAt), export: names[f]!, reason: reasons[f]! };
-    }
-  }
-  return { changes, ignored: new LineList(length === 0 ? [] : [{ length, byExport, items }]) };
-}
-
-const UMOUNT = -1;
-
-/**
- * Each line of `text` (lines NOT_A_LINE lets through) but those of a count
- * of 0: where it starts and `fateAt` its path; how many lines had each
- * fate; undefined for a line too long. A loop of its own, small enough for
- * V8 to optimise early in a short-lived process.
- */
-function lineFates(text: string, fateAt: (from: number, to: number) => number): { starts: number[]; fates: number[]; perFate: Map<number, number> } | undefined {
-  const starts: number[] = [];
-  const fates: number[] = [];
-  const perFate = new Map<number, number>();
+  const umounted = new Set<string>();
   for (let at = 0; at < text.length; ) {
     const end = text.indexOf("\n", at);
-    if (end - at >= MAX_LINE_BYTES) return undefined;
+    const hostEnd = text.indexOf(":", at);
     const countAt = end - 11;
+    if (end - at >= MAX_LINE_BYTES) return undefined;
+    // a count of 0 is no line: unchanged
     if (!text.startsWith(":0x00000000", countAt)) {
-      const f = fateAt(text.indexOf(":", at) + 1, countAt);
-      starts.push(at);
-      fates.push(f);
-      perFate.set(f, (perFate.get(f) ?? 0) + 1);
+      const path = text.slice(hostEnd + 1, countAt);
+      let f = byPath.get(path);
+      if (f === undefined) {
+        const exp = index.exportOf(path);
+        f = exp ? fateOf(exp) : -2;
+        byPath.set(path, f);
+      }
+      if (f === -1) {
+        const client = text.slice(at, hostEnd).replaceAll(";", ":");
+        const key = entryKey(client, path);
+        if (!umounted.has(key)) changes.push({ op: "umount", client, path, count: 0 });
+        umounted.add(key);
+      }
+      else if (f >= 0) {
+        starts.push(at);
+        why.push(f);
+        perReason[f] = (perReason[f] ?? 0) + 1;
+      }
     }
     at = end + 1;
   }
-  return { starts, fates, perFate };
+  changes.sort((a, b) => cmp(a.path, b.path) || cmp(a.client, b.client));
+  const byExport = new Map<string, number>();
+  perReason.forEach((n, f) => byExport.set(names[f]!, (byExport.get(names[f]!) ?? 0) + n));
+  function* items(): Generator<Ignored> {
+    for (let i = 0; i < starts.length; i++) {
+      const at = starts[i]!;
+      const line = fieldsAt(text, at);
+      const f = why[i]!;
+      yield { client: text.slice(at, line.hostEnd).replaceAll(";", ":"), path: text.slice(line.hostEnd + 1, line.countAt), export: names[f]!, reason: reasons[f]! };
+    }
+  }
+  return { changes, ignored: new LineList(starts.length === 0 ? [] : [{ length: starts.length, byExport, items }]) };
 }
 
 /**
