@@ -3,7 +3,7 @@
 // export, src/io/fold-cache.ts images), and the baseline lines that vanished
 // are classified without an object per line (planVanished). Each shortcut
 // must give exactly what the line-by-line plan gives.
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -170,6 +170,37 @@ describe("a whole export's lines", () => {
     wrong.close();
   });
 
+  it("a cache file without its line index is a damaged cache; a new file whose index cannot be made is planned line by line, not kept", () => {
+    const dir = tempDir();
+    const sources = new Map([["/j/n01.sqlite", { journalId: "j1", seq: 1, hash: "h" }]]);
+    const upd = { key: "k", sources, seen: { wall: 1, logical: 0 }, unchanged: undefined };
+    const built = FoldStore.fresh(dir, 2, exportName);
+    const a = { client: "10.0.0.1", path: "/srv/vm1", count: 1 };
+    built.set(key(a), ev(a, 1));
+    expect(built.save(dir, upd)).toBeUndefined();
+    built.close();
+    const db = new Database(foldCacheFile(dir));
+    db.exec("DROP INDEX fold_lines");
+    db.close();
+    const store = FoldCache.open(dir, "k")!.store(exportName);
+    expect(() => store.images(true)).toThrow(FoldCacheDamaged);
+    store.close();
+    // a new file (a full fold) whose index cannot be made (here: its name is taken; a full disk alike)
+    const fresh = FoldStore.fresh(dir, 1, exportName);
+    for (let i = 1; i <= 3; i++) {
+      const e = { client: `10.0.0.${i}`, path: "/srv/vm1", count: 1 };
+      fresh.set(key(e), ev(e, i));
+    }
+    const tmp = readdirSync(dir).find((f) => f.startsWith("rmtabsync.fold.tmp-"))!;
+    const other = new Database(join(dir, tmp));
+    other.exec("CREATE TABLE fold_lines (x)");
+    other.close();
+    expect(fresh.images(true)).toBeUndefined();
+    expect([...fresh.mounted(new Set(["vm1"]))]).toHaveLength(3);
+    expect(fresh.save(dir, upd)?.error).toMatch(/could not write the fold cache .*its new file could not be written: .*fold_lines/);
+    fresh.close();
+  });
+
   it("a dry run's changes are never written to the cache: its lines are planned one by one instead", () => {
     const dir = tempDir();
     const sources = new Map([["/j/n01.sqlite", { journalId: "j1", seq: 1, hash: "h" }]]);
@@ -304,7 +335,15 @@ describe("vanished lines", () => {
         const hosted = new Set(hostedList);
         const hostedBefore = before === null ? undefined : new Set(before);
         const want = planRecord({ current: [], baselines: [toCountMap(parseRmtab(bytes).entries)], hosted, ...(hostedBefore ? { hostedBefore } : {}), index });
-        const got = planLost(bytes, hosted, hostedBefore, index);
+        // an index that counts its lookups: a line's export is looked up only when the line is read
+        let lookups = 0;
+        const counting = Object.assign(Object.create(index) as ExportIndex, {
+          exportOf: (p: string) => {
+            lookups++;
+            return index.exportOf(p);
+          },
+        });
+        const got = planLost(bytes, hosted, hostedBefore, counting);
         expect(got.changes).toEqual(want.changes);
         // no configured export journals a lost line (one exported here since the last record, or leaving since): a summary instead of the lines
         const quiet = bytes.length > 0 && names.every((n) => !(hostedBefore === undefined ? hosted.has(n) : hostedBefore.has(n)));
@@ -315,7 +354,8 @@ describe("vanished lines", () => {
           expect(got.changes).toEqual([]);
           expect(got.ignored.empty).toBe(false);
           expect(got.ignored.listed().length).toBe(0);
-          expect(summaries[0]).toMatch(new RegExp(`^rmtab lost ${bytes.toString("latin1").split("\n").length - 1} lines? since the last record; none is recorded as an umount: `));
+          expect(lookups).toBe(0);
+          expect(summaries[0]).toMatch(new RegExp(`^rmtab lost ${bytes.toString("latin1").split("\n").length - 1} lines? since the last record; none is recorded as an umount: no export configured here `));
         }
         const keys = (l: Iterable<{ client: string; path: string }>) => new Set([...l].map(key));
         expect(keys(got.ignored)).toEqual(keys(want.ignored));
@@ -426,7 +466,9 @@ describe("takeover", () => {
     expect(dry.ignored).toHaveLength(30);
     expect(dry.ignored[0].reason).toMatch(/^export vm1 was taken over since the last record/);
     const text = c.ok("ds03", ["reconcile", "--hosting", "vm1"]).stdout;
-    expect(text).toMatch(/^not recorded: rmtab lost 30 lines since the last record; none is recorded as an umount: vm1 taken over since \(a line lost meanwhile may be an UMNTALL from before\); vm0 not exported by this node \(etab\); reconcile restores what the journals hold/m);
+    expect(text).toMatch(
+      /^not recorded: rmtab lost 30 lines since the last record; none is recorded as an umount: no export configured here was exported by this node both at the last record and now; vm1 taken over since \(a line lost meanwhile may be an UMNTALL from before\); vm0 not exported by this node \(etab\); reconcile restores what the journals hold/m,
+    );
     expect(text).not.toMatch(/^not recorded: 10\./m);
     expect(text).toMatch(/^\.\.\. and 10 more lines added \(vm1 10; --json lists every one\)$/m);
     expect(c.lines("ds03").sort()).toEqual(want);

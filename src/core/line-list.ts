@@ -23,7 +23,7 @@ export class LineList<T extends { readonly export: string | null }> implements I
     return this.parts.reduce((n, p) => n + p.length, 0);
   }
 
-  /** No line, without reading a summarised part (which counts as some). */
+  /** No line, without reading a summarised part (which counts as some, though it may turn out to have none). */
   get empty(): boolean {
     return this.parts.every((p) => p.summary === undefined && p.length === 0);
   }

@@ -145,8 +145,8 @@ export function planLost(lost: Buffer, hosted: ReadonlySet<string>, hostedBefore
   const foreign = names("foreign");
   const n = countLines(lost);
   const summary =
-    `rmtab lost ${n} line${n === 1 ? "" : "s"} since the last record; none is recorded as an umount: ` +
-    [...(taken ? [`${taken} taken over since (a line lost meanwhile may be an UMNTALL from before)`] : []), ...(foreign ? [`${foreign} not exported by this node (etab)`] : [])].join("; ") +
+    `rmtab lost ${n} line${n === 1 ? "" : "s"} since the last record; none is recorded as an umount: no export configured here was exported by this node both at the last record and now` +
+    [...(taken ? [`${taken} taken over since (a line lost meanwhile may be an UMNTALL from before)`] : []), ...(foreign ? [`${foreign} not exported by this node (etab)`] : [])].map((x) => `; ${x}`).join("") +
     "; reconcile restores what the journals hold (--json lists every line not recorded)";
   return {
     changes: [],

@@ -300,12 +300,21 @@ export class FoldStore {
   images(write: boolean, soleRoot?: (name: string) => string | undefined): ((name: string) => ExportImage) | undefined {
     const db = this.db;
     if (!db || (!write && this.overlay.size > 0) || !this.flush()) return undefined;
-    if (this.temp !== undefined) db.exec(INDEXES);
-    // the lines from their own index (a fold row is five times its line), in key order; then whether a mounted entry has none
-    const lines = db
-      .prepare("SELECT group_concat(line, ''), count(*) FROM (SELECT line FROM fold INDEXED BY fold_lines WHERE export = ? AND line IS NOT NULL AND count > 0 ORDER BY client, path)")
-      .raw();
-    const unwritable = db.prepare("SELECT client, path, count FROM fold INDEXED BY fold_unwritable WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw();
+    if (this.temp !== undefined) {
+      // a new file's index (disk full: no cache this time, the lines are planned one by one)
+      try {
+        db.exec(INDEXES);
+      } catch (err) {
+        this.unsaveable = `its new file could not be written: ${err instanceof Error ? err.message : String(err)}`;
+        return undefined;
+      }
+    }
+    // the lines from their own index (a fold row is five times its line), in key order; then whether a mounted
+    // entry has none (a cache file without the index is a damaged one)
+    const [lines, unwritable] = this.guard(() => [
+      db.prepare("SELECT group_concat(line, ''), count(*) FROM (SELECT line FROM fold INDEXED BY fold_lines WHERE export = ? AND line IS NOT NULL AND count > 0 ORDER BY client, path)").raw(),
+      db.prepare("SELECT client, path, count FROM fold INDEXED BY fold_unwritable WHERE export = ? AND count > 0 AND line IS NULL ORDER BY client, path").raw(),
+    ]);
     return (name) =>
       this.guard(() => {
         const [text, n] = lines.get(name) as [string | null, number];
