@@ -761,7 +761,7 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
       }
       if (!dryRun) {
         advanceMarks(ctx, g);
-        unchanged = whatUnchanged(ctx, g, written ? content : r.snap.content, hosting);
+        unchanged = whatUnchanged(ctx, g, written ? content : r.snap.content, hosting, entries);
       }
       ctx.insideLock?.(written ? content : r.snap.content);
       return {
@@ -802,6 +802,11 @@ function withoutKeys(content: Buffer, keys: ReadonlySet<string>): Buffer {
   return serializeRmtabBytes(parseRmtab(content).entries.filter((e) => !keys.has(entryKey(e.client, e.path))));
 }
 
+/** The lines of `rmtab`, which still has the hash `u` noted: as noted (a cache is input: checked), or counted. */
+function entriesOf(u: Unchanged, rmtab: Buffer): number {
+  return u.entries !== undefined && Number.isSafeInteger(u.entries) && u.entries >= 0 && u.entries <= rmtab.length ? u.entries : countLines(rmtab);
+}
+
 function countLines(b: Buffer): number {
   let n = 0;
   for (let i = 0; i < b.length; i++) if (b[i] === 0x0a) n++;
@@ -819,12 +824,12 @@ function ownTip(own: OwnJournal): string {
 }
 
 /** What must stay as it is for the next reconcile to have nothing to do (under the lock, rmtab durable). */
-function whatUnchanged(ctx: SyncContext, g: Gathered, rmtab: string | Buffer, hosting: readonly string[]): Unchanged | undefined {
+function whatUnchanged(ctx: SyncContext, g: Gathered, rmtab: string | Buffer, hosting: readonly string[], entries: number): Unchanged | undefined {
   const c = g.cache;
   if (!c || c.futurePending) return undefined;
   const journals: Record<string, string> = { [g.own.file]: ownTip(g.own) };
   for (const [f, st] of c.stamps) journals[f] = st;
-  return { journals, rmtab: sha256(rmtab), etab: sha256(readTextIfExists(paths(ctx.cfg).etab) ?? ""), hosting: [...hosting], problems: g.problems };
+  return { journals, rmtab: sha256(rmtab), etab: sha256(readTextIfExists(paths(ctx.cfg).etab) ?? ""), hosting: [...hosting], problems: g.problems, entries };
 }
 
 /** After rmtab is durable: the fold and the marks it was folded to. A failure only costs the next run a full fold. */
@@ -845,19 +850,25 @@ function saveFoldCache(ctx: SyncContext, g: Gathered, unchanged: Unchanged | und
  * when something moved.
  */
 function stillUnchanged(ctx: SyncContext, u: Unchanged, own: OwnJournal): Buffer | undefined {
+  if (!journalsUnchanged(ctx, u, own)) return undefined;
   const p = paths(ctx.cfg);
-  const files = listJournalFiles(p.journals);
-  if (files.length !== Object.keys(u.journals).length) return undefined;
+  const rmtab = readSnapshot(p.rmtab).content;
+  return sha256(rmtab) === u.rmtab && sha256(readTextIfExists(p.etab) ?? "") === u.etab ? rmtab : undefined;
+}
+
+/** The journals are the ones the last reconcile noted in `u`, each unchanged (a few stats and one query). */
+function journalsUnchanged(ctx: SyncContext, u: Unchanged, own: OwnJournal): boolean {
+  const files = listJournalFiles(paths(ctx.cfg).journals);
+  if (files.length !== Object.keys(u.journals).length) return false;
   for (const f of files) {
     const was = u.journals[f];
     try {
-      if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return undefined;
+      if (was === undefined || was !== (f === own.file ? ownTip(own) : journalStamp(f))) return false;
     } catch {
-      return undefined; // the full path names what is wrong with it
+      return false; // the full path names what is wrong with it
     }
   }
-  const rmtab = readSnapshot(p.rmtab).content;
-  return sha256(rmtab) === u.rmtab && sha256(readTextIfExists(p.etab) ?? "") === u.etab ? rmtab : undefined;
+  return true;
 }
 
 /**
@@ -887,7 +898,7 @@ export async function quietSinceLastReconcile(ctx: SyncContext): Promise<{ entri
       } catch {
         return undefined;
       }
-      return rmtab && { entries: countLines(rmtab), problems: u.problems };
+      return rmtab && { entries: entriesOf(u, rmtab), problems: u.problems };
     });
   } finally {
     own.close();
@@ -909,18 +920,18 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
   const p = paths(ctx.cfg);
   const own = openOwn(ctx);
   try {
-    const still = () => stillUnchanged(ctx, u, own) !== undefined;
-    if (!still()) return undefined;
+    // rmtab is read and hashed once, under the lock
+    if (!journalsUnchanged(ctx, u, own)) return undefined;
     ctx.beforeLock?.();
     const report = await withRmtabLock(p.lock, { exclusive: true, timeoutMs: ctx.lockTimeoutMs }, (): ReconcileReport | undefined => {
-      if (!still() || spoolWaitingFor(ctx.cfg.stateDir, ctx.spool)) return undefined;
+      const rmtab = stillUnchanged(ctx, u, own);
+      if (rmtab === undefined || spoolWaitingFor(ctx.cfg.stateDir, ctx.spool)) return undefined;
       own.commitPending(ctx.now());
-      // rmtab is as the last reconcile left it: canonical lines, none malformed (no parse needed)
-      const snap = readSnapshot(p.rmtab);
-      const entries = countLines(snap.content);
+      // rmtab is as the last reconcile left it (read under this lock): canonical lines, none malformed (no parse needed)
+      const entries = entriesOf(u, rmtab);
       const { hosted } = readHosted(ctx.cfg, index);
       for (const name of hosting) hosted.add(name);
-      ctx.insideLock?.(snap.content);
+      ctx.insideLock?.(rmtab);
       return {
         node: ctx.node,
         dryRun: false,

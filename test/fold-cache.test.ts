@@ -103,6 +103,18 @@ describe("fold cache", () => {
     const again = JSON.parse(c.ok("ds03", ["reconcile", "--json"]).stdout);
     expect(again.written).toBe(false);
     expect(c.rmtab("ds03")).toBe(before);
+    // the count of lines comes from the cache's note (the file is only hashed), as the reconcile that wrote it counted
+    expect(again.entries).toBe(1);
+    const db = new Database(cacheOf(c.stateDir("ds03")));
+    const note = JSON.parse((db.prepare("SELECT value FROM meta WHERE key = 'unchanged'").get() as { value: string }).value);
+    expect(note.entries).toBe(1);
+    // a note that cannot be right (more lines than bytes) is not believed: the lines are counted
+    db.prepare("UPDATE meta SET value = ? WHERE key = 'unchanged'").run(JSON.stringify({ ...note, entries: 1e9 }));
+    db.close();
+    expect(JSON.parse(c.ok("ds03", ["reconcile", "--json"]).stdout)).toMatchObject({ written: false, entries: 1 });
+    // rmtab changed behind the note (a line appended, the lock held by nobody): the full path sees it
+    c.mountd("ds03", "mount", "10.0.0.10", "/srv/vm0");
+    expect(JSON.parse(c.ok("ds03", ["reconcile", "--json"]).stdout)).toMatchObject({ entries: 2 });
     // a peer's change is not "nothing moved"
     c.mountd("ds04", "mount", "10.0.0.4", "/srv/vm1");
     c.ok("ds04", ["record"]);

@@ -59,6 +59,8 @@ export interface Unchanged {
   readonly hosting: readonly string[];
   /** Problems that reconcile had (it was add-only if any). */
   readonly problems: readonly JournalProblem[];
+  /** How many lines rmtab had (what its hash names); older caches lack it. */
+  readonly entries?: number;
 }
 
 export interface FoldCacheState {
