@@ -7,7 +7,7 @@ import { ExportIndex } from "./core/exports.js";
 import { LineList } from "./core/line-list.js";
 import { parseEtab } from "./core/etab.js";
 import { HLC_ZERO, maxHlc, type Hlc } from "./core/hlc.js";
-import { addedLines, changedLines, planLost, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, serializePlan, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
+import { addedLines, changedLines, countLines, planLost, diffLines, holdBackWipe, planReconcile, planReconcileEdit, planRecord, serializePlan, toCountMap, type Ignored, type LineChange } from "./core/plan.js";
 import { changedRegion, entryKey, parseRmtab, serializeRmtabBytes, type MalformedLine, type ParsedRmtab } from "./core/rmtab.js";
 import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
@@ -805,12 +805,6 @@ function withoutKeys(content: Buffer, keys: ReadonlySet<string>): Buffer {
 /** The lines of `rmtab`, which still has the hash `u` noted: as noted (a cache is input: checked), or counted. */
 function entriesOf(u: Unchanged, rmtab: Buffer): number {
   return u.entries !== undefined && Number.isSafeInteger(u.entries) && u.entries >= 0 && u.entries <= rmtab.length ? u.entries : countLines(rmtab);
-}
-
-function countLines(b: Buffer): number {
-  let n = 0;
-  for (let i = 0; i < b.length; i++) if (b[i] === 0x0a) n++;
-  return n;
 }
 
 function sha256(data: string | Buffer): string {

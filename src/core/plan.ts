@@ -173,7 +173,8 @@ function namesOf(names: readonly string[]): string {
   return names.length > SHOWN ? `${head} and ${names.length - SHOWN} more` : head;
 }
 
-function countLines(b: Buffer): number {
+/** The lines of `b` (its newlines). */
+export function countLines(b: Buffer): number {
   let n = 0;
   for (let at = b.indexOf(0x0a); at >= 0; at = b.indexOf(0x0a, at + 1)) n++;
   return n;
