@@ -249,8 +249,10 @@ function gather(ctx: SyncContext, withFold: boolean, readOnly = false, save = !r
       const from = (file: string) => c?.state.sources.get(file);
       // issue 10 hook: a journal without a high-water mark is folded from its latest-event table when it can be
       const latestTable = true;
-      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from, sink, latestTable });
-      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file), sink, latestTable });
+      // a new fold file takes the tables' rows itself; with a cache, only events past its marks are read
+      const importer = c ? undefined : fold;
+      const set = readJournals(ctx.cfg, { skipFile: own.file, events: withFold, interest, futureAfterMs, afterRead: ctx.afterJournalRead, from, sink, latestTable, importer });
+      const mine = own.read({ events: withFold, interest, futureAfterMs, from: from(own.file), sink, latestTable, importer });
       return { set, journals: [mine, ...set.journals], changed };
     };
     let read: ReturnType<typeof readAll> | undefined;

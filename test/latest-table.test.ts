@@ -15,7 +15,9 @@ import { latestTableProblems } from "../src/core/latest-table.js";
 import { entryKey } from "../src/core/rmtab.js";
 import { JournalWriter, OwnJournal, readChain, readJournal, withReadOnly, type ReadJournal } from "../src/io/journal.js";
 import { hasLatestTable, latestStaleness } from "../src/io/latest-table.js";
-import { foldCacheFile } from "../src/io/fold-cache.js";
+import { foldCacheFile, FoldStore } from "../src/io/fold-cache.js";
+import { foldLine } from "../src/core/rmtab.js";
+import { HLC_ZERO } from "../src/core/hlc.js";
 import { appendV1, makeV1Journal, type V1Event } from "./helpers/journal-v1.js";
 import { CLI, python3, started, TestCluster } from "./helpers/cluster.js";
 
@@ -60,6 +62,57 @@ function fold(file: string, latestTable: boolean, futureAfterMs?: number): { tex
   return { text, read };
 }
 
+/** A fold as one text: every key's winner, in key order, its fields in a fixed order. */
+function foldText(f: ReadonlyMap<string, JournalEvent>): string {
+  return JSON.stringify(
+    [...f.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, e]) => [k, e.journal, e.seq, e.wall, e.logical, e.node, e.op, e.client, e.path, e.count, e.hash]),
+  );
+}
+
+/**
+ * The journals read cold, in turn, into one new fold file that takes the
+ * tables' rows itself (FoldStore.importLatest, the lean path) where it can:
+ * the fold as foldText, each journal's read, and every row's line checked
+ * against foldLine (the import writes it in SQL).
+ */
+function foldImported(files: readonly string[], futureAfterMs?: number): { text: string; reads: ReadJournal[] } {
+  const state = tempDir();
+  const exportOf = (path: string) => (path.startsWith("/srv/vm1") ? "vm1" : path.startsWith("/srv/") ? "srv" : "");
+  const store = FoldStore.fresh(state, undefined, exportOf);
+  const sink = (e: JournalEvent) => {
+    const k = entryKey(e.client, e.path);
+    const cur = store.get(k);
+    if (cur === undefined || compareEvents(e, cur) > 0) store.set(k, e);
+  };
+  const reads = files.map((file) => readJournal(file, CLUSTER, { sink, interest: new Map(), latestTable: true, futureAfterMs, importer: store }));
+  expect(store.save(state, { key: "k", sources: new Map(), seen: HLC_ZERO, unchanged: undefined })).toBeUndefined();
+  const f = new Map<string, JournalEvent>();
+  const db = new Database(foldCacheFile(state), { readonly: true });
+  try {
+    for (const r of db.prepare("SELECT export, client, path, journal, seq, wall, logical, node, op, count, hash, line FROM fold").all() as (JournalEvent & { export: string; line: string | null })[]) {
+      const { export: name, line, ...e } = r;
+      expect(name, `the export of ${e.path}`).toBe(exportOf(e.path));
+      expect(line, `the line of ${e.client} ${e.path}`).toBe(foldLine(e));
+      f.set(entryKey(e.client, e.path), e);
+    }
+  } finally {
+    db.close();
+  }
+  return { text: foldText(f), reads };
+}
+
+/** The fold of journals read one by one into a map, every event (what a full fold is). */
+function foldFull(files: readonly string[], futureAfterMs?: number): string {
+  const f = new Map<string, JournalEvent>();
+  const sink = (e: JournalEvent) => {
+    const k = entryKey(e.client, e.path);
+    const cur = f.get(k);
+    if (cur === undefined || compareEvents(e, cur) > 0) f.set(k, e);
+  };
+  for (const file of files) readJournal(file, CLUSTER, { sink, interest: new Map(), latestTable: false, futureAfterMs });
+  return foldText(f);
+}
+
 /** The table is current and equals the one recomputed from the events. */
 function expectCurrent(file: string): void {
   const c = readChain(file, CLUSTER);
@@ -76,6 +129,12 @@ function expectColdEqualsFull(file: string): void {
   expect(cold.read.resume).toEqual(full.read.resume);
   expect(cold.read.maxHlc).toEqual(full.read.maxHlc);
   expect([cold.read.lastSeq, cold.read.lastHash]).toEqual([full.read.lastSeq, full.read.lastHash]);
+  // the lean path: the rows imported by a fold file in SQL, the same fold
+  const lean = foldImported([file]);
+  expect(lean.reads[0]!.latestTable).toEqual({ used: true });
+  expect(lean.text).toBe(foldFull([file]));
+  expect(lean.reads[0]!.resume).toEqual(full.read.resume);
+  expect(lean.reads[0]!.maxHlc).toEqual(full.read.maxHlc);
 }
 
 function v1(dir: string, events = history(3)): string {
@@ -273,6 +332,10 @@ describe("schema v2: a cold read uses the table only when it can trust it", () =
       const full = fold(file, false);
       expect(cold.text).toBe(full.text);
       expect(cold.read.rejected).toEqual(full.read.rejected);
+      // a fold file importing the rows refuses them all alike, and folds the events instead
+      const lean = foldImported([file]);
+      expect(lean.reads[0]!.latestTable).toEqual({ used: false, why: expect.stringMatching(why) });
+      expect(lean.text).toBe(foldFull([file]));
     });
 
   it("a winner stamped in the future is never taken from the table (the full read holds it back)", () => {
@@ -283,6 +346,37 @@ describe("schema v2: a cold read uses the table only when it can trust it", () =
     const full = fold(file, false, T0 + 60_000);
     expect(cold.text).toBe(full.text);
     expect(full.read.rejected.map((r) => r.kind)).toEqual(["future"]);
+    const lean = foldImported([file], T0 + 60_000);
+    expect(lean.reads[0]!.latestTable).toEqual({ used: false, why: expect.stringMatching(/stamped .* beyond the clock skew/) });
+    expect(lean.text).toBe(foldFull([file], T0 + 60_000));
+  });
+
+  it("the lean path: journals imported into one fold file, keys in both, fold as a full fold does (compareEvents), lines as foldLine", () => {
+    const dir = tempDir();
+    const a = join(dir, "ds03.sqlite");
+    const b = join(dir, "ds04.sqlite");
+    makeV1Journal(a, { cluster: CLUSTER, node: "ds03", journalId: "11111111-2222-3333-4444-555555555555" }, history(40));
+    // ds04 took some keys over later, and lost one tie (same stamp: the node name decides), with clients mountd writes with ';'
+    const later: V1Event[] = [];
+    for (let i = 0; i < 40; i += 3) later.push({ op: "mount", client: `10.0.0.${i}`, path: "/srv/vm1/sub", count: 3, wall: T0 + 1_000_000 + i });
+    later.push({ op: "count", client: "10.0.0.1", path: "/srv/vm0", count: 5, wall: T0 + 30 + 60 * 1, logical: 1 });
+    later.push({ op: "mount", client: "fe80::1", path: "/srv/vm0", count: 1, wall: T0 + 2_000_000 });
+    later.push({ op: "umount", client: "10.0.0.5", path: "/srv/vm0", count: 0, wall: T0 + 2_000_001 });
+    makeV1Journal(b, { cluster: CLUSTER, node: "ds04", journalId: "66666666-2222-3333-4444-555555555555" }, later);
+    for (const [file, node] of [
+      [a, "ds03"],
+      [b, "ds04"],
+    ] as const)
+      OwnJournal.open(file, { cluster: CLUSTER, node, create: false, now: new Date(T0) }).close();
+    for (const order of [
+      [a, b],
+      [b, a],
+    ]) {
+      const lean = foldImported(order);
+      expect(lean.reads.map((r) => r.latestTable)).toEqual([{ used: true }, { used: true }]);
+      expect(lean.text).toBe(foldFull(order));
+    }
+    expect(foldFull([a, b])).toContain('"fe80::1"');
   });
 });
 

@@ -235,6 +235,8 @@ export interface ReadJournalsOptions {
   readonly from?: (file: string) => { seq: number; hash: string } | undefined;
   /** A cold fold: a journal's latest-event table may stand in for its history (see ReadOptions.latestTable). */
   readonly latestTable?: boolean;
+  /** With latestTable: a fold that may take a table's rows itself (see ReadOptions.importer). */
+  readonly importer?: import("./journal.js").LatestImporter;
 }
 
 /**
@@ -255,7 +257,7 @@ export function readJournals(cfg: Pick<Config, "controlDir" | "nodes"> & { clust
     try {
       // the stamp first: a commit after it makes the next run read again
       stamps.set(file, journalStamp(file));
-      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file), sink: opts.sink, latestTable: opts.latestTable });
+      const j = readJournal(file, cfg.cluster, { events: opts.events, interest: opts.interest, futureAfterMs: opts.futureAfterMs, from: opts.from?.(file), sink: opts.sink, latestTable: opts.latestTable, importer: opts.importer });
       journals.push(j);
       const bad = rejectedProblem(j);
       if (bad) problems.push(bad);

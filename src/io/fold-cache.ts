@@ -16,6 +16,8 @@ import { fnv1a } from "../core/entry-index.js";
 import type { Hlc } from "../core/hlc.js";
 import { createExclusive, fsyncPath, lstatIfExists, refuseSymlink } from "./files.js";
 import type { JournalProblem } from "./control.js";
+import type { LatestImport, LatestSource } from "./journal.js";
+import { compareEvents } from "../core/events.js";
 
 const FORMAT = "rmtabsync-fold-cache 4";
 
@@ -151,6 +153,14 @@ const CACHE_KIB = -2000;
  * 12 MB live).
  */
 const SPILL_AT = 1024;
+const BUSY_MS = 5000;
+/** The schema name importLatest attaches a journal file under. */
+const IMPORT_SCHEMA = "journal_src";
+/** foldLine in SQL, for a row that passed rowProblem (a count above 0 is then an entry mountd reads back): formatLine's line. */
+const SQL_FOLD_LINE = "CASE WHEN count > 0 THEN replace(client, ':', ';') || ':' || path || ':0x' || printf('%08x', count) || char(10) END";
+/** A row importLatest's check refused (the import is rolled back). */
+class ImportRefused extends Error {}
+type Stamped = { wall: number; logical: number; node: string; count: number };
 const FOLD_COLUMNS = "client, path, journal, seq, wall, logical, node, op, count, hash";
 type FoldRow = [string, string, string, number, number, number, string, Op, number, string];
 
@@ -180,6 +190,10 @@ export class FoldStore {
   private unsaveable: string | undefined;
   /** The cache's own file holds this run's changes in a transaction that save() commits (see images). */
   private inTransaction = false;
+  /** Rows went to a new file by importLatest, whose keys `spilled` does not know: every key is looked up. */
+  private imported = false;
+  /** The row check of the import in progress (see importLatest). */
+  private importing: LatestSource | undefined;
 
   private constructor(
     private readonly db: Database.Database | undefined,
@@ -192,6 +206,17 @@ export class FoldStore {
     this.rows = rows;
     this.spilled = temp === undefined ? undefined : new KeyFilter();
     this.byKey = db?.prepare(`SELECT ${FOLD_COLUMNS} FROM fold WHERE export = ? AND client = ? AND path = ?`).raw();
+    if (db && temp !== undefined) {
+      // importLatest's row check (it names the row's export), and the fold's rule when two journals hold a key
+      db.function("rmtabsync_checked", { directOnly: true, varargs: true }, (...row: unknown[]) => {
+        const why = this.importing!.check(row);
+        if (why !== undefined) throw new ImportRefused(why);
+        return this.exportOf(row[8] as string);
+      });
+      db.function("rmtabsync_wins", { directOnly: true, deterministic: true }, (wall, logical, node, count, wall0, logical0, node0, count0) =>
+        compareEvents({ wall, logical, node, count } as Stamped, { wall: wall0, logical: logical0, node: node0, count: count0 } as Stamped) > 0 ? 1 : 0,
+      );
+    }
   }
 
   /** The fold cache's rows, with this run's changes kept apart until save(). */
@@ -213,7 +238,7 @@ export class FoldStore {
         removeStaleTemps(stateDir);
         temp = `${foldCacheFile(stateDir)}.tmp-${randomBytes(6).toString("hex")}`;
         createExclusive(temp, 0o600);
-        db = new Database(temp, { fileMustExist: true, timeout: 5000 });
+        db = new Database(temp, { fileMustExist: true, timeout: BUSY_MS });
         // renamed into place only once complete and synced (save): a crash leaves a file nobody reads, so the
         // rollback journal only has to serve a failed write (disk full), and stays in memory
         db.pragma("journal_mode = MEMORY");
@@ -241,7 +266,7 @@ export class FoldStore {
 
   get(key: string): JournalEvent | undefined {
     const e = this.overlay.get(key);
-    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.spilled.mayHave(key))) return e;
+    if (e !== undefined || !this.rows || !this.byKey || (this.spilled && !this.imported && !this.spilled.mayHave(key))) return e;
     const nl = key.indexOf("\n");
     const path = key.slice(nl + 1);
     const row = this.guard(() => this.byKey!.get(this.exportOf(path), key.slice(0, nl), path) as FoldRow | undefined);
@@ -252,6 +277,61 @@ export class FoldStore {
   set(key: string, e: JournalEvent): void {
     this.overlay.set(key, e);
     if (this.temp !== undefined && this.overlay.size >= this.spillAt && this.unsaveable === undefined) this.spill();
+  }
+
+  /**
+   * The lean cold path: a journal's latest-event rows go into a new file in
+   * one INSERT ... SELECT from the journal file, attached (see
+   * LatestImporter), with the same rows, export and line as set() and a
+   * spill would write, and the fold's rule (compareEvents) where a key is
+   * there already. Only a new file imports (the cache's rows are read by
+   * key); this run's entries in memory go to it first.
+   */
+  importLatest(src: LatestSource): LatestImport {
+    const db = this.db;
+    if (!db || this.temp === undefined || this.unsaveable !== undefined) return "unavailable";
+    if (this.overlay.size > 0) {
+      this.spill();
+      if (this.unsaveable !== undefined) return "unavailable";
+    }
+    // no wait for a lock: the reader's connection holds the file's shared lock, and a writer waiting to
+    // commit (its pending lock) refuses new readers until that one lets go: read the rows one by one then
+    db.pragma("busy_timeout = 0");
+    try {
+      db.prepare(`ATTACH DATABASE ? AS ${IMPORT_SCHEMA}`).run(src.file);
+    } catch {
+      db.pragma(`busy_timeout = ${BUSY_MS}`);
+      return "unavailable";
+    }
+    this.importing = src;
+    try {
+      db.pragma(`${IMPORT_SCHEMA}.cache_size = ${CACHE_KIB}`);
+      if (db.prepare(src.state(IMPORT_SCHEMA)).pluck().get() !== src.expect) return "unavailable";
+      const insert = db.prepare(
+        `INSERT INTO fold (export, ${FOLD_COLUMNS}, line)
+         SELECT rmtabsync_checked(key_seq, key_ok, seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash),
+           client, path, @journal, seq, wall, logical, node, op, count, hash, ${SQL_FOLD_LINE}
+         FROM (${src.select(IMPORT_SCHEMA)}) WHERE true
+         ON CONFLICT (export, client, path) DO UPDATE SET journal = excluded.journal, seq = excluded.seq, wall = excluded.wall, logical = excluded.logical,
+           node = excluded.node, op = excluded.op, count = excluded.count, hash = excluded.hash, line = excluded.line
+         WHERE rmtabsync_wins(excluded.wall, excluded.logical, excluded.node, excluded.count, fold.wall, fold.logical, fold.node, fold.count)`,
+      );
+      db.transaction(() => insert.run({ journal: src.journalId }))();
+    } catch (err) {
+      if (err instanceof ImportRefused) return { refused: err.message };
+      return "unavailable";
+    } finally {
+      this.importing = undefined;
+      try {
+        db.exec(`DETACH DATABASE ${IMPORT_SCHEMA}`);
+      } catch {
+        /* closed with the file */
+      }
+      db.pragma(`busy_timeout = ${BUSY_MS}`);
+    }
+    this.rows = true;
+    this.imported = true;
+    return "imported";
   }
 
   /**

@@ -13,7 +13,7 @@ import { DEFAULT_MAX_CLOCK_SKEW_MS } from "../config.js";
 import { futureProblem, MAX_WALL_MS, rowProblem, type RowRules } from "../core/event-check.js";
 import { createExclusive, lstatIfExists } from "./files.js";
 import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
-import { createLatest, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
+import { createLatest, LATEST_MARKER, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
 import { compareEvents } from "../core/events.js";
 import type { LatestRow } from "../core/latest-table.js";
 import { applySplices, decodeSplices, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
@@ -358,6 +358,8 @@ export interface ReadOptions {
    * `latestTable` in the result says which.
    */
   readonly latestTable?: boolean;
+  /** With latestTable: a fold that may take the table's rows itself (see LatestImporter). */
+  readonly importer?: LatestImporter;
 }
 
 /** An event read but not used: the row breaks the rules or the chain, or comes from the future. */
@@ -422,7 +424,7 @@ function readEvents(
       const e = toEvent(meta.journalId, r as unknown as EventRow);
       if (out.sink) out.sink(e);
       else events.push(e);
-      max = maxHlc(max, e);
+      if (compareHlc(e, max) > 0) max = { wall: e.wall, logical: e.logical };
     }
     prevSeq = seq;
     prevHash = hash;
@@ -450,10 +452,44 @@ function hashProblem(r: ChainRow, journalId: string): string | undefined {
 }
 
 const EFIELD = (c: string) => `CASE WHEN typeof(e.${c}) = 'text' AND length(e.${c}) > 2100 THEN substr(e.${c}, 1, 2100) ELSE e.${c} END AS ${c}`;
-// each row of the table with the event it names (NULLs when there is none); key_ok: the event is of the row's key
-const SELECT_LATEST = `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path IS e.path) AS key_ok,
-  e.seq, e.wall, e.logical, e.node, e.op, ${EFIELD("client")}, ${EFIELD("path")}, e.count, e.origin_journal, e.origin_seq, e.origin_hash, e.prev_hash, e.hash
-  FROM latest l LEFT JOIN events e ON e.seq = l.seq`;
+/**
+ * Each row of the table with the event it names (NULLs when there is none),
+ * in `schema` (the reader's own connection: main; a fold importing the file:
+ * the name it attached it under); key_ok: the event is of the row's key.
+ * Its columns, in order, are what checkLatestRow takes.
+ */
+export const selectLatest = (schema: string): string => `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path IS e.path) AS key_ok,
+  e.seq AS seq, e.wall AS wall, e.logical AS logical, e.node AS node, e.op AS op, ${EFIELD("client")}, ${EFIELD("path")}, e.count AS count,
+  e.origin_journal AS origin_journal, e.origin_seq AS origin_seq, e.origin_hash AS origin_hash, e.prev_hash AS prev_hash, e.hash AS hash
+  FROM ${schema}.latest l LEFT JOIN ${schema}.events e ON e.seq = l.seq`;
+/** What names a journal file's state (its id, the table's marker, its newest event): equal in two connections, they read the same. */
+const stateOf = (schema: string): string =>
+  `SELECT json_array((SELECT value FROM ${schema}.meta WHERE key = 'journal_id'), (SELECT value FROM ${schema}.meta WHERE key = '${LATEST_MARKER}'),
+  (SELECT json_array(seq, hash) FROM ${schema}.events ORDER BY seq DESC LIMIT 1), (SELECT count(*) FROM ${schema}.latest))`;
+
+/**
+ * A fold that takes a journal's latest-event rows in one SQL statement,
+ * reading the file itself (FoldStore.importLatest): no JavaScript object per
+ * row, and no row written from JavaScript. It attaches `file` under a
+ * schema name of its own, checks that `state(schema)` reads `expect` there
+ * (the reader's connection, which holds its read lock meanwhile, so the file
+ * cannot change in between; a file renamed over it could), and folds every
+ * row of `select(schema)` (columns as selectLatest's), calling `check` on
+ * each: a problem refuses them all, and nothing is folded.
+ */
+export interface LatestImporter {
+  importLatest(src: LatestSource): LatestImport;
+}
+export interface LatestSource {
+  readonly file: string;
+  readonly journalId: string;
+  readonly select: (schema: string) => string;
+  readonly state: (schema: string) => string;
+  readonly expect: string;
+  readonly check: (row: readonly unknown[]) => string | undefined;
+}
+/** "imported"; a row's problem (nothing folded); or "unavailable": the importer could not (the rows are read one by one instead). */
+export type LatestImport = "imported" | "unavailable" | { readonly refused: string };
 
 /**
  * The cold read from the latest-event table: the winning event of every
@@ -481,6 +517,7 @@ function readLatestRows(
   meta: JournalMeta,
   futureAfterMs: number | undefined,
   sink: (e: JournalEvent) => void,
+  importer: LatestImporter | undefined,
 ): { max: Hlc } | { why: string } {
   const stale = latestStaleness(db);
   if (stale !== undefined) return { why: stale };
@@ -493,26 +530,37 @@ function readLatestRows(
       .get(last.client, last.path) as { wall: number; logical: number; node: string; count: number } | undefined;
     if (row === undefined || compareEvents(row, last) < 0) return { why: `the latest-event table does not account for the newest event (${last.seq})` };
   }
+  const rules: RowRules = { node: meta.node };
+  let max = HLC_ZERO;
+  // what a full read checks of each event (the row's columns as selectLatest's)
+  const check = (row: readonly unknown[]): string | undefined => {
+    const [keySeq, keyOk, seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash] = row;
+    const named = `the latest-event table's row naming event ${String(keySeq)}`;
+    if (seq === null) return `${named}: the journal holds no such event`;
+    if (keyOk !== 1) return `${named}: that event is of another client or path`;
+    const r = { seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash };
+    const bad = rowProblem(r, rules) ?? hashProblem(r as unknown as ChainRow, meta.journalId) ?? futureProblem(wall as number, futureAfterMs);
+    if (bad !== undefined) return `${named}: the event ${bad}`;
+    if (compareHlc(r as unknown as Hlc, max) > 0) max = { wall: wall as number, logical: logical as number };
+    return undefined;
+  };
+  // A fold in a file takes the rows straight from the journal file (the lean cold path); an
+  // importer that cannot (a fold in memory, a file it cannot attach) leaves them to the loop below.
+  if (importer) {
+    const done = importer.importLatest({ file: db.name, journalId: meta.journalId, select: selectLatest, state: stateOf, expect: db.prepare(stateOf("main")).pluck().get() as string, check });
+    if (done === "imported") return { max };
+    if (done !== "unavailable") return { why: done.refused };
+    max = HLC_ZERO;
+  }
   // Rows go to the sink as they are checked (the table is not held in memory). A row refused
   // later sends the reader back to every event: what the sink already has are sound events of
   // this journal that a full read folds too, and a fold takes each event's maximum, so folding
   // them twice changes nothing.
-  const rules: RowRules = { node: meta.node };
-  let max = HLC_ZERO;
-  // raw rows, each made into one object literal of a fixed shape: about a third less time than row objects
-  for (const [keySeq, keyOk, seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash] of db
-    .prepare(SELECT_LATEST)
-    .raw()
-    .iterate() as IterableIterator<unknown[]>) {
-    const named = `the latest-event table's row naming event ${String(keySeq)}`;
-    if (seq === null) return { why: `${named}: the journal holds no such event` };
-    if (keyOk !== 1) return { why: `${named}: that event is of another client or path` };
-    const r = { seq, wall, logical, node, op, client, path, count, origin_journal, origin_seq, origin_hash, prev_hash, hash };
-    const bad = rowProblem(r, rules) ?? hashProblem(r as unknown as ChainRow, meta.journalId) ?? futureProblem(Number(r.wall), futureAfterMs);
-    if (bad !== undefined) return { why: `${named}: the event ${bad}` };
-    const e = toEvent(meta.journalId, r as unknown as EventRow);
-    sink(e);
-    max = maxHlc(max, e);
+  for (const row of db.prepare(selectLatest("main")).raw().iterate() as IterableIterator<unknown[]>) {
+    const why = check(row);
+    if (why !== undefined) return { why };
+    const [, , seq, wall, logical, node, op, client, path, count, , , , , hash] = row;
+    sink({ journal: meta.journalId, seq, wall, logical, node, op, client, path, count, hash } as JournalEvent);
   }
   return { max };
 }
@@ -536,7 +584,7 @@ function readAllNow(db: Database.Database, file: string, cluster: string | undef
     let fromMismatch = false;
     let resume: { seq: number; hash: string } | undefined;
     // a cold fold may read the latest-event table instead of the history
-    const cold = withEvents && !opts.from && opts.latestTable && opts.sink && opts.interest ? readLatestRows(db, meta, opts.futureAfterMs, opts.sink) : undefined;
+    const cold = withEvents && !opts.from && opts.latestTable && opts.sink && opts.interest ? readLatestRows(db, meta, opts.futureAfterMs, opts.sink, opts.importer) : undefined;
     const fromTable = cold !== undefined && "max" in cold;
     if (!withEvents || opts.from || fromTable) {
       // not every event is read: the hashes the marks point at, and the events imported from other journals
