@@ -378,6 +378,24 @@ describe("schema v2: a cold read uses the table only when it can trust it", () =
     }
     expect(foldFull([a, b])).toContain('"fe80::1"');
   });
+
+  it("the lean path declines (the rows are read one by one) when the file is gone or does not read as the reader's connection did", () => {
+    const file = migrated();
+    const state = tempDir();
+    const store = FoldStore.fresh(state);
+    const src = { file, journalId: "x", select: () => "SELECT 1", state: () => "SELECT 'now'", expect: "then", check: () => undefined };
+    expect(store.importLatest(src)).toBe("unavailable");
+    const gone = join(state, "gone.sqlite");
+    expect(store.importLatest({ ...src, file: gone })).toBe("unavailable");
+    expect(existsSync(gone), "ATTACH made no file").toBe(false);
+    store.close();
+    // and a reader with such an importer folds as a full read does
+    const refusing = { importLatest: () => "unavailable" as const };
+    const f = new Map<string, JournalEvent>();
+    const read = readJournal(file, CLUSTER, { sink: (e) => void f.set(entryKey(e.client, e.path), e), interest: new Map(), latestTable: true, importer: refusing });
+    expect(read.latestTable).toEqual({ used: true });
+    expect(foldText(f)).toBe(foldFull([file]));
+  });
 });
 
 function sql(db: string, statement: string): void {

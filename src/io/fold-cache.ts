@@ -296,6 +296,8 @@ export class FoldStore {
     }
     // no wait for a lock: the reader's connection holds the file's shared lock, and a writer waiting to
     // commit (its pending lock) refuses new readers until that one lets go: read the rows one by one then
+    // ATTACH creates a missing file: never one in the journals' directory (a journal unlinked since it was read)
+    if (!lstatIfExists(src.file)?.isFile()) return "unavailable";
     db.pragma("busy_timeout = 0");
     try {
       db.prepare(`ATTACH DATABASE ? AS ${IMPORT_SCHEMA}`).run(src.file);

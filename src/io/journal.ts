@@ -456,9 +456,9 @@ const EFIELD = (c: string) => `CASE WHEN typeof(e.${c}) = 'text' AND length(e.${
  * Each row of the table with the event it names (NULLs when there is none),
  * in `schema` (the reader's own connection: main; a fold importing the file:
  * the name it attached it under); key_ok: the event is of the row's key.
- * Its columns, in order, are what checkLatestRow takes.
+ * Its columns, in order, are what readLatestRows' row check takes.
  */
-export const selectLatest = (schema: string): string => `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path IS e.path) AS key_ok,
+const selectLatest = (schema: string): string => `SELECT l.seq AS key_seq, (l.client IS e.client AND l.path IS e.path) AS key_ok,
   e.seq AS seq, e.wall AS wall, e.logical AS logical, e.node AS node, e.op AS op, ${EFIELD("client")}, ${EFIELD("path")}, e.count AS count,
   e.origin_journal AS origin_journal, e.origin_seq AS origin_seq, e.origin_hash AS origin_hash, e.prev_hash AS prev_hash, e.hash AS hash
   FROM ${schema}.latest l LEFT JOIN ${schema}.events e ON e.seq = l.seq`;
