@@ -3,11 +3,15 @@
 // (rmtabsync.baseline and rmtabsync.baseline-edits).
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { applySplices, decodeSplices, encodeSplices, MAX_EDITS, spliceOf, withSplice, type Splice } from "../src/core/baseline-edits.js";
+import { applySplices, applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, MAX_EDITS, spliceOf, withSplice, type Splice } from "../src/core/baseline-edits.js";
 import { loadConfig } from "../src/config.js";
+import { readSnapshotWithRoom } from "../src/io/files.js";
 import { localEditsFile, readLocalBaseline } from "../src/io/local-baseline.js";
 import { record, type SyncContext } from "../src/sync.js";
 import { line, TestCluster } from "./helpers/cluster.js";
@@ -54,6 +58,10 @@ describe("splices", () => {
           len += ins.length - d;
         }
         expect(applySplices(base, list).equals(naive(base, list))).toBe(true);
+        // in place, in a buffer with exactly the room the edits need
+        const buf = Buffer.alloc(base.length + spliceRoom(list), 0xee);
+        base.copy(buf);
+        expect(buf.subarray(0, applySplicesInPlace(buf, base.length, list)).equals(naive(base, list))).toBe(true);
       }),
       { seed: 1201, numRuns: 1000 },
     );
@@ -64,6 +72,7 @@ describe("splices", () => {
     expect(() => decodeSplices(enc.subarray(0, enc.length - 1))).toThrow(/edit 1 is cut short/);
     expect(() => decodeSplices(enc.subarray(0, 5))).toThrow(/edit 1 is cut short/);
     expect(() => applySplices(Buffer.from("ab"), [{ start: 1, del: 5, ins: Buffer.alloc(0) }])).toThrow(/edit 1 reaches past the end/);
+    expect(() => applySplicesInPlace(Buffer.from("ab"), 2, [{ start: 2, del: 0, ins: Buffer.from("c") }])).toThrow(/no room for the edits/);
     const one: Splice = { start: 0, del: 0, ins: Buffer.from("x") };
     expect(withSplice(Array.from({ length: MAX_EDITS - 1 }, () => one), one)).toHaveLength(MAX_EDITS);
     expect(withSplice(Array.from({ length: MAX_EDITS }, () => one), one)).toBeUndefined();
@@ -98,6 +107,36 @@ async function twoRecords(): Promise<TestCluster> {
   await record(ctx(c, "ds03"));
   return c;
 }
+
+describe("a file read with room to edit it in place", () => {
+  it("holds the whole file, from a regular file and from one that grows past its size at open (a FIFO), with the room after it", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "rmtabsync-room-"));
+    try {
+      const f = join(dir, "file");
+      const data = randomBytes(200_000);
+      writeFileSync(f, data);
+      const r = readSnapshotWithRoom(f, 100);
+      expect(r.exists).toBe(true);
+      expect(r.content.equals(data)).toBe(true);
+      expect(r.buf.length).toBe(data.length + 100);
+      expect(r.buf.subarray(0, data.length).equals(data)).toBe(true);
+      const gone = readSnapshotWithRoom(join(dir, "none"), 7);
+      expect([gone.exists, gone.content.length, gone.buf.length]).toEqual([false, 0, 7]);
+      // a FIFO's size is 0 at open: every byte past it comes through the growing path
+      const fifo = join(dir, "fifo");
+      expect(spawnSync("mkfifo", [fifo]).status).toBe(0);
+      writeFileSync(f, data);
+      const writer = spawn("sh", ["-c", 'cat "$1" > "$2"', "sh", f, fifo]);
+      const exited = new Promise((res) => writer.on("exit", res));
+      const p = readSnapshotWithRoom(fifo, 5);
+      await exited;
+      expect(p.content.equals(data)).toBe(true);
+      expect(p.buf.length).toBe(data.length + 5);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe("a record of a few lines", () => {
   it("writes only the splice to the journal and the local copy, and a later record diffs against base plus edits", async () => {

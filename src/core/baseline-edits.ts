@@ -54,31 +54,43 @@ export function decodeSplices(data: Buffer): Splice[] {
 }
 
 /**
- * The base with every splice applied in order. The pieces are kept as
- * slices of the base and of the splices until one copy at the end. Throws
- * when a splice reaches past the content it applies to.
+ * The base with every splice applied in order, in one new buffer (see
+ * applySplicesInPlace). Throws when a splice reaches past the content it
+ * applies to.
  */
 export function applySplices(base: Buffer, list: readonly Splice[]): Buffer {
   if (list.length === 0) return base;
-  let pieces: Buffer[] = [base];
-  let length = base.length;
+  const buf = Buffer.allocUnsafe(base.length + spliceRoom(list));
+  base.copy(buf);
+  return buf.subarray(0, applySplicesInPlace(buf, base.length, list));
+}
+
+/** The bytes past the base's end that applying `list` in place needs (its content at its longest, less the base). */
+export function spliceRoom(list: readonly Splice[]): number {
+  let grown = 0;
+  let most = 0;
+  for (const s of list) {
+    grown += s.ins.length - s.del;
+    most = Math.max(most, grown);
+  }
+  return most;
+}
+
+/**
+ * Applies `list`, in order, to the first `length` bytes of `buf`, in place:
+ * no copy of the whole content (a fresh multi-megabyte buffer costs more
+ * than moving the bytes after a splice: mountd's changes are near the end).
+ * `buf` must hold `length + spliceRoom(list)` bytes. Returns the new length.
+ */
+export function applySplicesInPlace(buf: Buffer, length: number, list: readonly Splice[]): number {
+  if (buf.length < length + spliceRoom(list)) throw new Error(`no room for the edits (${buf.length} bytes for ${length} + ${spliceRoom(list)})`);
   list.forEach((s, i) => {
     if (s.start + s.del > length) throw new Error(`edit ${i + 1} reaches past the end (${s.start}+${s.del} of ${length} bytes)`);
-    const next: Buffer[] = [];
-    let off = 0;
-    for (const p of pieces) {
-      const end = off + p.length;
-      // the part of p before the splice, the inserted bytes where it starts, the part after its end
-      if (off < s.start) next.push(p.subarray(0, Math.min(p.length, s.start - off)));
-      if (s.start >= off && s.start < end && s.ins.length > 0) next.push(s.ins);
-      if (end > s.start + s.del) next.push(p.subarray(Math.max(0, s.start + s.del - off)));
-      off = end;
-    }
-    if (s.start === length && s.ins.length > 0) next.push(s.ins);
-    pieces = next.filter((p) => p.length > 0);
+    buf.copyWithin(s.start + s.ins.length, s.start + s.del, length);
+    s.ins.copy(buf, s.start);
     length += s.ins.length - s.del;
   });
-  return Buffer.concat(pieces, length);
+  return length;
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   openSync,
   readdirSync,
   readFileSync,
+  readSync,
   realpathSync,
   renameSync,
   statSync,
@@ -32,19 +33,58 @@ export interface FileSnapshot {
 
 /** Reads a file; a missing file reads as empty. */
 export function readSnapshot(path: string): FileSnapshot {
+  return readSnapshotWithRoom(path, 0);
+}
+
+/**
+ * readSnapshot with `room` bytes free after the content, in `buf` (its
+ * first bytes are the content): room to edit it in place, where a copy of
+ * a multi-megabyte file would cost more (fresh pages) than the edit.
+ */
+export function readSnapshotWithRoom(path: string, room: number): FileSnapshot & { buf: Buffer } {
   try {
     const fd = openSync(path, constants.O_RDONLY);
     try {
       const st = fstatSync(fd);
-      const content = readFileSync(fd);
-      return { content, mtimeMs: st.mtimeMs, exists: true };
+      if (room === 0) {
+        const content = readFileSync(fd);
+        return { content, mtimeMs: st.mtimeMs, exists: true, buf: content };
+      }
+      const { content, buf } = readWithRoom(fd, st.size, room);
+      return { content, mtimeMs: st.mtimeMs, exists: true, buf };
     } finally {
       closeSync(fd);
     }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return { content: Buffer.alloc(0), mtimeMs: undefined, exists: false };
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") {
+      const buf = Buffer.alloc(room);
+      return { content: buf.subarray(0, 0), mtimeMs: undefined, exists: false, buf };
+    }
     throw err;
   }
+}
+
+/** The file to its end in a buffer `room` bytes longer (`buf`; `content` is its start). */
+function readWithRoom(fd: number, size: number, room: number): { content: Buffer; buf: Buffer } {
+  let buf = Buffer.allocUnsafe(size + room);
+  let at = 0;
+  for (;;) {
+    const n = at < buf.length - room ? readSync(fd, buf, at, buf.length - room - at, null) : 0;
+    if (n > 0) {
+      at += n;
+      continue;
+    }
+    // full (or at the end): one byte more tells a file that grew since fstat from its end
+    const probe = Buffer.allocUnsafe(64 * 1024);
+    const m = readSync(fd, probe, 0, probe.length, null);
+    if (m === 0) break;
+    const more = Buffer.allocUnsafe(Math.max(buf.length * 2, at + m + room));
+    buf.copy(more, 0, 0, at);
+    probe.copy(more, at, 0, m);
+    buf = more;
+    at += m;
+  }
+  return { content: buf.subarray(0, at), buf: buf.subarray(0, at + room) };
 }
 
 export function readTextIfExists(path: string): string | undefined {

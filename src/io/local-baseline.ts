@@ -18,9 +18,9 @@
 import { join } from "node:path";
 import { rmSync } from "node:fs";
 import type { Hlc } from "../core/hlc.js";
-import { applySplices, decodeSplices, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
+import { applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
 import { JournalError } from "../errors.js";
-import { readSnapshot, refuseSymlink, writeFileAtomic } from "./files.js";
+import { readSnapshotWithRoom, refuseSymlink, writeFileAtomic } from "./files.js";
 
 export interface LocalBaseline {
   readonly gen: number;
@@ -46,15 +46,19 @@ export function localEditsFile(stateDir: string): string {
   return join(stateDir, "rmtabsync.baseline-edits");
 }
 
-/** A header line of JSON, then bytes; the header's fields checked by the caller. */
-function readHeaded(file: string): { h: Record<string, unknown>; rest: Buffer } | undefined {
+/**
+ * A header line of JSON, then bytes; the header's fields checked by the
+ * caller. `room`: bytes to leave free after the content (`buf` holds them).
+ */
+function readHeaded(file: string, room = 0): { h: Record<string, unknown>; rest: Buffer; buf: Buffer } | undefined {
   refuseSymlink(file); // refused before any work, not only at the write
-  const snap = readSnapshot(file);
+  const snap = readSnapshotWithRoom(file, room);
   if (!snap.exists) return undefined;
   const nl = snap.content.indexOf(0x0a);
   try {
     if (nl < 0) throw new Error("no header line");
-    return { h: JSON.parse(snap.content.subarray(0, nl).toString("utf8")) as Record<string, unknown>, rest: snap.content.subarray(nl + 1) };
+    const rest = snap.content.subarray(nl + 1);
+    return { h: JSON.parse(snap.content.subarray(0, nl).toString("utf8")) as Record<string, unknown>, rest, buf: snap.buf.subarray(nl + 1) };
   } catch (err) {
     throw unreadable(file, err);
   }
@@ -82,7 +86,17 @@ function fields(h: Record<string, unknown>): Omit<LocalBaseline, "content" | "st
 
 export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
   const file = localBaselineFile(stateDir);
-  const baseFile = readHeaded(file);
+  // the edits first: the base is read with room to apply them where it lies (no second copy of it)
+  const editsFile = localEditsFile(stateDir);
+  const e = readHeaded(editsFile);
+  let edits: Splice[] | undefined;
+  let editsProblem: unknown;
+  try {
+    edits = e && decodeSplices(e.rest);
+  } catch (err) {
+    editsProblem = err;
+  }
+  const baseFile = readHeaded(file, edits ? spliceRoom(edits) : 0);
   if (!baseFile) return undefined;
   let base: LocalBaseline;
   try {
@@ -90,14 +104,13 @@ export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
   } catch (err) {
     throw unreadable(file, err);
   }
-  const editsFile = localEditsFile(stateDir);
-  const e = readHeaded(editsFile);
   if (base.id === undefined) return base;
   // edits left beside another base (a crash between writing a base and removing them) are not its edits
   if (!e || e.h.baseId !== base.id) return { ...base, stored: { baseId: base.id, edits: [] } };
   try {
-    const edits = decodeSplices(e.rest);
-    return { ...fields(e.h), content: applySplices(base.content, edits), stored: { baseId: base.id, edits } };
+    if (!edits) throw editsProblem;
+    const length = applySplicesInPlace(baseFile.buf, baseFile.rest.length, edits);
+    return { ...fields(e.h), content: baseFile.buf.subarray(0, length), stored: { baseId: base.id, edits } };
   } catch (err) {
     throw unreadable(editsFile, err);
   }
