@@ -611,7 +611,9 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     g.own.noteRecorded(nowMs);
     spool?.finish();
     const report: RecordReport = { node: ctx.node, dryRun, first: false, recorded: [], ignored, malformed, hosted: [...hosted].sort(), problems: g.problems, spooled };
-    return { report, snap, parse, lines, fromLocal, hosted, hostedList, recorded: [] as JournalEvent[], nextGen: base.gen, heldOut: new Set<string>(), heldExports: new Set<string>() };
+    // the journal's baseline stays: its id names this content
+    const committed = base.id !== undefined ? { id: base.id, content: base.committed } : undefined;
+    return { report, snap, parse, lines, fromLocal, hosted, hostedList, recorded: [] as JournalEvent[], nextGen: base.gen, heldOut: new Set<string>(), heldExports: new Set<string>(), committed };
   }
   // A node's first record cannot tell whether a line of an export it does not export now was served
   // here: etab may have lost the export just before (the Pacemaker agent's stop runs exportfs -u, then
@@ -660,7 +662,8 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
     problems: g.problems,
     spooled,
   };
-  return { report, snap, parse, lines, fromLocal, hosted, hostedList, recorded, nextGen, heldOut, heldExports };
+  const committed = dryRun ? undefined : { id: baselineId, content: baselineNow };
+  return { report, snap, parse, lines, fromLocal, hosted, hostedList, recorded, nextGen, heldOut, heldExports, committed };
 }
 
 /**
@@ -745,7 +748,8 @@ async function reconcileOnce(ctx: SyncContext, opts: { dryRun?: boolean; readOnl
         appendQuarantine(p.quarantine, p.rmtab, malformed, new Date(nowMs));
         // the baseline: what was written, without the lines the first record kept out of it
         const baseline = withoutKeys(content, r.heldOut);
-        g.own.markPending(baseline, r.hostedList);
+        // only what differs from the journal's baseline, when this run knows it (a takeover's new lines, a peer's one)
+        g.own.markPending(baseline, r.hostedList, r.committed);
         writeFileAtomic(p.rmtab, content, {
           // like mountd: a symlinked rmtab is followed, its mode kept (README, Safety)
           followSymlink: true,

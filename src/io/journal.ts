@@ -76,6 +76,13 @@ CREATE TABLE facts (version INTEGER PRIMARY KEY AUTOINCREMENT, wall INTEGER NOT 
 const BASELINE_CONTENT = "CREATE TABLE IF NOT EXISTS baseline_content (part INTEGER PRIMARY KEY, content BLOB NOT NULL)";
 const BASE = 0;
 const EDITS = 1;
+/**
+ * A reconcile's pending rmtab as one splice of the committed baseline (part
+ * PENDING, local state `pending_base` naming the baseline it applies to):
+ * what a rewrite changes, not the whole file twice. An older release knows
+ * only the 'pending' slot and never sees it (see pendingContent).
+ */
+const PENDING = 2;
 
 /** Creates the schema and the journal's identity in an empty database, in one transaction. */
 function createSchema(
@@ -973,7 +980,41 @@ export class OwnJournal {
 
   /** A reconcile wrote its pending baseline but did not confirm the rename. */
   pendingReconcile(): boolean {
-    return this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'pending'").get() !== undefined;
+    return this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'pending'").get() !== undefined || this.pendingSplice() !== undefined;
+  }
+
+  /**
+   * The pending splice, when it applies to the committed baseline: one
+   * written before a commit that did not clear it (an older release's) is
+   * of another baseline, and is no pending rmtab.
+   */
+  private pendingSplice(): Buffer | undefined {
+    const p = this.part(PENDING);
+    if (p === undefined) return undefined;
+    const base = this.state("pending_base");
+    return base !== undefined && !this.legacySlot() && base === this.state("baseline_id") ? p : undefined;
+  }
+
+  /** The pending rmtab: the 'pending' slot, else the committed baseline with the pending splice applied. */
+  private pendingContent(): Buffer | undefined {
+    const slot = this.slot("pending");
+    if (slot !== undefined) return slot;
+    const p = this.pendingSplice();
+    if (p === undefined) return undefined;
+    const committed = this.committedContent();
+    try {
+      if (committed === undefined) throw new Error("no committed baseline to apply it to");
+      return applySplices(committed, decodeSplices(p));
+    } catch (err) {
+      throw new JournalError(this.file, `its pending baseline is damaged (${err instanceof Error ? err.message : String(err)}); rmtabsync never writes it so: restore the journal, or delete its baseline_content row ${PENDING} (the next record then journals what differs from the committed baseline)`);
+    }
+  }
+
+  /** Clears both forms of the pending rmtab. */
+  private clearPending(): void {
+    this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
+    if (this.hasPart(PENDING)) this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(PENDING);
+    this.db.prepare("DELETE FROM local_state WHERE key = 'pending_base'").run();
   }
 
   lastTimes(): { record?: number; reconcile?: number } {
@@ -984,7 +1025,7 @@ export class OwnJournal {
 
   baseline(): Baseline {
     const meta = this.baselineMeta();
-    return { committed: this.committedContent(), pending: this.slot("pending"), gen: meta.gen, hosted: meta.hosted, id: meta.id };
+    return { committed: this.committedContent(), pending: this.pendingContent(), gen: meta.gen, hosted: meta.hosted, id: meta.id };
   }
 
   /** The baseline's generation, exports and id, without reading its content. */
@@ -1005,6 +1046,12 @@ export class OwnJournal {
 
   private slot(slot: string): Buffer | undefined {
     return (this.db.prepare("SELECT content FROM baseline WHERE slot = ?").get(slot) as { content: Buffer } | undefined)?.content;
+  }
+
+  /** Whether baseline_content holds `part` (its content not read: the base is megabytes). */
+  private hasPart(part: number): boolean {
+    if (this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'baseline_content'").get() === undefined) return false;
+    return this.db.prepare("SELECT 1 FROM baseline_content WHERE part = ?").get(part) !== undefined;
   }
 
   /** A part of baseline_content (none in a read-only journal an older release wrote last). */
@@ -1090,7 +1137,7 @@ export class OwnJournal {
       out = this.appendEvents(args.changes, args.seen, args.nowMs, args.futureAfterMs);
       for (const [k, v] of Object.entries(args.state ?? {})) this.setState(k, v);
       this.putCommitted(args.current, args.id, args.previous);
-      this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
+      this.clearPending();
       this.setState("baseline_hosted", JSON.stringify(args.hosted));
       this.setState("baseline_gen", String(args.gen));
       this.setState(args.what === "record" ? "last_record" : "last_reconcile", String(args.nowMs));
@@ -1221,17 +1268,27 @@ export class OwnJournal {
     if (compareHlc(seen, this.seenHlc()) > 0) this.setState("hlc_seen", `${seen.wall}.${seen.logical}`);
   }
 
-  /** Before renaming a new rmtab into place: remember what it holds, in case we crash. */
-  markPending(next: Buffer | string, hosted: readonly string[]): void {
+  /**
+   * Before renaming a new rmtab into place: remember what it holds, in case
+   * we crash. `prev`: the committed baseline (its id and content) when the
+   * caller holds it: then only the splice from it to `next` is written.
+   */
+  markPending(next: Buffer, hosted: readonly string[], prev?: { id: string; content: Buffer }): void {
     this.db.transaction(() => {
-      this.putSlot("pending", next);
+      this.clearPending();
+      const id = this.state("baseline_id");
+      if (prev !== undefined && id === prev.id && !this.legacySlot() && this.hasPart(BASE)) {
+        this.putPart(PENDING, encodeSplices([spliceOf(prev.content, next)]));
+        this.setState("pending_base", id);
+      } else this.putSlot("pending", next);
       this.setState("pending_hosted", JSON.stringify(hosted));
     }).immediate();
   }
 
   /**
    * After the rename is durable: the pending rmtab is the baseline, of
-   * generation `gen`, named `id` (a new one: see Baseline.id).
+   * generation `gen`, named `id` (a new one: see Baseline.id). `content`:
+   * the caller's copy of what it marked (else it is read from the journal).
    */
   commitPending(nowMs: number, next?: { gen: number; id: string; content?: Buffer }, state?: Readonly<Record<string, string>>): void {
     this.db.transaction(() => {
@@ -1239,8 +1296,17 @@ export class OwnJournal {
       // Only the slots' names are read: a lookup by name in this WITHOUT ROWID table reads every
       // multi-megabyte row it compares with, a scan of the first column does not.
       const slots = this.db.prepare("SELECT slot FROM baseline").pluck().all() as string[];
-      const moved = slots.includes("pending");
-      if (moved) {
+      const splice = slots.includes("pending") ? undefined : this.pendingSplice();
+      if (splice !== undefined) {
+        // the splice joins the committed baseline's edits while they stay small, else the whole content is the new base
+        const edits = next !== undefined ? withSplice(this.edits(), decodeSplices(splice)[0]!) : undefined;
+        if (edits) this.putPart(EDITS, encodeSplices(edits));
+        else {
+          this.putPart(BASE, next?.content ?? this.pendingContent()!);
+          this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
+        }
+        this.committedPending(next);
+      } else if (slots.includes("pending")) {
         // the pending slot becomes the base: the caller's copy of it (what it marked), or read inside SQLite
         if (next?.content !== undefined)
           this.db.prepare("INSERT INTO baseline_content (part, content) VALUES (?, ?) ON CONFLICT (part) DO UPDATE SET content = excluded.content").run(BASE, next.content);
@@ -1251,16 +1317,21 @@ export class OwnJournal {
         this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
         // the pending slot and an older release's committed one: the table is emptied
         this.db.prepare("DELETE FROM baseline").run();
-        this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
-        // without an id the content has none the local copy could match
-        if (next !== undefined) this.setState("baseline_gen", String(next.gen));
-        if (next !== undefined) this.setState("baseline_id", next.id);
-        else this.db.prepare("DELETE FROM local_state WHERE key = 'baseline_id'").run();
+        this.committedPending(next);
       }
       this.setState("last_reconcile", String(nowMs));
     }).immediate();
   }
 
+  /** The rest of commitPending once the content is in place: the pending rmtab's exports, generation and id. */
+  private committedPending(next: { gen: number; id: string } | undefined): void {
+    this.clearPending();
+    this.setState("baseline_hosted", this.state("pending_hosted") ?? "[]");
+    // without an id the content has none the local copy could match
+    if (next !== undefined) this.setState("baseline_gen", String(next.gen));
+    if (next !== undefined) this.setState("baseline_id", next.id);
+    else this.db.prepare("DELETE FROM local_state WHERE key = 'baseline_id'").run();
+  }
 }
 
 /**
