@@ -36,8 +36,8 @@ function alterJournal(c: TestCluster, node: string, fn: (db: Database.Database) 
   }
 }
 
-/** ds03 serving /srv/vm0 (one mount), ds04 /srv/vm1 (one mount, folded on ds03), then ds04's mount of 10.0.0.3: ds03's next reconcile adds it. */
-function peerChange(): TestCluster {
+/** ds03 serving /srv/vm0 (one mount), ds04 /srv/vm1 (one mount, folded on ds03). */
+function twoNodes(): TestCluster {
   const c = new TestCluster();
   c.initAll();
   c.etab("ds03", ["/srv/vm0"]);
@@ -46,8 +46,20 @@ function peerChange(): TestCluster {
   c.ok("ds04", ["record"]);
   c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
   c.ok("ds03", ["reconcile"]);
+  return c;
+}
+
+/**
+ * twoNodes, then ds04's mount of 10.0.0.3, then /srv/vm1 moves to ds03:
+ * ds03's next reconcile adds that line to an export it serves (a line a
+ * record would take for ds03's own mount, were it not accounted for).
+ */
+function peerChange(): TestCluster {
+  const c = twoNodes();
   c.mountd("ds04", "mount", "10.0.0.3", "/srv/vm1");
   c.ok("ds04", ["record"]);
+  c.etab("ds04", []);
+  c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
   return c;
 }
 
@@ -63,18 +75,20 @@ const crashBeforeRename = (c: TestCluster) =>
 describe("a reconcile's pending rmtab, kept as one splice of the journal's baseline", () => {
   it("is the splice of the lines it adds, not the whole file; once the rename is durable it joins the baseline's edits", async () => {
     const c = peerChange();
-    const committed = journalBaseline(c, "ds03");
     await expect(crashBeforeRename(c)).rejects.toThrow(/simulated crash/);
     const pending = journalBaseline(c, "ds03");
     expect(pending.slots).toEqual([]);
-    expect(pending.pendingBase).toBe(committed.baselineId);
-    expect(pending.parts.base).toBe(committed.parts.base);
+    // of the baseline its record step left (the one etab's change moved)
+    expect(pending.pendingBase).toBe(pending.baselineId);
     // the splice: a 12-byte head and the added line
     expect(pending.parts.pending).toBe(12 + line("10.0.0.3", "/srv/vm1").length + 1);
     expect(JSON.parse(c.run("ds03", ["status", "--json"]).stdout).reconcileInterrupted).toBe(true);
+    // killed after its rename: rmtab holds the new line, which the pending splice accounts for (not ds03's own mount)
+    const renamed = [line("10.0.0.1", "/srv/vm0"), line("10.0.0.2", "/srv/vm1"), line("10.0.0.3", "/srv/vm1")].sort().join("\n") + "\n";
+    c.writeRmtab("ds03", renamed);
     expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
-    const r = await reconcile(ctx(c, "ds03"));
-    expect(r.added.map((e) => e.client)).toEqual(["10.0.0.3"]);
+    await reconcile(ctx(c, "ds03"));
+    expect(c.rmtab("ds03")).toBe(renamed);
     const done = journalBaseline(c, "ds03");
     expect([done.slots, done.parts.pending, done.pendingBase]).toEqual([[], undefined, undefined]);
     // a reconcile that is not interrupted: its splice joins the edits, the base stays
@@ -113,7 +127,7 @@ describe("a reconcile's pending rmtab, kept as one splice of the journal's basel
     expect(c.rmtab("ds03")).toBe(before);
   });
 
-  it("an older release's 'pending' slot (the whole file) is still taken, and committed as the base", async () => {
+  it("an older release's 'pending' slot (the whole file) is still taken", async () => {
     const c = peerChange();
     await expect(crashBeforeRename(c)).rejects.toThrow(/simulated crash/);
     // what an older release leaves: the whole pending rmtab in the slot, no splice
@@ -123,6 +137,8 @@ describe("a reconcile's pending rmtab, kept as one splice of the journal's basel
       db.prepare("DELETE FROM local_state WHERE key = 'pending_base'").run();
       db.prepare("INSERT INTO baseline (slot, content) VALUES ('pending', ?)").run(Buffer.from(text));
     });
+    // killed after its rename: the slot accounts for the new line
+    c.writeRmtab("ds03", text);
     expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
     await reconcile(ctx(c, "ds03"));
     const after = journalBaseline(c, "ds03");
@@ -133,28 +149,13 @@ describe("a reconcile's pending rmtab, kept as one splice of the journal's basel
 
 describe("a reconcile that crashes before its rename", () => {
   it("leaves rmtab old, and the next record neither re-records nor erases what that reconcile meant to write", async () => {
-    const c = new TestCluster();
-    c.initAll();
-    c.etab("ds03", ["/srv/vm0"]);
-    c.etab("ds04", ["/srv/vm1"]);
-    c.mountd("ds04", "mount", "10.0.0.2", "/srv/vm1");
-    c.ok("ds04", ["record"]);
-    c.mountd("ds03", "mount", "10.0.0.1", "/srv/vm0");
-    c.ok("ds03", ["reconcile"]);
+    const c = twoNodes();
     // a peer change that the next reconcile on ds03 adds, and one it removes
     c.mountd("ds04", "mount", "10.0.0.3", "/srv/vm1");
     c.mountd("ds04", "umount", "10.0.0.2", "/srv/vm1");
     c.ok("ds04", ["record"]);
     const before = c.rmtab("ds03");
-    await expect(
-      reconcile(
-        ctx(c, "ds03", {
-          beforeRename: () => {
-            throw new Error("simulated crash before rename");
-          },
-        }),
-      ),
-    ).rejects.toThrow(/simulated crash/);
+    await expect(crashBeforeRename(c)).rejects.toThrow(/simulated crash/);
     expect(c.rmtab("ds03")).toBe(before);
     // the next record sees the old rmtab against two candidate baselines: nothing to record
     const r = await record(ctx(c, "ds03"));
