@@ -13,7 +13,7 @@ import type { JournalEvent } from "../src/core/events.js";
 import { compareEvents } from "../src/core/events.js";
 import { latestTableProblems } from "../src/core/latest-table.js";
 import { entryKey } from "../src/core/rmtab.js";
-import { JournalWriter, OwnJournal, readChain, readJournal, withReadOnly, type ReadJournal } from "../src/io/journal.js";
+import { JournalWriter, OwnJournal, readChain, readJournal, withReadOnly, type LatestImport, type LatestSource, type ReadJournal } from "../src/io/journal.js";
 import { hasLatestTable, latestStaleness } from "../src/io/latest-table.js";
 import { foldCacheFile, FoldStore } from "../src/io/fold-cache.js";
 import { foldLine } from "../src/core/rmtab.js";
@@ -395,6 +395,58 @@ describe("schema v2: a cold read uses the table only when it can trust it", () =
     const read = readJournal(file, CLUSTER, { sink: (e) => void f.set(entryKey(e.client, e.path), e), interest: new Map(), latestTable: true, importer: refusing });
     expect(read.latestTable).toEqual({ used: true });
     expect(foldText(f)).toBe(foldFull([file]));
+  });
+  it("the lean path imports while another process waits to commit to the journal (its pending lock), and that commit lands after", async () => {
+    const file = migrated();
+    const dir = tempDir();
+    const marker = join(dir, "in-commit");
+    // a writer (the owner's record) whose COMMIT waits for the reader's shared lock, holding SQLite's pending lock meanwhile
+    const writer = `import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], timeout=30, isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+con.execute("INSERT OR REPLACE INTO local_state (key, value) VALUES ('probe', 'committed')")
+open(sys.argv[2], "w").close()
+con.execute("COMMIT")
+`;
+    const pause = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+    let exited: Promise<number | null> | undefined;
+    let otherReader = "";
+    const store = FoldStore.fresh(dir);
+    let imported: LatestImport | undefined;
+    const importer = {
+      importLatest: (src: LatestSource): LatestImport => {
+        const child = spawn(python3(), ["-c", writer, file, marker], { stdio: "inherit" });
+        exited = new Promise((res) => child.on("exit", res));
+        for (let i = 0; i < 1000 && !existsSync(marker); i++) pause(10);
+        pause(300);
+        // another process cannot start reading now: the writer holds the pending lock
+        otherReader = spawnSync(python3(), ["-c", "import sqlite3, sys\ntry:\n  sqlite3.connect(sys.argv[1], timeout=0).execute('SELECT count(*) FROM meta').fetchall(); print('read')\nexcept sqlite3.OperationalError as e: print(e)", file], { encoding: "utf8" }).stdout.trim();
+        imported = store.importLatest(src);
+        return imported;
+      },
+    };
+    const read = readJournal(file, CLUSTER, { sink: () => undefined, interest: new Map(), latestTable: true, importer });
+    expect(otherReader).toBe("database is locked");
+    // this process's reader holds the shared lock: the fold's own connection shares it, and imports
+    expect(imported).toBe("imported");
+    expect(read.latestTable).toEqual({ used: true });
+    expect(await exited).toBe(0);
+    const db = new Database(file, { readonly: true });
+    try {
+      expect(db.prepare("SELECT value FROM local_state WHERE key = 'probe'").pluck().get()).toBe("committed");
+    } finally {
+      db.close();
+    }
+    // the imported rows are the full fold's
+    expect(store.save(dir, { key: "k", sources: new Map(), seen: HLC_ZERO, unchanged: undefined })).toBeUndefined();
+    const rows = new Database(foldCacheFile(dir), { readonly: true });
+    try {
+      const g = new Map<string, JournalEvent>();
+      for (const r of rows.prepare("SELECT client, path, journal, seq, wall, logical, node, op, count, hash FROM fold").all() as JournalEvent[]) g.set(entryKey(r.client, r.path), r);
+      expect(foldText(g)).toBe(foldFull([file]));
+    } finally {
+      rows.close();
+    }
   });
 });
 

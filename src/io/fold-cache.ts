@@ -294,8 +294,10 @@ export class FoldStore {
       this.spill();
       if (this.unsaveable !== undefined) return "unavailable";
     }
-    // no wait for a lock: the reader's connection holds the file's shared lock, and a writer waiting to
-    // commit (its pending lock) refuses new readers until that one lets go: read the rows one by one then
+    // The reader's connection holds the file's shared lock, and this connection shares it (SQLite counts
+    // one process's shared locks on a file as one): a writer waiting to commit (its pending lock, which
+    // refuses other processes' new readers) does not stop the import (test/latest-table.test.ts). Should a
+    // lock be refused all the same, there is no wait: the rows are read one by one instead.
     // ATTACH creates a missing file: never one in the journals' directory (a journal unlinked since it was read)
     if (!lstatIfExists(src.file)?.isFile()) return "unavailable";
     db.pragma("busy_timeout = 0");
