@@ -15,7 +15,7 @@ import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, lstatIfExists, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
 import { FACTS_CHECKED_EVERY_MS, isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
-import { readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
+import { contentFromRmtab, readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
 import { publishOwnFacts } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
@@ -522,6 +522,8 @@ function recordLocked(ctx: SyncContext, g: Gathered, index: ExportIndex, dryRun:
   const spool = exclusive || dryRun ? takeUnitSpool(ctx.cfg.stateDir, ctx.spool, folded, { peek: dryRun, warn: ctx.warn }) : undefined;
   for (const pr of spool?.problems ?? []) ctx.warn(`${pr.where}: ${pr.problem}: ${JSON.stringify(pr.text)}`);
   const snap = readSnapshot(p.rmtab);
+  // rmtab that starts with the local copy's content (mountd appended) holds that content: its base file is not read
+  if (g.local) contentFromRmtab(g.local, snap.content);
   let parsedOnce: ParsedRmtab | undefined;
   const parse = (): ParsedRmtab => (parsedOnce ??= parseRmtab(snap.content));
   const { hosted, problems } = readHosted(ctx.cfg, index);

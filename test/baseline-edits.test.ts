@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,7 +12,7 @@ import Database from "better-sqlite3";
 import { applySplices, applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, MAX_EDITS, spliceOf, withSplice, type Splice } from "../src/core/baseline-edits.js";
 import { loadConfig } from "../src/config.js";
 import { readSnapshotWithRoom } from "../src/io/files.js";
-import { localEditsFile, readLocalBaseline } from "../src/io/local-baseline.js";
+import { localEditsFile, readLocalBaseline, writeLocalBaseline } from "../src/io/local-baseline.js";
 import { record, type SyncContext } from "../src/sync.js";
 import { line, TestCluster } from "./helpers/cluster.js";
 
@@ -165,6 +165,38 @@ describe("a record of a few lines", () => {
     expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["umount 10.1.0.7"]);
     expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
     expect(decodeSplices(slots(c, "ds03").edits!)).toHaveLength(2);
+  });
+
+  it("a record of mountd's append takes the copy's content from rmtab (length and sha256 in its header): the base file is not read", async () => {
+    const c = await twoRecords();
+    const dir = c.stateDir("ds03");
+    const head = (f: string) => JSON.parse(readFileSync(f, "utf8").split("\n", 1)[0]!) as { length: number; sha256: string };
+    const rmtab = Buffer.from(c.rmtab("ds03"));
+    // both headers name the whole content (the edits file's: after its edits)
+    expect(head(localEditsFile(dir))).toMatchObject({ length: rmtab.length, sha256: createHash("sha256").update(rmtab).digest("hex") });
+    const baseFile = join(dir, "rmtabsync.baseline");
+    const [baseHead, ...body] = readFileSync(baseFile, "utf8").split("\n");
+    const baseBody = body.join("\n");
+    expect(head(baseFile)).toMatchObject({ length: Buffer.byteLength(baseBody), sha256: createHash("sha256").update(baseBody).digest("hex") });
+    // the base's body gone: a record that read it could not apply the edits to it
+    writeFileSync(baseFile, `${baseHead}\n`);
+    c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
+    expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["mount 10.0.0.3"]);
+    // an umount does not start rmtab with the copy's content: the base is read, and found wanting
+    c.mountd("ds03", "umount", "10.0.0.1", "/srv/vm0");
+    await expect(record(ctx(c, "ds03"))).rejects.toThrow(/rmtabsync\.baseline-edits: unreadable local baseline \(edit 1 reaches past the end/);
+  });
+
+  it("a copy whose base is replaced after its header was read is refused when its content is read", () => {
+    const c = new TestCluster();
+    c.initAll();
+    const dir = c.stateDir("ds03");
+    const copy = { gen: 1, id: "a", journalId: "j", hosted: [], hlc: { wall: 1, logical: 0 }, content: Buffer.from(`${line("10.0.0.1", "/srv/vm0")}\n`) };
+    writeLocalBaseline(dir, copy);
+    const local = readLocalBaseline(dir)!;
+    writeLocalBaseline(dir, { ...copy, gen: 2, id: "b" });
+    expect(() => local.content).toThrow(/rmtabsync\.baseline: unreadable local baseline \(it changed while it was read\)/);
+    expect(readLocalBaseline(dir)!.content.equals(copy.content)).toBe(true);
   });
 
   it("diffs against the journal's base plus edits when the local copy is gone, and writes a new base", async () => {

@@ -15,8 +15,9 @@
 // base it applies to; one left beside another base is ignored). Both are
 // replaced atomically; a new base comes first, so a crash in between leaves
 // edits naming the old base, and the copy is then the (older) base.
+import { createHash } from "node:crypto";
+import { closeSync, constants, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { rmSync } from "node:fs";
 import type { Hlc } from "../core/hlc.js";
 import { applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
 import { JournalError } from "../errors.js";
@@ -36,6 +37,8 @@ export interface LocalBaseline {
   readonly content: Buffer;
   /** As read: the base file's id and the edits applied to it (the next write adds to them). */
   readonly stored?: { readonly baseId: string; readonly edits: readonly Splice[] };
+  /** As read: the content's length and sha256, from the header (none: written before 0.3). */
+  readonly digest?: { readonly length: number; readonly sha256: string };
 }
 
 export function localBaselineFile(stateDir: string): string {
@@ -50,7 +53,7 @@ export function localEditsFile(stateDir: string): string {
  * A header line of JSON, then bytes; the header's fields checked by the
  * caller. `room`: bytes to leave free after the content (`buf` holds them).
  */
-function readHeaded(file: string, room = 0): { h: Record<string, unknown>; rest: Buffer; buf: Buffer } | undefined {
+function readHeaded(file: string, room = 0): { h: Record<string, unknown>; head: string; rest: Buffer; buf: Buffer } | undefined {
   refuseSymlink(file); // refused before any work, not only at the write
   const snap = readSnapshotWithRoom(file, room);
   if (!snap.exists) return undefined;
@@ -58,7 +61,8 @@ function readHeaded(file: string, room = 0): { h: Record<string, unknown>; rest:
   try {
     if (nl < 0) throw new Error("no header line");
     const rest = snap.content.subarray(nl + 1);
-    return { h: JSON.parse(snap.content.subarray(0, nl).toString("utf8")) as Record<string, unknown>, rest, buf: snap.buf.subarray(nl + 1) };
+    const head = snap.content.subarray(0, nl).toString("utf8");
+    return { h: JSON.parse(head) as Record<string, unknown>, head, rest, buf: snap.buf.subarray(nl + 1) };
   } catch (err) {
     throw unreadable(file, err);
   }
@@ -81,12 +85,61 @@ function fields(h: Record<string, unknown>): Omit<LocalBaseline, "content" | "st
     ...(typeof h.volume === "string" ? { volume: h.volume } : {}),
     hosted: h.hosted.map(String),
     hlc: { wall: hlc.wall, logical: hlc.logical },
+    ...(Number.isSafeInteger(h.length) && typeof h.sha256 === "string" ? { digest: { length: h.length as number, sha256: h.sha256 } } : {}),
   };
 }
 
+/** The header line of a file, without reading the rest (the base is megabytes). */
+function readHeadLine(file: string): string | undefined {
+  refuseSymlink(file);
+  let fd: number;
+  try {
+    fd = openSync(file, constants.O_RDONLY);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    throw err;
+  }
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_MAX);
+    let n = 0;
+    for (let r; n < buf.length && (r = readSync(fd, buf, n, buf.length - n, n)) > 0; ) n += r;
+    const nl = buf.subarray(0, n).indexOf(0x0a);
+    if (nl < 0) throw unreadable(file, new Error(n < buf.length ? "no header line" : `no header line in its first ${HEAD_MAX} bytes`));
+    return buf.subarray(0, nl).toString("utf8");
+  } finally {
+    closeSync(fd);
+  }
+}
+const HEAD_MAX = 64 * 1024;
+
+/**
+ * Content taken from rmtab instead of the base file: see contentFromRmtab.
+ * Only the copies readLocalBaseline returns are here.
+ */
+const provide = new WeakMap<LocalBaseline, (content: Buffer) => void>();
+
+/**
+ * When rmtab starts with the copy's content (its length and sha256, from
+ * the header), the content is that part of rmtab, and the base file is
+ * never read: mountd's MNT appends, so a record of a mount reads rmtab
+ * only. Returns whether it did.
+ */
+export function contentFromRmtab(local: LocalBaseline, rmtab: Buffer): boolean {
+  const give = provide.get(local);
+  const d = local.digest;
+  if (!give || !d || rmtab.length < d.length) return false;
+  if (createHash("sha256").update(rmtab.subarray(0, d.length)).digest("hex") !== d.sha256) return false;
+  give(rmtab.subarray(0, d.length));
+  return true;
+}
+
+/**
+ * The local copy: its headers and edits now, its content when first asked
+ * for (the base read with room for the edits, which are applied where it
+ * lies), or from rmtab (contentFromRmtab).
+ */
 export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
   const file = localBaselineFile(stateDir);
-  // the edits first: the base is read with room to apply them where it lies (no second copy of it)
   const editsFile = localEditsFile(stateDir);
   const e = readHeaded(editsFile);
   let edits: Splice[] | undefined;
@@ -96,28 +149,45 @@ export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
   } catch (err) {
     editsProblem = err;
   }
-  const baseFile = readHeaded(file, edits ? spliceRoom(edits) : 0);
-  if (!baseFile) return undefined;
-  let base: LocalBaseline;
+  const headLine = readHeadLine(file);
+  if (headLine === undefined) return undefined;
+  let base: Omit<LocalBaseline, "content" | "stored">;
   try {
-    base = { ...fields(baseFile.h), content: baseFile.rest };
+    base = fields(JSON.parse(headLine) as Record<string, unknown>);
   } catch (err) {
     throw unreadable(file, err);
   }
-  if (base.id === undefined) return base;
   // edits left beside another base (a crash between writing a base and removing them) are not its edits
-  if (!e || e.h.baseId !== base.id) return { ...base, stored: { baseId: base.id, edits: [] } };
+  const withEdits = base.id !== undefined && e !== undefined && e.h.baseId === base.id;
+  if (withEdits && !edits) throw unreadable(editsFile, editsProblem);
+  let head: Omit<LocalBaseline, "content" | "stored">;
   try {
-    if (!edits) throw editsProblem;
-    const length = applySplicesInPlace(baseFile.buf, baseFile.rest.length, edits);
-    return { ...fields(e.h), content: baseFile.buf.subarray(0, length), stored: { baseId: base.id, edits } };
+    head = withEdits ? fields(e.h) : base;
   } catch (err) {
     throw unreadable(editsFile, err);
   }
+  const stored = base.id === undefined ? undefined : { baseId: base.id, edits: withEdits ? edits! : [] };
+  const load = (): Buffer => {
+    const b = readHeaded(file, withEdits ? spliceRoom(edits!) : 0);
+    // replaced since its header was read (a writer holds mountd's lock, and so does every reader of the content)
+    if (!b || b.head !== headLine) throw unreadable(file, new Error("it changed while it was read"));
+    if (!withEdits) return b.rest;
+    try {
+      return b.buf.subarray(0, applySplicesInPlace(b.buf, b.rest.length, edits!));
+    } catch (err) {
+      throw unreadable(editsFile, err);
+    }
+  };
+  let content: Buffer | undefined;
+  const local = Object.defineProperty({ ...head, ...(stored ? { stored } : {}) }, "content", { get: () => (content ??= load()), enumerable: true }) as LocalBaseline;
+  provide.set(local, (c) => void (content ??= c));
+  return local;
 }
 
 function header(b: LocalBaseline, baseId?: string): Buffer {
-  const h = { version: 1, gen: b.gen, id: b.id, journalId: b.journalId, markerId: b.markerId, volume: b.volume, hosted: b.hosted, hlc: b.hlc, ...(baseId ? { baseId } : {}) };
+  // the whole content's length and sha256 (after the edits, in the edits file's): see contentFromRmtab
+  const digest = { length: b.content.length, sha256: createHash("sha256").update(b.content).digest("hex") };
+  const h = { version: 1, gen: b.gen, id: b.id, journalId: b.journalId, markerId: b.markerId, volume: b.volume, hosted: b.hosted, hlc: b.hlc, ...(baseId ? { baseId } : {}), ...digest };
   return Buffer.from(`${JSON.stringify(h)}\n`, "utf8");
 }
 
