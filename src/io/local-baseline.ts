@@ -37,7 +37,7 @@ export interface LocalBaseline {
   readonly content: Buffer;
   /** As read: the base file's id and the edits applied to it (the next write adds to them). */
   readonly stored?: { readonly baseId: string; readonly edits: readonly Splice[] };
-  /** As read: the content's length and sha256, from the header (none: written before 0.3). */
+  /** As read: the content's length and sha256, from the header (none: written by an older release). */
   readonly digest?: { readonly length: number; readonly sha256: string };
 }
 
