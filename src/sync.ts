@@ -13,11 +13,11 @@ import { RefusedError, UsageError } from "./errors.js";
 import { listJournalFiles, readJournals, rejectedProblem, requireMarker, type ControlVolume, type JournalProblem } from "./io/control.js";
 import { requireStateDir } from "./io/state-dir.js";
 import { appendQuarantine, lstatIfExists, readSnapshot, readTextIfExists, writeFileAtomic } from "./io/files.js";
-import { FACTS_CHECKED_EVERY_MS, isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
+import { isBranchFile, journalStamp, OwnJournal, readPublishedMarks, type Baseline, type ReadJournal } from "./io/journal.js";
 import { readMarks, sameMarks, writeMarks } from "./io/marks.js";
 import { contentFromRmtab, readLocalBaseline, writeLocalBaseline, type LocalBaseline } from "./io/local-baseline.js";
 import { checkMarks, type Mark, type MarkProblem } from "./core/integrity.js";
-import { publishOwnFacts } from "./io/facts.js";
+import { publishOwnFactsIfMoved } from "./io/facts.js";
 import { withRmtabLock } from "./io/lock.js";
 import { spoolWaitingFor, takeUnitSpool, type SpoolRouting } from "./io/spool.js";
 import { cleanTempJournals } from "./io/temp-journals.js";
@@ -956,10 +956,7 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
         rmtab: p.rmtab,
       };
     });
-    if (report) {
-      const checked = own.read({ events: false }).factsChecked;
-      if (checked === undefined || ctx.now() - checked >= FACTS_CHECKED_EVERY_MS || ctx.now() < checked) refreshFacts(ctx, own, report.malformed);
-    }
+    if (report) refreshFacts(ctx, own, report.malformed);
     return report;
   } finally {
     own.close();
@@ -968,13 +965,14 @@ async function reconcileIfUnchanged(ctx: SyncContext, index: ExportIndex, hostin
 
 /**
  * After the record step, outside mountd's lock: publishes this node's facts
- * (a new journal row only when they changed). Facts feed `doctor`; failing
+ * (a new journal row only when they changed; collected only when what a
+ * failover moves changed, else once a minute: publishOwnFactsIfMoved). Facts feed `doctor`; failing
  * to collect them must not fail the rmtab work that already succeeded, so a
  * failure is reported as a warning.
  */
 function refreshFacts(ctx: SyncContext, own: OwnJournal, rmtabMalformed?: readonly MalformedLine[]): void {
   try {
-    publishOwnFacts(ctx.cfg, own, ctx.now(), { rmtabMalformed: rmtabMalformed?.map((m) => ({ line: m.line, problem: m.problem })) });
+    publishOwnFactsIfMoved(ctx.cfg, own, ctx.now(), { rmtabMalformed: rmtabMalformed?.map((m) => ({ line: m.line, problem: m.problem })) });
   } catch (err) {
     ctx.warn(`could not publish node facts: ${err instanceof Error ? err.message : String(err)}`);
   }

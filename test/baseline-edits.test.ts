@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { applySplices, applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, MAX_EDITS, spliceOf, withSplice, type Splice } from "../src/core/baseline-edits.js";
+import { applySplices, applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, MAX_EDITS, MAX_EDITS_BYTES, smallSpliceOf, withSplice, type Splice } from "../src/core/baseline-edits.js";
 import { loadConfig } from "../src/config.js";
 import { readSnapshotWithRoom } from "../src/io/files.js";
 import { localEditsFile, readLocalBaseline, writeLocalBaseline } from "../src/io/local-baseline.js";
@@ -33,7 +33,7 @@ describe("splices", () => {
         let prev = first;
         const list: Splice[] = [];
         for (const next of versions) {
-          list.push(spliceOf(prev, next));
+          list.push(smallSpliceOf(prev, next)!);
           prev = next;
         }
         const decoded = decodeSplices(encodeSplices(list));
@@ -77,6 +77,16 @@ describe("splices", () => {
     expect(withSplice(Array.from({ length: MAX_EDITS - 1 }, () => one), one)).toHaveLength(MAX_EDITS);
     expect(withSplice(Array.from({ length: MAX_EDITS }, () => one), one)).toBeUndefined();
     expect(withSplice([], { start: 0, del: 0, ins: Buffer.alloc(70 * 1024) })).toBeUndefined();
+    // a change too large to keep as an edit is no splice (its bytes are not copied): the whole content is written
+    const lines = (n: number, from = 0) => Buffer.from(Array.from({ length: n }, (_, i) => `10.0.${(from + i) >> 8}.${(from + i) & 255}:/srv/vm0:0x00000001\n`).join(""));
+    const big = lines(4000);
+    expect(big.length).toBeGreaterThan(MAX_EDITS_BYTES);
+    expect(smallSpliceOf(Buffer.alloc(0), big)).toBeUndefined();
+    expect(withSplice([], smallSpliceOf(Buffer.alloc(0), big))).toBeUndefined();
+    const grown = Buffer.concat([big, lines(1, 4000)]);
+    const s = smallSpliceOf(big, grown)!;
+    expect({ start: s.start, del: s.del, ins: s.ins.toString() }).toEqual({ start: big.length, del: 0, ins: lines(1, 4000).toString() });
+    expect(applySplices(big, [s]).equals(grown)).toBe(true);
   });
 });
 

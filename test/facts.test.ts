@@ -11,7 +11,7 @@ import { mountOf, parseBlkidExport, parseMountinfo } from "../src/core/mountinfo
 import { emptyNfsConf, parseNfsConf } from "../src/core/nfs-conf.js";
 import { parseNfsdStates } from "../src/core/nfsd-states.js";
 import { parseProcExports } from "../src/core/proc-exports.js";
-import { TestCluster } from "./helpers/cluster.js";
+import { CLI, TestCluster } from "./helpers/cluster.js";
 import { nfsVersions, ownScope, known, unknown, type Read } from "../src/core/facts.js";
 import { findCommand } from "../src/io/facts.js";
 import { fixture, nodeFacts, RPC_NFSD_DEBIAN12, RPC_NFSD_SCOPE } from "./helpers/facts.js";
@@ -206,13 +206,38 @@ describe("facts collected by record and shown by show --facts", () => {
     c.ok("ds03", ["record"]);
     c.ok("ds03", ["reconcile"]);
     expect(c.json("ds03", ["show", "--facts"]).nodes[0].version).toBe(1);
+    // record and reconcile run at every mount: they collect the facts at once when what a failover moves
+    // changed (etab, the kernel's export table, the mounts), the rest at most once a minute
     symlinkSync("/lib/systemd/system/nfs-server.service", sys.nfsServerEnabled);
+    const checked = () => c.json("ds03", ["show", "--facts"]).nodes[0].checked as string;
+    const before = checked();
     c.ok("ds03", ["record"]);
+    expect(c.json("ds03", ["show", "--facts"]).nodes[0]).toMatchObject({ version: 1, checked: before });
+    execFileSync("faketime", ["-f", "+2m", process.execPath, CLI, "-c", c.configFile("ds03"), "-n", "ds03", "record"], { stdio: "pipe" });
     const v2 = c.json("ds03", ["show", "--facts"]).nodes[0];
     expect(v2.version).toBe(2);
     expect(v2.facts.nfsServerEnabled.value).toBe(true);
+    expect(Date.parse(v2.checked)).toBeGreaterThan(Date.parse(before) + 60_000);
+    // within the minute again (the clock back to now): a mount moved, and so did the export's fsid
+    writeFileSync(sys.mountinfo, `29 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n`);
+    c.ok("ds03", ["record"]);
+    const v3 = c.json("ds03", ["show", "--facts"]).nodes[0];
+    expect(v3.version).toBe(3);
+    expect(v3.facts.exports.vm0.fs.value.mountPoint).toBe("/");
+    writeFileSync(sys.mountinfo, `29 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n200 29 7:0 / /srv/vm0 rw,relatime shared:90 - ext4 ${img} rw\n`);
+    c.etab("ds03", []);
+    c.ok("ds03", ["reconcile"]);
+    const v4 = c.json("ds03", ["show", "--facts"]).nodes[0];
+    expect(v4.version).toBe(4);
+    expect(v4.facts.exports.vm0.exported.value).toBe(false);
+    c.etab("ds03", ["/srv/vm0"]);
+    c.ok("ds03", ["record"]);
+    const v5 = c.json("ds03", ["show", "--facts"]).nodes[0];
+    expect(v5.version).toBe(5);
+    expect(v5.facts.exports.vm0.exported.value).toBe(true);
+
     const text = c.ok("ds04", ["show", "--facts"]).stdout;
-    expect(text).toContain("node ds03 (facts v2");
+    expect(text).toContain("node ds03 (facts v5");
     expect(text).toContain("; nfsd scope 10.0.0.50; NFS versions 3 4 4.1 4.2\n");
     expect(text).toMatch(/vm0\s+yes\s+11\s+ext4\s+7:0\s+3f9c1e2a-7b4d-4c8e-9a1f-0d2e3c4b5a69\s+1o\/1l\/1d/);
     expect(text).toContain("node ds04: no facts (never published)");
@@ -220,7 +245,7 @@ describe("facts collected by record and shown by show --facts", () => {
     const copy = join(c.root, "copy");
     execFileSync("cp", ["-a", c.control, copy]);
     const off = c.json("ds04", ["show", "--facts", "--control-dir", copy]);
-    expect(off.nodes[0].facts).toEqual(v2.facts);
+    expect(off.nodes[0].facts).toEqual(v5.facts);
   });
 
   it("config: system paths are validated like every other key", () => {

@@ -13,18 +13,25 @@ export interface Splice {
   readonly ins: Buffer;
 }
 
+/** An encoded splice's header: start, del and the inserted length (uint32 each). */
+const HEAD = 12;
+
 /** Edits are worth keeping up to this size (encoded); past it the whole baseline is written again. */
 export const MAX_EDITS_BYTES = 64 * 1024;
 /** ... and up to this many: reading the baseline applies every one. */
 export const MAX_EDITS = 256;
 
-/** The one splice that turns `prev` into `next` (the lines between their common first and last lines). */
-export function spliceOf(prev: Buffer, next: Buffer): Splice {
+/**
+ * The one splice that turns `prev` into `next` (the lines between their
+ * common first and last lines) when it is small enough to keep as an edit
+ * (MAX_EDITS_BYTES), else undefined: the bytes of a large one (a takeover's
+ * whole new rmtab) are never copied, the caller writes the whole content.
+ */
+export function smallSpliceOf(prev: Buffer, next: Buffer): Splice | undefined {
   const r = changedRegion(next, prev);
+  if (HEAD + r.current.length > MAX_EDITS_BYTES) return undefined;
   return { start: r.start, del: r.base.length, ins: Buffer.from(r.current) };
 }
-
-const HEAD = 12;
 
 export function encodeSplices(list: readonly Splice[]): Buffer {
   const out = Buffer.alloc(list.reduce((n, s) => n + HEAD + s.ins.length, 0));
@@ -95,9 +102,11 @@ export function applySplicesInPlace(buf: Buffer, length: number, list: readonly 
 
 /**
  * The edits after one more splice, or undefined when they would grow past
- * the limits (then the whole baseline is written again).
+ * the limits or there is none (smallSpliceOf found it too large): then the
+ * whole baseline is written again.
  */
-export function withSplice(edits: readonly Splice[], s: Splice): Splice[] | undefined {
+export function withSplice(edits: readonly Splice[], s: Splice | undefined): Splice[] | undefined {
+  if (s === undefined) return undefined;
   const next = [...edits, s];
   if (next.length > MAX_EDITS) return undefined;
   return next.reduce((n, x) => n + HEAD + x.ins.length, 0) <= MAX_EDITS_BYTES ? next : undefined;

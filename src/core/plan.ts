@@ -515,15 +515,20 @@ function rank(unit: number): number {
 /** The bytes of a plan's rmtab. */
 export function serializePlan(plan: ReconcilePlan): Buffer {
   if (plan.images.length === 0) return serializeRmtabBytes(plan.entries);
-  const parts: Buffer[] = [];
+  // the images (megabytes of a takeover's lines) are encoded straight into the one buffer
+  const parts: (Buffer | string)[] = [];
   let from = 0;
   for (const { at, image } of plan.images) {
     if (at > from) parts.push(serializeRmtabBytes(plan.entries.slice(from, at)));
-    parts.push(Buffer.from(image.text, "utf8"));
+    parts.push(image.text);
     from = at;
   }
-  parts.push(serializeRmtabBytes(plan.entries.slice(from)));
-  return Buffer.concat(parts);
+  if (from < plan.entries.length) parts.push(serializeRmtabBytes(plan.entries.slice(from)));
+  const out = Buffer.allocUnsafe(parts.reduce((n, p) => n + (typeof p === "string" ? Buffer.byteLength(p, "utf8") : p.length), 0));
+  let at = 0;
+  for (const p of parts) at += typeof p === "string" ? out.write(p, at, "utf8") : p.copy(out, at);
+  if (at !== out.length) throw new Error(`rmtab serialized to ${at} of ${out.length} bytes`);
+  return out;
 }
 
 /**

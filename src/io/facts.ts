@@ -14,7 +14,7 @@ import { emptyNfsConf, parseNfsConf } from "../core/nfs-conf.js";
 import { parseNfsdStates, type NfsdState } from "../core/nfsd-states.js";
 import { parseRmtab } from "../core/rmtab.js";
 import { errorMessage } from "../errors.js";
-import type { FactsRecord, OwnJournal } from "./journal.js";
+import { FACTS_CHECKED_EVERY_MS, type FactsRecord, type OwnJournal } from "./journal.js";
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -222,6 +222,48 @@ export function collectFacts(cfg: Config, opts: CollectOptions): NodeFacts {
     previous: opts.previous,
     nowMs: opts.nowMs,
   });
+}
+
+/** Local state: factsInputsKey when the facts were last collected. */
+const FACTS_INPUTS = "facts_inputs";
+
+/**
+ * What moves this node's facts at a failover or a record, read as bytes
+ * (no parse): etab, the kernel's export table, the mounts, the hostname and
+ * rmtab's malformed lines.
+ */
+function factsInputsKey(cfg: Config, rmtabMalformed: readonly { line: number; problem: string }[] | undefined): string {
+  const h = createHash("sha256");
+  for (const file of [paths(cfg).etab, cfg.system.procExports, cfg.system.mountinfo]) {
+    const r = readFileFact(file);
+    h.update(r.text !== undefined ? `${file}=${Buffer.byteLength(r.text)}\n${r.text}\n` : `${file}!${r.reason}\n`);
+  }
+  h.update(`${hostname()}\n${JSON.stringify(rmtabMalformed ?? null)}`);
+  return h.digest("hex");
+}
+
+/**
+ * publishOwnFacts for record and reconcile, which run at every mount: the
+ * facts are collected when etab, the kernel's export table, the mounts, the
+ * hostname or rmtab's malformed lines changed since the last collection,
+ * else at most once a minute (FACTS_CHECKED_EVERY_MS: the rest, nfs.conf,
+ * /etc/exports, nfsd's settings and NFSv4 state counts, is that fresh;
+ * doctor collects its own node's facts every time). Undefined when not
+ * collected.
+ */
+export function publishOwnFactsIfMoved(
+  cfg: Config,
+  own: OwnJournal,
+  nowMs: number,
+  opts: { rmtabMalformed?: readonly { line: number; problem: string }[] } = {},
+): { facts: NodeFacts; version: number; changed: boolean } | undefined {
+  const key = factsInputsKey(cfg, opts.rmtabMalformed);
+  const checked = own.factsChecked();
+  const stored = own.localState(FACTS_INPUTS);
+  if (stored === key && checked !== undefined && nowMs >= checked && nowMs - checked < FACTS_CHECKED_EVERY_MS) return undefined;
+  const r = publishOwnFacts(cfg, own, nowMs, opts);
+  if (stored !== key) own.setLocalState(FACTS_INPUTS, key);
+  return r;
 }
 
 /** Collects and publishes this node's facts in its own journal. */

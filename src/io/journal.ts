@@ -16,7 +16,7 @@ import { publishTempJournal, tempJournalFile } from "./temp-journals.js";
 import { createLatest, LATEST_MARKER, latestStaleness, LatestKeeper, migrateLatest } from "./latest-table.js";
 import { compareEvents } from "../core/events.js";
 import type { LatestRow } from "../core/latest-table.js";
-import { applySplices, decodeSplices, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
+import { applySplices, decodeSplices, encodeSplices, smallSpliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
 
 export const JOURNAL_FORMAT = "rmtabsync-journal";
 /**
@@ -1088,7 +1088,7 @@ export class OwnJournal {
    */
   private putCommitted(content: Buffer, id: string, prev: { id: string; content: Buffer } | undefined): void {
     const same = prev !== undefined && !this.legacySlot() && this.state("baseline_id") === prev.id;
-    const edits = same ? withSplice(this.edits(), spliceOf(prev.content, content)) : undefined;
+    const edits = same ? withSplice(this.edits(), smallSpliceOf(prev.content, content)) : undefined;
     if (edits) this.putPart(EDITS, encodeSplices(edits));
     else {
       this.putPart(BASE, content);
@@ -1239,6 +1239,11 @@ export class OwnJournal {
     }).immediate();
   }
 
+  /** When this node last collected its facts (ms), changed or not. */
+  factsChecked(): number | undefined {
+    return factsChecked(this.db);
+  }
+
   /** The newest facts this node published, if any. */
   latestFacts(): FactsRecord | undefined {
     return latestFacts(this.db);
@@ -1271,15 +1276,18 @@ export class OwnJournal {
   /**
    * Before renaming a new rmtab into place: remember what it holds, in case
    * we crash. `prev`: the committed baseline (its id and content) when the
-   * caller holds it: then only the splice from it to `next` is written.
+   * caller holds it: then only the splice from it to `next` is written, when
+   * small enough to join the edits (commitPending writes the whole content
+   * otherwise, so it is marked whole, once).
    */
   markPending(next: Buffer, hosted: readonly string[], prev?: { id: string; content: Buffer }): void {
     this.db.transaction(() => {
       this.clearPending();
       const id = this.state("baseline_id");
-      if (prev !== undefined && id === prev.id && !this.legacySlot() && this.hasPart(BASE)) {
-        this.putPart(PENDING, encodeSplices([spliceOf(prev.content, next)]));
-        this.setState("pending_base", id);
+      const splice = prev !== undefined && id === prev.id && !this.legacySlot() && this.hasPart(BASE) ? smallSpliceOf(prev.content, next) : undefined;
+      if (splice !== undefined) {
+        this.putPart(PENDING, encodeSplices([splice]));
+        this.setState("pending_base", id!);
       } else this.putSlot("pending", next);
       this.setState("pending_hosted", JSON.stringify(hosted));
     }).immediate();

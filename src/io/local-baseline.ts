@@ -19,7 +19,7 @@ import { createHash } from "node:crypto";
 import { closeSync, constants, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Hlc } from "../core/hlc.js";
-import { applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, spliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
+import { applySplicesInPlace, decodeSplices, spliceRoom, encodeSplices, smallSpliceOf, withSplice, type Splice } from "../core/baseline-edits.js";
 import { JournalError } from "../errors.js";
 import { readSnapshotWithRoom, refuseSymlink, writeFileAtomic } from "./files.js";
 
@@ -198,7 +198,7 @@ function header(b: LocalBaseline, baseId?: string): Buffer {
  */
 export function writeLocalBaseline(stateDir: string, b: LocalBaseline, prev?: LocalBaseline): LocalBaseline {
   const stored = prev?.stored;
-  const edits = stored && b.id !== undefined ? withSplice(stored.edits, spliceOf(prev.content, b.content)) : undefined;
+  const edits = stored && b.id !== undefined ? withSplice(stored.edits, smallSpliceOf(prev.content, b.content)) : undefined;
   if (stored && edits) {
     writeFileAtomic(localEditsFile(stateDir), Buffer.concat([header(b, stored.baseId), encodeSplices(edits)]));
     return { ...b, stored: { baseId: stored.baseId, edits } };
