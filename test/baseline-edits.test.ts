@@ -192,6 +192,9 @@ describe("a record of a few lines", () => {
     writeFileSync(baseFile, `${baseHead}\n`);
     c.mountd("ds03", "mount", "10.0.0.3", "/srv/vm0");
     expect((await record(ctx(c, "ds03"))).recorded.map((e) => `${e.op} ${e.client}`)).toEqual(["mount 10.0.0.3"]);
+    // the new header's sha256 went on from the prefix's (only the appended line hashed): still the whole content's
+    const appended = Buffer.from(c.rmtab("ds03"));
+    expect(head(localEditsFile(dir))).toMatchObject({ length: appended.length, sha256: createHash("sha256").update(appended).digest("hex") });
     // an umount does not start rmtab with the copy's content: the base is read, and found wanting
     c.mountd("ds03", "umount", "10.0.0.1", "/srv/vm0");
     await expect(record(ctx(c, "ds03"))).rejects.toThrow(/rmtabsync\.baseline-edits: unreadable local baseline \(edit 1 reaches past the end/);

@@ -79,6 +79,21 @@ describe("changedRegion", () => {
     expect(r2.base.toString()).toBe("1:/x:0x00000001\n");
   });
 
+  it("a base that is a view of the current bytes (read from rmtab itself) is their prefix; other views are compared", () => {
+    const lines = Array.from({ length: 5_000 }, (_, i) => formatLine({ client: `10.0.${i >> 8}.${i & 255}`, path: "/srv/vm0", count: 1 }));
+    const cur = Buffer.from(lines.join(""));
+    const at = Buffer.byteLength(lines.slice(0, 4_000).join(""));
+    const r = changedRegion(cur, cur.subarray(0, at));
+    expect(r.start).toBe(at);
+    expect(r.current.toString()).toBe(lines.slice(4_000).join(""));
+    expect(r.base.length).toBe(0);
+    // the same memory at another offset is other bytes
+    const shifted = changedRegion(cur.subarray(lines[0]!.length), cur);
+    expect(shifted.start).toBe(0);
+    expect(shifted.current.toString()).toBe("");
+    expect(shifted.base.toString()).toBe(lines[0]);
+  });
+
   it("finds the region past 64 KiB chunks", () => {
     const lines = Array.from({ length: 20_000 }, (_, i) => formatLine({ client: `10.0.${i >> 8}.${i & 255}`, path: "/srv/vm0", count: 1 }));
     const base = Buffer.from(lines.join(""));

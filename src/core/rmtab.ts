@@ -314,6 +314,8 @@ const CHUNK = 64 * 1024;
 
 /** Length of the longest common prefix of a and b (memcmp by chunks, then bytes). */
 function commonPrefix(a: Buffer, b: Buffer, limit: number): number {
+  // one view of the other's bytes (a baseline read from rmtab itself): equal without a look
+  if (a.buffer === b.buffer && a.byteOffset === b.byteOffset) return limit;
   let n = 0;
   while (n + CHUNK <= limit && a.subarray(n, n + CHUNK).equals(b.subarray(n, n + CHUNK))) n += CHUNK;
   while (n < limit && a[n] === b[n]) n++;

@@ -15,7 +15,7 @@
 // base it applies to; one left beside another base is ignored). Both are
 // replaced atomically; a new base comes first, so a crash in between leaves
 // edits naming the old base, and the copy is then the (older) base.
-import { createHash } from "node:crypto";
+import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, openSync, readSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Hlc } from "../core/hlc.js";
@@ -128,9 +128,26 @@ export function contentFromRmtab(local: LocalBaseline, rmtab: Buffer): boolean {
   const give = provide.get(local);
   const d = local.digest;
   if (!give || !d || rmtab.length < d.length) return false;
-  if (createHash("sha256").update(rmtab.subarray(0, d.length)).digest("hex") !== d.sha256) return false;
+  const hash = createHash("sha256").update(rmtab.subarray(0, d.length));
+  const prefix = hash.copy();
+  if (hash.digest("hex") !== d.sha256) return false;
   give(rmtab.subarray(0, d.length));
+  hashedPrefix.set(rmtab, { length: d.length, hash: prefix });
   return true;
+}
+
+/**
+ * The sha256 state of rmtab's first `length` bytes, as contentFromRmtab
+ * hashed them: a record that takes rmtab as it is for the next copy hashes
+ * only what mountd appended. (rmtab's bytes as read are never written to:
+ * the local copy's content is a view of them.)
+ */
+const hashedPrefix = new WeakMap<Buffer, { length: number; hash: Hash }>();
+
+function sha256(content: Buffer): string {
+  const p = hashedPrefix.get(content);
+  if (p && p.length <= content.length) return p.hash.copy().update(content.subarray(p.length)).digest("hex");
+  return createHash("sha256").update(content).digest("hex");
 }
 
 /**
@@ -186,7 +203,7 @@ export function readLocalBaseline(stateDir: string): LocalBaseline | undefined {
 
 function header(b: LocalBaseline, baseId?: string): Buffer {
   // the whole content's length and sha256 (after the edits, in the edits file's): see contentFromRmtab
-  const digest = { length: b.content.length, sha256: createHash("sha256").update(b.content).digest("hex") };
+  const digest = { length: b.content.length, sha256: sha256(b.content) };
   const h = { version: 1, gen: b.gen, id: b.id, journalId: b.journalId, markerId: b.markerId, volume: b.volume, hosted: b.hosted, hlc: b.hlc, ...(baseId ? { baseId } : {}), ...digest };
   return Buffer.from(`${JSON.stringify(h)}\n`, "utf8");
 }
