@@ -469,8 +469,8 @@ const H_SMALL = envInt("BENCH_HISTORY_SMALL", 20_000);
 const H_LARGE = envInt("BENCH_HISTORY_LARGE", 1_000_000);
 const H_ENTRIES = envInt("BENCH_HISTORY_ENTRIES", 1_000);
 const WITH_WATCH = process.env.BENCH_WATCH !== "0";
-/** Runs per figure; the slow ones (large history, rebuilds) take fewer unless BENCH_REPS says. */
-const REPS = envInt("BENCH_REPS", 5);
+/** Runs per figure (9: on a shared 2-core VM one run varies by a quarter); the slow ones (large history, rebuilds) take fewer unless BENCH_REPS says. */
+const REPS = envInt("BENCH_REPS", 9);
 const FEW = process.env.BENCH_REPS ? REPS : 3;
 
 /** Measured processes, each with the start-up (`--version`) run right before it. */

@@ -245,6 +245,13 @@ describe("linesProblem", () => {
     // a line of a path the caller does not expect there (a damaged export column)
     expect(linesProblem(text, 3, (p) => p !== "/srv/.snap/x..y")).toMatch(/line 2 has a path, "\/srv\/.snap\/x..y", that does not belong here/);
     expect(linesProblem(text, 3, () => true)).toBeUndefined();
+    // a root with a regex's special characters is taken literally
+    const special = "/srv/a+b(1)[x]";
+    const lines = [`${special}`, `${special}/c.d`, "/srv/aab(1)[x]", "/srv/a+b(1)[x]x"].map((path) => formatLine({ client: "10.0.0.1", path, count: 1 })).join("");
+    const asked: string[] = [];
+    expect(linesProblem(lines, 4, (p) => (asked.push(p), true), special)).toBeUndefined();
+    expect(asked).toEqual(["/srv/aab(1)[x]", "/srv/a+b(1)[x]x"]);
+    expect(linesProblem(lines, 4, (p) => p.startsWith(`${special}/`) || p === special, special)).toMatch(/line 3 has a path, "\/srv\/aab\(1\)\[x\]", that does not belong here/);
   });
 
   it("takes the paths under a sole root without asking, and asks for every other one (property)", () => {

@@ -145,7 +145,20 @@ const SLASH = 0x2f;
 export function linesProblem(text: string, lines: number, pathOk?: (path: string) => boolean, root?: string): string | undefined {
   let n = 0;
   let dot = text.indexOf("/.");
+  const under = root !== undefined ? plainLineUnder(root) : undefined;
   for (let at = 0; at < text.length; n++) {
+    if (under) {
+      // the usual line: plain, of a path at or under the root, short, without a "/."
+      under.lastIndex = at;
+      if (under.test(text)) {
+        const end = under.lastIndex;
+        if (dot >= 0 && dot < at) dot = text.indexOf("/.", at);
+        if (end - at <= PLAIN_LINE_MAX && !(dot >= 0 && dot < end)) {
+          at = end;
+          continue;
+        }
+      }
+    }
     PLAIN_LINE.lastIndex = at;
     const plain = PLAIN_LINE.test(text);
     const end = plain ? PLAIN_LINE.lastIndex : text.indexOf("\n", at) + 1;
@@ -170,6 +183,19 @@ export function linesProblem(text: string, lines: number, pathOk?: (path: string
     at = end;
   }
   return n === lines ? undefined : `${n} lines where ${lines} were counted`;
+}
+
+const underRoot = new Map<string, RegExp | undefined>();
+
+/**
+ * PLAIN_LINE for a path at or under `root` only (one regex instead of a
+ * regex and a look at the path per line); none for a root not made of
+ * plain path bytes.
+ */
+function plainLineUnder(root: string): RegExp | undefined {
+  if (!underRoot.has(root))
+    underRoot.set(root, /^\/[ -9;-~]*$/.test(root) ? new RegExp(`[!-9;-~]+:${root.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")}(?:\\/[ -9;-~]*)?:0x(?!0{8})[0-7][0-9a-f]{7}\n`, "y") : undefined);
+  return underRoot.get(root);
 }
 
 /** The line the fold cache keeps for an entry: its rmtab line, or null when it has none (a count of 0) or cannot have one. */
