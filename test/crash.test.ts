@@ -117,4 +117,55 @@ describe("crash injection", () => {
     console.log(`crash injection: ${counts.killed} kills survived, ${counts.completed} runs completed (record ${counts.record}, reconcile ${counts.reconcile}, compact ${counts.compact})`);
     expect(counts.killed).toBeGreaterThan(KILLS / 3);
   }, 600_000);
+
+  // A takeover onto an emptied rmtab: the reconcile's new rmtab is past what a splice holds, so its pending
+  // baseline is written as the journal's base (with the edit back) and the local copy is a new base.
+  const TAKEOVER_KILLS = Math.max(10, Math.round(KILLS / 6));
+  it(`survives ${TAKEOVER_KILLS} SIGKILLs of a takeover's reconcile onto an emptied rmtab; nothing is journaled for it`, async () => {
+    const c = new TestCluster();
+    c.initAll();
+    c.etab("ds03", ["/srv/vm0"]);
+    c.etab("ds04", ["/srv/vm1"]);
+    // 3000 mounts of vm1 on ds04 (about 90 KB of lines), a few of vm0 on ds03
+    const vm1 = Array.from({ length: 3000 }, (_, i) => `10.4.${i >> 8}.${i & 255}:/srv/vm1:0x00000001\n`);
+    c.writeRmtab("ds04", vm1.join(""));
+    c.writeRmtab("ds03", "10.5.0.1:/srv/vm0:0x00000001\n10.5.0.2:/srv/vm0:0x00000001\n");
+    c.ok("ds04", ["reconcile"]);
+    c.ok("ds03", ["reconcile"]);
+    // vm1 moves to ds03 (its rmtab lost on the way)
+    c.etab("ds04", []);
+    c.ok("ds04", ["record"]);
+    c.etab("ds03", ["/srv/vm0", "/srv/vm1"]);
+    const full = () => c.lines("ds03").join("\n");
+    c.ok("ds03", ["reconcile"]);
+    const expected = full();
+    expect(c.lines("ds03")).toHaveLength(3002);
+    const eventsBefore = seqs(join(c.control, "journals", "ds03.sqlite")).size;
+    c.writeRmtab("ds03", "");
+    let took = (await runAndKill(c, "ds03", ["reconcile"], 60_000)).ms;
+    expect(full()).toBe(expected);
+    let killed = 0;
+    for (let i = 0; i < TAKEOVER_KILLS; i++) {
+      c.writeRmtab("ds03", "");
+      const out = await runAndKill(c, "ds03", ["reconcile"], Math.floor(took * (0.2 + rand() * 1.0)));
+      if (out.killed) killed++;
+      else took = (took * 3 + out.ms) / 4;
+      // rmtab is still empty or whole, never part of it
+      const after = c.rmtab("ds03");
+      expect(after === "" || full() === expected, `rmtab after kill ${i}`).toBe(true);
+      // a complete run finishes the takeover: the same lines, and nothing taken for a mount or an umount
+      c.ok("ds03", ["reconcile"]);
+      expect(full()).toBe(expected);
+      c.ok("ds03", ["record"]);
+      expect(seqs(join(c.control, "journals", "ds03.sqlite")).size, `events after kill ${i}`).toBe(eventsBefore);
+      if (i % 10 === 9) {
+        const v = c.run("ds03", ["verify"]);
+        expect(v.stdout + v.stderr, `verify after kill ${i}`).toMatch(/all journals sound/);
+      }
+    }
+    expect(seqs(join(c.control, "journals", "ds03.sqlite")).size).toBe(eventsBefore);
+    expect(c.run("ds03", ["verify"]).code).toBe(0);
+    console.log(`crash injection (takeover): ${killed} kills of ${TAKEOVER_KILLS} reconciles`);
+    expect(killed).toBeGreaterThan(TAKEOVER_KILLS / 3);
+  }, 600_000);
 });

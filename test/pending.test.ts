@@ -13,13 +13,19 @@ function ctx(c: TestCluster, node: string, extra: Partial<SyncContext> = {}): Sy
 }
 
 /** ds03's journal: its baseline parts and slots by name, and the pending state keys. */
-function journalBaseline(c: TestCluster, node: string): { parts: Record<string, number>; slots: string[]; pendingBase?: string; baselineId?: string } {
+function journalBaseline(c: TestCluster, node: string): { parts: Record<string, number>; slots: string[]; pendingBase?: string; pendingInBase?: string; baselineId?: string } {
   const db = new Database(join(c.control, "journals", `${node}.sqlite`), { readonly: true });
   try {
     const parts = db.prepare("SELECT part, length(content) AS n FROM baseline_content").all() as { part: number; n: number }[];
     const slots = db.prepare("SELECT slot FROM baseline").pluck().all() as string[];
     const state = (k: string) => (db.prepare("SELECT value FROM local_state WHERE key = ?").pluck().get(k) as string | undefined) ?? undefined;
-    const out = { parts: Object.fromEntries(parts.map((r) => [["base", "edits", "pending"][r.part]!, r.n])), slots, pendingBase: state("pending_base"), baselineId: state("baseline_id") };
+    const out = {
+      parts: Object.fromEntries(parts.map((r) => [["base", "edits", "pending"][r.part]!, r.n])),
+      slots,
+      pendingBase: state("pending_base"),
+      pendingInBase: state("pending_in_base"),
+      baselineId: state("baseline_id"),
+    };
     return JSON.parse(JSON.stringify(out)) as typeof out;
   } finally {
     db.close();
@@ -144,6 +150,48 @@ describe("a reconcile's pending rmtab, kept as one splice of the journal's basel
     const after = journalBaseline(c, "ds03");
     expect([after.slots, after.parts.pending]).toEqual([[], undefined]);
     expect(c.rmtab("ds03")).toBe(text);
+  });
+});
+
+describe("a reconcile's pending rmtab grown past a splice (a takeover's new lines)", () => {
+  it("is written once, as the base with the edit back to the committed baseline; the commit copies nothing", async () => {
+    const c = twoNodes();
+    // 3000 mounts on ds04 (about 90 KB of lines, past the 64 KiB a splice holds) that ds03's reconcile adds
+    const many = Array.from({ length: 3000 }, (_, i) => line(`10.1.${i >> 8}.${i & 255}`, "/srv/vm1"));
+    c.writeRmtab("ds04", `${[line("10.0.0.2", "/srv/vm1"), ...many].join("\n")}\n`);
+    c.ok("ds04", ["record"]);
+    const before = c.rmtab("ds03");
+    await expect(crashBeforeRename(c)).rejects.toThrow(/simulated crash/);
+    expect(c.rmtab("ds03")).toBe(before);
+    const pending = journalBaseline(c, "ds03");
+    expect(pending.slots).toEqual([]);
+    expect(pending.pendingBase).toBeUndefined();
+    expect(pending.pendingInBase).toBe(pending.baselineId);
+    expect(pending.parts.pending).toBeUndefined();
+    // the base is the new rmtab; the edits take it back to the old one (only the old one's two lines are in them)
+    expect(pending.parts.base).toBeGreaterThan(64 * 1024);
+    expect(pending.parts.edits).toBeLessThan(200);
+    expect(JSON.parse(c.run("ds03", ["status", "--json"]).stdout).reconcileInterrupted).toBe(true);
+    // killed before its rename: rmtab as before is the committed baseline still, nothing to record
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+    // killed after its rename: the base accounts for every new line (none is taken for ds03's own mount)
+    await expect(crashBeforeRename(c)).rejects.toThrow(/simulated crash/);
+    const all = [line("10.0.0.1", "/srv/vm0"), line("10.0.0.2", "/srv/vm1"), ...many].sort().join("\n") + "\n";
+    c.writeRmtab("ds03", all);
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+    expect(c.rmtab("ds03")).toBe(all);
+    // an uninterrupted one: committed, the base is rmtab as written and no edit is left
+    c.writeRmtab("ds03", before);
+    const r = await reconcile(ctx(c, "ds03"));
+    expect(r.written).toBe(true);
+    const done = journalBaseline(c, "ds03");
+    expect([done.slots, done.parts.edits, done.parts.pending, done.pendingInBase]).toEqual([[], undefined, undefined, undefined]);
+    expect(done.parts.base).toBe(Buffer.byteLength(c.rmtab("ds03")));
+    // the journal's baseline is rmtab as written: with the local copy gone, a record finds nothing new
+    rmSync(join(c.stateDir("ds03"), "rmtabsync.baseline"));
+    rmSync(join(c.stateDir("ds03"), "rmtabsync.baseline-edits"), { force: true });
+    expect((await record(ctx(c, "ds03"))).recorded).toEqual([]);
+    expect(c.json("ds03", ["show"]).mounts).toHaveLength(3002);
   });
 });
 

@@ -83,6 +83,14 @@ const EDITS = 1;
  * only the 'pending' slot and never sees it (see pendingContent).
  */
 const PENDING = 2;
+/**
+ * Local state naming the baseline (its id) whose base part is the pending
+ * rmtab: a reconcile whose rmtab grew past what a splice holds (a
+ * takeover's new lines) writes it there, once, with the edit back to the
+ * committed baseline as the edits; committing drops that edit. An older
+ * release reads base and edits, the committed baseline, and never sees it.
+ */
+const PENDING_IN_BASE = "pending_in_base";
 
 /** Creates the schema and the journal's identity in an empty database, in one transaction. */
 function createSchema(
@@ -980,7 +988,13 @@ export class OwnJournal {
 
   /** A reconcile wrote its pending baseline but did not confirm the rename. */
   pendingReconcile(): boolean {
-    return this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'pending'").get() !== undefined || this.pendingSplice() !== undefined;
+    return this.db.prepare("SELECT 1 FROM baseline WHERE slot = 'pending'").get() !== undefined || this.pendingSplice() !== undefined || this.pendingInBase();
+  }
+
+  /** Whether the base part is the pending rmtab (PENDING_IN_BASE names the committed baseline). */
+  private pendingInBase(): boolean {
+    const id = this.state(PENDING_IN_BASE);
+    return id !== undefined && !this.legacySlot() && id === this.state("baseline_id") && this.hasPart(BASE);
   }
 
   /**
@@ -999,6 +1013,7 @@ export class OwnJournal {
   private pendingContent(): Buffer | undefined {
     const slot = this.slot("pending");
     if (slot !== undefined) return slot;
+    if (this.pendingInBase()) return this.part(BASE);
     const p = this.pendingSplice();
     if (p === undefined) return undefined;
     const committed = this.committedContent();
@@ -1015,6 +1030,7 @@ export class OwnJournal {
     this.db.prepare("DELETE FROM baseline WHERE slot = 'pending'").run();
     if (this.hasPart(PENDING)) this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(PENDING);
     this.db.prepare("DELETE FROM local_state WHERE key = 'pending_base'").run();
+    this.db.prepare("DELETE FROM local_state WHERE key = ?").run(PENDING_IN_BASE);
   }
 
   lastTimes(): { record?: number; reconcile?: number } {
@@ -1277,17 +1293,25 @@ export class OwnJournal {
    * Before renaming a new rmtab into place: remember what it holds, in case
    * we crash. `prev`: the committed baseline (its id and content) when the
    * caller holds it: then only the splice from it to `next` is written, when
-   * small enough to join the edits (commitPending writes the whole content
-   * otherwise, so it is marked whole, once).
+   * small enough to join the edits; grown past that, `next` is written as
+   * the base with the edit back to `prev` (PENDING_IN_BASE: once, nothing
+   * is copied at the commit); otherwise whole, in the 'pending' slot.
    */
   markPending(next: Buffer, hosted: readonly string[], prev?: { id: string; content: Buffer }): void {
     this.db.transaction(() => {
       this.clearPending();
       const id = this.state("baseline_id");
-      const splice = prev !== undefined && id === prev.id && !this.legacySlot() && this.hasPart(BASE) ? smallSpliceOf(prev.content, next) : undefined;
+      const known = prev !== undefined && id === prev.id && !this.legacySlot() && this.hasPart(BASE);
+      const splice = known ? smallSpliceOf(prev.content, next) : undefined;
+      // grown past a splice (a takeover's new lines): the new rmtab is the base, the committed one its edit back
+      const back = known && splice === undefined ? smallSpliceOf(next, prev.content) : undefined;
       if (splice !== undefined) {
         this.putPart(PENDING, encodeSplices([splice]));
         this.setState("pending_base", id!);
+      } else if (back !== undefined) {
+        this.putPart(BASE, next);
+        this.putPart(EDITS, encodeSplices([back]));
+        this.setState(PENDING_IN_BASE, id!);
       } else this.putSlot("pending", next);
       this.setState("pending_hosted", JSON.stringify(hosted));
     }).immediate();
@@ -1304,8 +1328,13 @@ export class OwnJournal {
       // Only the slots' names are read: a lookup by name in this WITHOUT ROWID table reads every
       // multi-megabyte row it compares with, a scan of the first column does not.
       const slots = this.db.prepare("SELECT slot FROM baseline").pluck().all() as string[];
-      const splice = slots.includes("pending") ? undefined : this.pendingSplice();
-      if (splice !== undefined) {
+      const inBase = !slots.includes("pending") && this.pendingInBase();
+      const splice = slots.includes("pending") || inBase ? undefined : this.pendingSplice();
+      if (inBase) {
+        // the base is the pending rmtab already: the edit back to the old baseline goes, nothing is copied
+        this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
+        this.committedPending(next);
+      } else if (splice !== undefined) {
         // the splice joins the committed baseline's edits while they stay small, else the whole content is the new base
         const edits = next !== undefined ? withSplice(this.edits(), decodeSplices(splice)[0]!) : undefined;
         if (edits) this.putPart(EDITS, encodeSplices(edits));
