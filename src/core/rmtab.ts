@@ -193,8 +193,11 @@ const underRoot = new Map<string, RegExp | undefined>();
  * plain path bytes.
  */
 function plainLineUnder(root: string): RegExp | undefined {
-  if (!underRoot.has(root))
-    underRoot.set(root, /^\/[ -9;-~]*$/.test(root) ? new RegExp(`[!-9;-~]+:${root.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&")}(?:\\/[ -9;-~]*)?:0x(?!0{8})[0-7][0-9a-f]{7}\n`, "y") : undefined);
+  if (!underRoot.has(root)) {
+    const literal = root.replace(/[\\^$.*+?()[\]{}|/]/g, "\\$&");
+    // PLAIN_LINE with its path "\/[ -9;-~]*" narrowed to the root and what lies below it
+    underRoot.set(root, /^\/[ -9;-~]*$/.test(root) ? new RegExp(`[!-9;-~]+:${literal}(?:\\/[ -9;-~]*)?:0x(?!0{8})[0-7][0-9a-f]{7}\n`, "y") : undefined);
+  }
   return underRoot.get(root);
 }
 

@@ -14,7 +14,7 @@ import { emptyNfsConf, parseNfsConf } from "../core/nfs-conf.js";
 import { parseNfsdStates, type NfsdState } from "../core/nfsd-states.js";
 import { parseRmtab } from "../core/rmtab.js";
 import { errorMessage } from "../errors.js";
-import { FACTS_CHECKED_EVERY_MS, type FactsRecord, type OwnJournal } from "./journal.js";
+import { factsDue, type FactsRecord, type OwnJournal } from "./journal.js";
 
 function code(err: unknown): string | undefined {
   return (err as NodeJS.ErrnoException | undefined)?.code;
@@ -246,7 +246,7 @@ function factsInputsKey(cfg: Config, rmtabMalformed: readonly { line: number; pr
  * publishOwnFacts for record and reconcile, which run at every mount: the
  * facts are collected when etab, the kernel's export table, the mounts, the
  * hostname or rmtab's malformed lines changed since the last collection,
- * else at most once a minute (FACTS_CHECKED_EVERY_MS: the rest, nfs.conf,
+ * else at most once a minute (factsDue: the rest, nfs.conf,
  * /etc/exports, nfsd's settings and NFSv4 state counts, is that fresh;
  * doctor collects its own node's facts every time). Undefined when not
  * collected.
@@ -258,9 +258,8 @@ export function publishOwnFactsIfMoved(
   opts: { rmtabMalformed?: readonly { line: number; problem: string }[] } = {},
 ): { facts: NodeFacts; version: number; changed: boolean } | undefined {
   const key = factsInputsKey(cfg, opts.rmtabMalformed);
-  const checked = own.factsChecked();
   const stored = own.localState(FACTS_INPUTS);
-  if (stored === key && checked !== undefined && nowMs >= checked && nowMs - checked < FACTS_CHECKED_EVERY_MS) return undefined;
+  if (stored === key && !factsDue(own.factsChecked(), nowMs)) return undefined;
   const r = publishOwnFacts(cfg, own, nowMs, opts);
   if (stored !== key) own.setLocalState(FACTS_INPUTS, key);
   return r;

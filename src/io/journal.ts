@@ -29,7 +29,12 @@ const INSERT_EVENT = `INSERT INTO events (seq, wall, logical, node, op, client, 
   VALUES (@seq, @wall, @logical, @node, @op, @client, @path, @count, @origin_journal, @origin_seq, @origin_hash, @prev_hash, @hash)`;
 
 /** How often unchanged facts re-confirm their `facts_checked` time. */
-export const FACTS_CHECKED_EVERY_MS = 60_000;
+const FACTS_CHECKED_EVERY_MS = 60_000;
+
+/** Whether facts last checked at `checked` are due again at `nowMs` (never checked, a minute past, or the clock went back). */
+export function factsDue(checked: number | undefined, nowMs: number): boolean {
+  return checked === undefined || nowMs - checked >= FACTS_CHECKED_EVERY_MS || nowMs < checked;
+}
 
 const SCHEMA_V1 = `
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -1244,8 +1249,7 @@ export class OwnJournal {
     const latest = latestFacts(this.db);
     if (latest && latest.hash === hash) {
       // Unchanged: only note when they were confirmed, at most once a minute (one write less per record).
-      const checked = factsChecked(this.db);
-      if (checked === undefined || nowMs - checked >= FACTS_CHECKED_EVERY_MS || nowMs < checked) this.setState("facts_checked", String(nowMs));
+      if (factsDue(factsChecked(this.db), nowMs)) this.setState("facts_checked", String(nowMs));
       return { version: latest.version, changed: false };
     }
     return this.db.transaction(() => {
@@ -1328,8 +1332,9 @@ export class OwnJournal {
       // Only the slots' names are read: a lookup by name in this WITHOUT ROWID table reads every
       // multi-megabyte row it compares with, a scan of the first column does not.
       const slots = this.db.prepare("SELECT slot FROM baseline").pluck().all() as string[];
-      const inBase = !slots.includes("pending") && this.pendingInBase();
-      const splice = slots.includes("pending") || inBase ? undefined : this.pendingSplice();
+      const whole = slots.includes("pending");
+      const inBase = !whole && this.pendingInBase();
+      const splice = whole || inBase ? undefined : this.pendingSplice();
       if (inBase) {
         // the base is the pending rmtab already: the edit back to the old baseline goes, nothing is copied
         this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
@@ -1343,7 +1348,7 @@ export class OwnJournal {
           this.db.prepare("DELETE FROM baseline_content WHERE part = ?").run(EDITS);
         }
         this.committedPending(next);
-      } else if (slots.includes("pending")) {
+      } else if (whole) {
         // the pending slot becomes the base: the caller's copy of it (what it marked), or read inside SQLite
         if (next?.content !== undefined)
           this.db.prepare("INSERT INTO baseline_content (part, content) VALUES (?, ?) ON CONFLICT (part) DO UPDATE SET content = excluded.content").run(BASE, next.content);
